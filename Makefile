@@ -1,0 +1,78 @@
+# zerocp front door. `make demo` runs the main job, `make test` runs every test.
+# Both install missing Debian packages first (scripts/deps.sh).
+
+JOBS        ?= 2
+BUILD       ?= build
+ASAN_BUILD  ?= build-asan
+TSAN_BUILD  ?= build-tsan
+FUZZ_BUILD  ?= build-fuzz
+CTEST_FLAGS ?= --output-on-failure --timeout 300 -j$(JOBS)
+FUZZ_SECONDS ?= 60
+
+CMAKE_COMMON = -DZCP_WERROR=ON
+
+.PHONY: all deps configure build test test-release test-asan test-tsan test-fuzz \
+        bench demo clean format tidy
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
+
+configure: deps $(BUILD)/CMakeCache.txt
+
+build: configure
+	cmake --build $(BUILD) -j$(JOBS)
+
+# Release build + every test, then ASan+UBSan + every test, then TSan + the
+# concurrency tests, then a bounded libFuzzer run over the protocol decoder.
+test: deps
+	$(MAKE) test-release
+	$(MAKE) test-asan
+	$(MAKE) test-tsan
+	$(MAKE) test-fuzz
+
+test-release:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_COMMON)
+	cmake --build $(BUILD) -j$(JOBS)
+	ctest --test-dir $(BUILD) $(CTEST_FLAGS)
+
+test-asan:
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZCP_SANITIZER=address \
+	      -DZCP_BUILD_BENCH=OFF $(CMAKE_COMMON)
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir $(ASAN_BUILD) $(CTEST_FLAGS)
+
+test-tsan:
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZCP_SANITIZER=thread \
+	      -DZCP_BUILD_BENCH=OFF $(CMAKE_COMMON)
+	cmake --build $(TSAN_BUILD) -j$(JOBS)
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ctest --test-dir $(TSAN_BUILD) $(CTEST_FLAGS) -L concurrency
+
+test-fuzz:
+	@if [ -f fuzz/CMakeLists.txt ]; then \
+	  cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+	        -DCMAKE_C_COMPILER=clang -DZCP_BUILD_FUZZ=ON -DZCP_BUILD_TESTS=OFF -DZCP_BUILD_BENCH=OFF && \
+	  cmake --build $(FUZZ_BUILD) -j$(JOBS) && \
+	  scripts/run-fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS); \
+	else echo "test-fuzz: no fuzz targets yet"; fi
+
+bench: build
+	scripts/run-bench.sh $(BUILD)
+
+demo: build
+	scripts/demo.sh $(BUILD)
+
+format:
+	clang-format -i $$(git ls-files '*.hpp' '*.cpp')
+
+tidy: build
+	run-clang-tidy -p $(BUILD) -quiet $$(git ls-files 'src/*.cpp' 'tools/*.cpp')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)
