@@ -1,0 +1,96 @@
+#include "support/test_support.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <thread>
+
+namespace zcp::test {
+
+std::string unique_instance(const std::string& tag) {
+  static std::atomic<unsigned> counter{0};
+  // relaxed: only uniqueness within this process matters, not ordering.
+  unsigned n = counter.fetch_add(1, std::memory_order_relaxed);
+  std::string name = "t" + std::to_string(::getpid()) + "-" + std::to_string(n);
+  if (!tag.empty()) name += "-" + tag;
+  return name.substr(0, 48);
+}
+
+SharedAnon::SharedAnon(std::size_t bytes) : n_(bytes) {
+  p_ = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (p_ == MAP_FAILED) throw std::runtime_error("mmap shared anonymous failed");
+}
+
+SharedAnon::~SharedAnon() { ::munmap(p_, n_); }
+
+ProcessBarrier::ProcessBarrier(unsigned count) : mem_(sizeof(pthread_barrier_t)) {
+  pthread_barrierattr_t attr;
+  pthread_barrierattr_init(&attr);
+  pthread_barrierattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+  if (pthread_barrier_init(mem_.as<pthread_barrier_t>(), &attr, count) != 0) {
+    throw std::runtime_error("pthread_barrier_init failed");
+  }
+  pthread_barrierattr_destroy(&attr);
+}
+
+ProcessBarrier::~ProcessBarrier() { pthread_barrier_destroy(mem_.as<pthread_barrier_t>()); }
+
+void ProcessBarrier::wait() { pthread_barrier_wait(mem_.as<pthread_barrier_t>()); }
+
+Child::Child(std::function<int()> fn) {
+  std::fflush(nullptr);
+  pid_ = ::fork();
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+  if (pid_ == 0) {
+    int rc = 1;
+    try {
+      rc = fn();
+    } catch (...) {
+      rc = 99;
+    }
+    std::fflush(nullptr);
+    ::_exit(rc);
+  }
+}
+
+Child::Child(Child&& o) noexcept : pid_(o.pid_), reaped_(o.reaped_), status_(o.status_) {
+  o.pid_ = -1;
+  o.reaped_ = true;
+}
+
+Child::~Child() {
+  if (pid_ > 0 && !reaped_) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, &status_, 0);
+  }
+}
+
+int Child::wait(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!reaped_) {
+    pid_t r = ::waitpid(pid_, &status_, WNOHANG);
+    if (r == pid_) {
+      reaped_ = true;
+      break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (WIFEXITED(status_)) return WEXITSTATUS(status_);
+  if (WIFSIGNALED(status_)) return 128 + WTERMSIG(status_);
+  return -1;
+}
+
+void Child::kill(int sig) {
+  if (pid_ > 0 && !reaped_) ::kill(pid_, sig);
+}
+
+}  // namespace zcp::test

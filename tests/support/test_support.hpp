@@ -1,0 +1,69 @@
+// Helpers for tests that run real processes: fork a child that runs a function, a
+// process-shared barrier, anonymous shared memory, and unique instance names.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <string>
+
+namespace zcp::test {
+
+// A unique instance name for this test process ("t<pid>-<n>-<tag>"), so tests run in
+// parallel never share a socket or a segment.
+std::string unique_instance(const std::string& tag = "");
+
+// Anonymous MAP_SHARED memory that survives fork(): parent and children see the same bytes.
+class SharedAnon {
+ public:
+  explicit SharedAnon(std::size_t bytes);
+  ~SharedAnon();
+  SharedAnon(const SharedAnon&) = delete;
+  SharedAnon& operator=(const SharedAnon&) = delete;
+  void* get() const noexcept { return p_; }
+  template <class T>
+  T* as() const noexcept { return static_cast<T*>(p_); }
+  std::size_t size() const noexcept { return n_; }
+
+ private:
+  void* p_ = nullptr;
+  std::size_t n_ = 0;
+};
+
+// pthread barrier with PTHREAD_PROCESS_SHARED, placed in its own shared mapping.
+class ProcessBarrier {
+ public:
+  explicit ProcessBarrier(unsigned count);
+  ~ProcessBarrier();
+  ProcessBarrier(const ProcessBarrier&) = delete;
+  ProcessBarrier& operator=(const ProcessBarrier&) = delete;
+  void wait();
+
+ private:
+  SharedAnon mem_;
+};
+
+// A forked child running `fn`; its return value is the exit code. The child never returns
+// into the test framework: it calls _exit. A child still running at destruction is killed.
+class Child {
+ public:
+  explicit Child(std::function<int()> fn);
+  ~Child();
+  Child(Child&& o) noexcept;
+  Child& operator=(Child&&) = delete;
+  Child(const Child&) = delete;
+
+  pid_t pid() const noexcept { return pid_; }
+  // Waits for exit; returns the exit code, 128+signal if killed, or -1 on timeout.
+  int wait(std::chrono::milliseconds timeout = std::chrono::seconds(60));
+  void kill(int sig);
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  int status_ = 0;
+};
+
+}  // namespace zcp::test
