@@ -1,0 +1,175 @@
+// Ring geometry shared by the SPSC and MPMC rings, the queue descriptor, and the "waiting"
+// word used for the eventfd sleep handshake.
+//
+// A ring at segment offset `off` is:  [RingHeader, 256 B][slot 0][slot 1]…[slot capacity-1]
+// Slots start 256 bytes after the header, so a descriptor's offset is all a view needs.
+// Capacity is any value from 1 to kMaxRingCapacity: a power of two maps a position to its
+// slot with a mask, any other capacity with a modulo (a user who asks for a queue of 3 gets
+// exactly 3). RingIndex hides the difference; the branch is perfectly predicted per ring.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include <zcp/expected.hpp>
+
+#include "shm/atomic.hpp"
+
+namespace zcp::shm {
+
+inline constexpr std::uint32_t kRingMagic = 0x5a43'5052U;  // "ZCPR"
+// Largest ring. Past this a queue is a latency buffer of seconds, not a queue.
+inline constexpr std::uint32_t kMaxRingCapacity = 1U << 24;
+
+enum class RingKind : std::uint32_t {
+  kSpsc = 1,  // one producer, one consumer: T[capacity]
+  kMpmc = 2,  // Vyukov bounded queue: {seq, T} cells, one per cache line
+};
+
+struct RingHeader {
+  // Line 0: geometry, written once by format().
+  std::uint32_t magic;
+  std::uint32_t kind;          // RingKind
+  std::uint32_t capacity;      // any value ≥ 1; powers of two index by mask, others by modulo
+  std::uint32_t element_size;  // sizeof(T), checked by every view
+  std::uint32_t slot_stride;   // bytes per slot
+  std::uint32_t reserved0[11];
+  // Line 1: producer side. SPSC: written by the one producer. MPMC: CAS by producers.
+  std::uint64_t tail;
+  std::uint64_t high_water;    // atomic maximum of the fill level seen by producers
+  std::uint64_t reserved1[6];
+  // Line 2: consumer side.
+  std::uint64_t head;
+  std::uint64_t reserved2[7];
+  // Line 3: the sleep handshake, written by the consumer when it sleeps and by the producer
+  // that wakes it; on its own line so that neither index line bounces when it changes.
+  std::uint32_t waiting;
+  std::uint32_t reserved3[15];
+};
+static_assert(sizeof(RingHeader) == 256, "four cache lines: geometry, tail, head, waiting");
+static_assert(offsetof(RingHeader, tail) == 64, "producer index on its own cache line");
+static_assert(offsetof(RingHeader, head) == 128, "consumer index on its own cache line");
+static_assert(offsetof(RingHeader, waiting) == 192, "waiting word on its own cache line");
+static_assert(std::is_trivially_copyable_v<RingHeader>);
+
+// Where a ring or queue lives and its shape. Handed to clients in protocol replies; replaces
+// the old daemon's `slotIndex * 1024` placeholder.
+struct QueueDescriptor {
+  std::uint64_t offset;        // segment offset of the RingHeader
+  std::uint32_t capacity;
+  std::uint32_t element_size;
+  std::uint32_t align;         // alignment of the block holding it
+  std::uint32_t kind;          // RingKind
+};
+static_assert(sizeof(QueueDescriptor) == 24);
+static_assert(std::is_trivially_copyable_v<QueueDescriptor>);
+
+// Maps a 64-bit position to a slot.
+class RingIndex {
+ public:
+  RingIndex() = default;
+  explicit RingIndex(std::uint32_t capacity) noexcept
+      : capacity_(capacity),
+        mask_(is_pow2(capacity) ? capacity - 1 : 0),
+        shift_(static_cast<std::uint32_t>(__builtin_ctz(capacity))),
+        pow2_(is_pow2(capacity)) {}
+  // The slot of position pos.
+  std::uint64_t operator()(std::uint64_t pos) const noexcept {
+    return pow2_ ? (pos & mask_) : (pos % capacity_);
+  }
+  // How many times the ring has wrapped at position pos (pos / capacity).
+  std::uint64_t lap(std::uint64_t pos) const noexcept {
+    return pow2_ ? (pos >> shift_) : (pos / capacity_);
+  }
+  std::uint32_t capacity() const noexcept { return capacity_; }
+
+ private:
+  std::uint32_t capacity_ = 1;
+  std::uint32_t mask_ = 0;
+  std::uint32_t shift_ = 0;
+  bool pow2_ = true;
+};
+
+template <class T>
+struct MpmcCell {
+  std::uint64_t turn;  // 2·lap: free for the lap's producer; 2·lap+1: full for its consumer
+  T value;
+};
+
+template <class T>
+constexpr std::uint32_t slot_stride(RingKind kind) noexcept {
+  // MPMC cells get a whole cache line each: producers writing cell i must not invalidate the
+  // line a consumer is reading cell i-1 from. SPSC slots pack tightly: the producer and
+  // consumer are apart by the fill level, and packing halves the lines streamed.
+  return kind == RingKind::kMpmc
+             ? static_cast<std::uint32_t>(align_up(sizeof(MpmcCell<T>), kCacheLine))
+             : static_cast<std::uint32_t>(sizeof(T));
+}
+
+inline std::uint64_t ring_bytes(std::uint32_t capacity, std::uint32_t stride) noexcept {
+  return sizeof(RingHeader) + std::uint64_t{capacity} * stride;
+}
+
+// Checks a ring header found at `off` in a segment of `segment_size` bytes (untrusted: a
+// client may have written anything there). Returns a message naming what is wrong.
+std::string ring_problem(const std::byte* segment_base, std::uint64_t segment_size,
+                         const QueueDescriptor& d, std::uint32_t expect_stride);
+
+// ---------------------------------------------------------------------------------------
+// The sleep handshake (eventfd). Consumer: prepare_wait(), re-check for data, sleep only if
+// still empty. Producer: after pushing a batch, wake_needed() tells whether to write the
+// consumer's eventfd.
+//
+// Each side stores, then loads the other side's word: a StoreLoad pattern, which only a
+// seq_cst fence orders (x86 reorders a store with a later load). With a fence on both
+// sides, in the single total order of seq_cst fences one comes first: if the producer's
+// fence precedes the consumer's, the consumer's re-check sees the pushed element; otherwise
+// the producer sees waiting == 1 and wakes it. A wake-up is never lost. The cost: one fence
+// per producer batch, none per element.
+// ---------------------------------------------------------------------------------------
+class WaitWord {
+ public:
+  explicit WaitWord(RingHeader* h) noexcept : h_(h) {}
+
+  // Consumer, before its final emptiness check. The fence is the StoreLoad barrier.
+  void prepare_wait() noexcept {
+    atomic_store(h_->waiting, 1U, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  }
+  // Consumer, after waking or after the re-check found data.
+  void cancel_wait() noexcept { atomic_store(h_->waiting, 0U, std::memory_order_relaxed); }
+
+  // Producer, after publishing elements (their tail/seq stores precede this). True exactly
+  // once per sleep: the exchange lets one producer of several take the duty to wake.
+  bool wake_needed() noexcept {
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // StoreLoad: see the class comment
+    if (atomic_load(h_->waiting, std::memory_order_relaxed) == 0) return false;
+    // relaxed: the fence above already ordered our element stores before this point.
+    return atomic_exchange(h_->waiting, 0U, std::memory_order_relaxed) != 0;
+  }
+  bool waiting() const noexcept { return atomic_load(h_->waiting, std::memory_order_relaxed) != 0; }
+
+ private:
+  RingHeader* h_;
+};
+
+// Writes a fresh ring header at `offset` and zeroes its slots. T decides the slot stride.
+template <class T>
+QueueDescriptor format_ring(std::byte* segment_base, std::uint64_t offset, RingKind kind,
+                            std::uint32_t capacity) noexcept {
+  static_assert(std::is_trivially_copyable_v<T>, "ring elements are copied bytewise across processes");
+  auto* h = reinterpret_cast<RingHeader*>(segment_base + offset);
+  const std::uint32_t stride = slot_stride<T>(kind);
+  // Zero is the initial state of both kinds: SPSC indices at 0, MPMC cells at turn 0.
+  std::memset(static_cast<void*>(h), 0, ring_bytes(capacity, stride));
+  h->magic = kRingMagic;
+  h->kind = static_cast<std::uint32_t>(kind);
+  h->capacity = capacity;
+  h->element_size = sizeof(T);
+  h->slot_stride = stride;
+  return QueueDescriptor{offset, capacity, sizeof(T), kCacheLine, static_cast<std::uint32_t>(kind)};
+}
+
+}  // namespace zcp::shm

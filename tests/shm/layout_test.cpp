@@ -1,0 +1,97 @@
+// Pins the shared-memory layout. If a test here fails, a layout changed: bump
+// shm::kLayoutVersion, update the expected values below and docs/shm-layout.md together.
+#include <gtest/gtest.h>
+
+#include <cstddef>
+
+#include "shm/chunk_pool.hpp"
+#include "shm/heartbeat_pool.hpp"
+#include "shm/layout.hpp"
+#include "shm/ring.hpp"
+
+namespace zcp::shm {
+namespace {
+
+TEST(Layout, VersionMatchesPinnedLayout) {
+  // The values below are layout version 1. Change them only together with the version.
+  EXPECT_EQ(kLayoutVersion, 1U) << "layout version changed: update the pinned sizes below";
+  EXPECT_EQ(kSegmentMagic, 0x5a43'5053'4547'0001ULL);
+}
+
+TEST(Layout, SegmentHeader) {
+  EXPECT_EQ(sizeof(SegmentHeader), 4096U);
+  EXPECT_EQ(offsetof(SegmentHeader, magic), 0U);
+  EXPECT_EQ(offsetof(SegmentHeader, layout_version), 8U);
+  EXPECT_EQ(offsetof(SegmentHeader, header_size), 12U);
+  EXPECT_EQ(offsetof(SegmentHeader, total_size), 16U);
+  EXPECT_EQ(offsetof(SegmentHeader, creator_pid), 24U);
+  EXPECT_EQ(offsetof(SegmentHeader, state), 28U);
+  EXPECT_EQ(offsetof(SegmentHeader, creator_start_time), 32U);
+  EXPECT_EQ(offsetof(SegmentHeader, created_realtime_ns), 40U);
+  EXPECT_EQ(offsetof(SegmentHeader, region_count), 48U);
+  EXPECT_EQ(offsetof(SegmentHeader, instance), 56U);
+  EXPECT_EQ(offsetof(SegmentHeader, regions), 120U);
+  EXPECT_EQ(sizeof(RegionEntry), 32U);
+  EXPECT_EQ(kMaxRegions, 16U);
+}
+
+TEST(Layout, MessageAndChunkHeaders) {
+  EXPECT_EQ(sizeof(MessageHeader), 32U);
+  EXPECT_EQ(offsetof(MessageHeader, chunk_index), 0U);
+  EXPECT_EQ(offsetof(MessageHeader, pool_class), 4U);
+  EXPECT_EQ(offsetof(MessageHeader, flags), 6U);
+  EXPECT_EQ(offsetof(MessageHeader, generation), 8U);
+  EXPECT_EQ(offsetof(MessageHeader, publisher_id), 12U);
+  EXPECT_EQ(offsetof(MessageHeader, sequence), 16U);
+  EXPECT_EQ(offsetof(MessageHeader, timestamp_ns), 24U);
+
+  EXPECT_EQ(sizeof(ChunkHeader), 64U);
+  EXPECT_EQ(alignof(ChunkHeader), 64U);
+  EXPECT_EQ(offsetof(ChunkHeader, refcount), 0U);
+  EXPECT_EQ(offsetof(ChunkHeader, generation), 4U);
+  EXPECT_EQ(offsetof(ChunkHeader, next_free), 8U);
+  EXPECT_EQ(offsetof(ChunkHeader, payload_size), 12U);
+  EXPECT_EQ(offsetof(ChunkHeader, sequence), 16U);
+  EXPECT_EQ(offsetof(ChunkHeader, timestamp_ns), 24U);
+  EXPECT_EQ(offsetof(ChunkHeader, origin), 32U);
+  EXPECT_EQ(offsetof(ChunkHeader, pool_class), 36U);
+  EXPECT_EQ(offsetof(ChunkHeader, index), 40U);
+  EXPECT_EQ(offsetof(ChunkHeader, owner), 44U);
+  EXPECT_EQ(offsetof(ChunkHeader, user), 48U);
+}
+
+TEST(Layout, PoolHeaders) {
+  EXPECT_EQ(sizeof(PoolHeader), 64U + 8U * 192U);
+  EXPECT_EQ(sizeof(PoolClassHeader), 192U);
+  EXPECT_EQ(offsetof(PoolClassHeader, chunks_offset), 16U);
+  EXPECT_EQ(offsetof(PoolClassHeader, head), 64U);
+  EXPECT_EQ(offsetof(PoolClassHeader, free_count), 72U);
+  EXPECT_EQ(offsetof(PoolClassHeader, min_free), 128U);
+  EXPECT_EQ(offsetof(PoolClassHeader, loan_failures), 136U);
+  EXPECT_EQ(kMaxPoolClasses, 8U);
+}
+
+TEST(Layout, HeartbeatSlots) {
+  EXPECT_EQ(sizeof(HeartbeatPoolHeader), 64U);
+  EXPECT_EQ(sizeof(HeartbeatSlot), 64U);
+  EXPECT_EQ(offsetof(HeartbeatSlot, state), 0U);
+  EXPECT_EQ(offsetof(HeartbeatSlot, pid), 4U);
+  EXPECT_EQ(offsetof(HeartbeatSlot, epoch), 8U);
+  EXPECT_EQ(offsetof(HeartbeatSlot, last_heartbeat_ns), 16U);
+  EXPECT_EQ(offsetof(HeartbeatSlot, acquired_ns), 24U);
+}
+
+TEST(Layout, Rings) {
+  EXPECT_EQ(sizeof(RingHeader), 256U);
+  EXPECT_EQ(offsetof(RingHeader, capacity), 8U);
+  EXPECT_EQ(offsetof(RingHeader, tail), 64U);
+  EXPECT_EQ(offsetof(RingHeader, high_water), 72U);
+  EXPECT_EQ(offsetof(RingHeader, head), 128U);
+  EXPECT_EQ(offsetof(RingHeader, waiting), 192U);
+  EXPECT_EQ(sizeof(QueueDescriptor), 24U);
+  EXPECT_EQ(slot_stride<MessageHeader>(RingKind::kSpsc), 32U);
+  EXPECT_EQ(slot_stride<MessageHeader>(RingKind::kMpmc), 64U);
+}
+
+}  // namespace
+}  // namespace zcp::shm
