@@ -57,8 +57,9 @@ test-tsan:
 test-fuzz:
 	@if [ -f fuzz/CMakeLists.txt ]; then \
 	  cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
-	        -DCMAKE_C_COMPILER=clang -DZCP_BUILD_FUZZ=ON -DZCP_BUILD_TESTS=OFF -DZCP_BUILD_BENCH=OFF && \
-	  cmake --build $(FUZZ_BUILD) -j$(JOBS) && \
+	        -DCMAKE_C_COMPILER=clang -DZCP_BUILD_FUZZ=ON -DZCP_BUILD_TESTS=OFF -DZCP_BUILD_BENCH=OFF \
+	        $(CMAKE_COMMON) && \
+	  cmake --build $(FUZZ_BUILD) -j$(JOBS) --target zcp_fuzz && \
 	  scripts/run-fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS); \
 	else echo "test-fuzz: no fuzz targets yet"; fi
 
