@@ -8,7 +8,6 @@
 // exactly 3). RingIndex hides the difference; the branch is perfectly predicted per ring.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -119,35 +118,37 @@ std::string ring_problem(const std::byte* segment_base, std::uint64_t segment_si
 
 // ---------------------------------------------------------------------------------------
 // The sleep handshake (eventfd). Consumer: prepare_wait(), re-check for data, sleep only if
-// still empty. Producer: after pushing a batch, wake_needed() tells whether to write the
+// still empty. Producer: after publishing a batch, wake_needed() tells whether to write the
 // consumer's eventfd.
 //
-// Each side stores, then loads the other side's word: a StoreLoad pattern, which only a
-// seq_cst fence orders (x86 reorders a store with a later load). With a fence on both
-// sides, in the single total order of seq_cst fences one comes first: if the producer's
-// fence precedes the consumer's, the consumer's re-check sees the pushed element; otherwise
-// the producer sees waiting == 1 and wakes it. A wake-up is never lost. The cost: one fence
-// per producer batch, none per element.
+// Each side stores one word and then loads the other's (consumer: waiting, then the queue;
+// producer: the queue, then waiting) — the StoreLoad pattern that plain acquire/release
+// cannot order. Here both sides' operations on `waiting` are read-modify-writes (exchange),
+// and RMWs on one word are totally ordered, each reading the latest value:
+//   (a) the consumer's exchange(1) comes first: the producer's exchange(0) reads 1 and wakes.
+//   (b) the producer's exchange comes first: the consumer's exchange reads the value it
+//       wrote; producer release + consumer acquire synchronize, so the producer's element
+//       stores (sequenced before) are visible to the consumer's re-check, which finds data.
+// Either way no wake-up is lost, with acq_rel and no seq_cst fence (which ThreadSanitizer
+// cannot model; this form it checks). On x86 each exchange is one locked instruction, the
+// price of a StoreLoad barrier: one per producer batch, none per element. With several
+// producers, exactly one reads 1 and writes the eventfd.
 // ---------------------------------------------------------------------------------------
 class WaitWord {
  public:
   explicit WaitWord(RingHeader* h) noexcept : h_(h) {}
 
-  // Consumer, before its final emptiness check. The fence is the StoreLoad barrier.
-  void prepare_wait() noexcept {
-    atomic_store(h_->waiting, 1U, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-  }
-  // Consumer, after waking or after the re-check found data.
+  // Consumer, before its final emptiness check. acq_rel: acquire pairs with the producer's
+  // release in wake_needed() (case b); release orders nothing we need but costs nothing.
+  void prepare_wait() noexcept { atomic_exchange(h_->waiting, 1U, std::memory_order_acq_rel); }
+  // Consumer, after waking or after the re-check found data. relaxed: it publishes nothing;
+  // a producer that still reads 1 merely writes one spurious eventfd count.
   void cancel_wait() noexcept { atomic_store(h_->waiting, 0U, std::memory_order_relaxed); }
 
-  // Producer, after publishing elements (their tail/seq stores precede this). True exactly
-  // once per sleep: the exchange lets one producer of several take the duty to wake.
+  // Producer, after publishing elements. True exactly once per sleep. acq_rel: release makes
+  // the published elements visible to a consumer whose exchange reads ours (case b).
   bool wake_needed() noexcept {
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // StoreLoad: see the class comment
-    if (atomic_load(h_->waiting, std::memory_order_relaxed) == 0) return false;
-    // relaxed: the fence above already ordered our element stores before this point.
-    return atomic_exchange(h_->waiting, 0U, std::memory_order_relaxed) != 0;
+    return atomic_exchange(h_->waiting, 0U, std::memory_order_acq_rel) != 0;
   }
   bool waiting() const noexcept { return atomic_load(h_->waiting, std::memory_order_relaxed) != 0; }
 
