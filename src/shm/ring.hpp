@@ -34,7 +34,9 @@ struct RingHeader {
   std::uint32_t capacity;      // any value ≥ 1; powers of two index by mask, others by modulo
   std::uint32_t element_size;  // sizeof(T), checked by every view
   std::uint32_t slot_stride;   // bytes per slot
-  std::uint32_t reserved0[11];
+  std::uint32_t peers;         // atomic, router-written: publish ring: the topic's subscribers;
+                               // subscriber queue: the topic's publishers (has_subscribers())
+  std::uint32_t reserved0[10];
   // Line 1: producer side. SPSC: written by the one producer. MPMC: CAS by producers.
   std::uint64_t tail;
   std::uint64_t high_water;    // atomic maximum of the fill level seen by producers
@@ -48,6 +50,7 @@ struct RingHeader {
   std::uint32_t reserved3[15];
 };
 static_assert(sizeof(RingHeader) == 256, "four cache lines: geometry, tail, head, waiting");
+static_assert(offsetof(RingHeader, peers) == 20);
 static_assert(offsetof(RingHeader, tail) == 64, "producer index on its own cache line");
 static_assert(offsetof(RingHeader, head) == 128, "consumer index on its own cache line");
 static_assert(offsetof(RingHeader, waiting) == 192, "waiting word on its own cache line");

@@ -13,8 +13,8 @@ namespace zcp::shm {
 namespace {
 
 TEST(Layout, VersionMatchesPinnedLayout) {
-  // The values below are layout version 1. Change them only together with the version.
-  EXPECT_EQ(kLayoutVersion, 1U) << "layout version changed: update the pinned sizes below";
+  // The values below are layout version 2. Change them only together with the version.
+  EXPECT_EQ(kLayoutVersion, 2U) << "layout version changed: update the pinned sizes below";
   EXPECT_EQ(kSegmentMagic, 0x5a43'5053'4547'0001ULL);
 }
 
@@ -84,6 +84,8 @@ TEST(Layout, HeartbeatSlots) {
 TEST(Layout, Rings) {
   EXPECT_EQ(sizeof(RingHeader), 256U);
   EXPECT_EQ(offsetof(RingHeader, capacity), 8U);
+  EXPECT_EQ(offsetof(RingHeader, slot_stride), 16U);
+  EXPECT_EQ(offsetof(RingHeader, peers), 20U);
   EXPECT_EQ(offsetof(RingHeader, tail), 64U);
   EXPECT_EQ(offsetof(RingHeader, high_water), 72U);
   EXPECT_EQ(offsetof(RingHeader, head), 128U);
