@@ -129,7 +129,8 @@ EncodeResult encode_create_publisher(std::uint64_t request_id, const Topic& topi
   const auto e = str(fbb, topic.event);
   return request_frame(
       fbb, request_id, fb::RequestBody::CreatePublisher,
-      fb::CreateCreatePublisher(fbb, s, i, e, options.history_depth, options.max_loans));
+      fb::CreateCreatePublisher(fbb, s, i, e, options.history_depth, options.max_loans,
+                                options.max_payload));
 }
 
 EncodeResult encode_create_subscriber(std::uint64_t request_id, const Topic& topic,
@@ -140,7 +141,8 @@ EncodeResult encode_create_subscriber(std::uint64_t request_id, const Topic& top
   const auto e = str(fbb, topic.event);
   return request_frame(fbb, request_id, fb::RequestBody::CreateSubscriber,
                        fb::CreateCreateSubscriber(fbb, s, i, e, options.queue_capacity,
-                                                  options.policy, options.history_request));
+                                                  options.policy, options.history_request,
+                                                  options.max_held));
 }
 
 EncodeResult encode_destroy_publisher(std::uint64_t request_id, std::uint32_t publisher_id) {
@@ -186,16 +188,27 @@ EncodeResult encode_publisher_reply(std::uint64_t request_id, const PublisherGra
   FlatBufferBuilder fbb(kInitialBuilderSize);
   return ok_response(fbb, request_id, fb::ResponseBody::PublisherReply,
                      fb::CreatePublisherReply(fbb, grant.publisher_id, &grant.ring,
-                                              grant.history_depth, grant.worker),
+                                              grant.history_depth, grant.worker, &grant.loan_ring,
+                                              grant.pool_class, grant.chunk_size, grant.max_loans),
+                     fds);
+}
+
+EncodeResult encode_subscriber_reply(std::uint64_t request_id, const SubscriberGrant& grant,
+                                     std::span<const fb::FdKind> fds) {
+  FlatBufferBuilder fbb(kInitialBuilderSize);
+  return ok_response(fbb, request_id, fb::ResponseBody::SubscriberReply,
+                     fb::CreateSubscriberReply(fbb, grant.subscriber_id, &grant.queue,
+                                               &grant.release_ring, grant.max_held),
                      fds);
 }
 
 EncodeResult encode_subscriber_reply(std::uint64_t request_id, std::uint32_t subscriber_id,
                                      const fb::QueueDescriptor& queue,
                                      std::span<const fb::FdKind> fds) {
-  FlatBufferBuilder fbb(kInitialBuilderSize);
-  return ok_response(fbb, request_id, fb::ResponseBody::SubscriberReply,
-                     fb::CreateSubscriberReply(fbb, subscriber_id, &queue), fds);
+  SubscriberGrant grant;
+  grant.subscriber_id = subscriber_id;
+  grant.queue = queue;
+  return encode_subscriber_reply(request_id, grant, fds);
 }
 
 EncodeResult encode_ack(std::uint64_t request_id) {

@@ -65,12 +65,14 @@ struct Topic {
 struct PublisherOptions {
   std::uint32_t history_depth = 0;
   std::uint32_t max_loans = 0;
+  std::uint32_t max_payload = 0;
 };
 
 struct SubscriberOptions {
   std::uint32_t queue_capacity = 0;
   fb::QueuePolicy policy = fb::QueuePolicy::DropOldest;
   std::uint32_t history_request = 0;
+  std::uint32_t max_held = 0;
 };
 
 EncodeResult encode_hello(std::uint64_t request_id, std::string_view client_version,
@@ -102,6 +104,17 @@ struct PublisherGrant {
   fb::QueueDescriptor ring;
   std::uint32_t history_depth = 0;
   std::uint32_t worker = 0;
+  fb::QueueDescriptor loan_ring{};
+  std::uint32_t pool_class = 0;
+  std::uint32_t chunk_size = 0;
+  std::uint32_t max_loans = 0;
+};
+
+struct SubscriberGrant {
+  std::uint32_t subscriber_id = 0;
+  fb::QueueDescriptor queue{};
+  fb::QueueDescriptor release_ring{};
+  std::uint32_t max_held = 0;
 };
 
 struct TopologyProcess {
@@ -132,6 +145,9 @@ EncodeResult encode_register_process_reply(std::uint64_t request_id, const Regis
                                            std::span<const fb::FdKind> fds = kRegisterReplyFds);
 EncodeResult encode_publisher_reply(std::uint64_t request_id, const PublisherGrant& grant,
                                     std::span<const fb::FdKind> fds = kPublisherReplyFds);
+EncodeResult encode_subscriber_reply(std::uint64_t request_id, const SubscriberGrant& grant,
+                                     std::span<const fb::FdKind> fds = kSubscriberReplyFds);
+// Without a release ring (control-plane only daemons and tests).
 EncodeResult encode_subscriber_reply(std::uint64_t request_id, std::uint32_t subscriber_id,
                                      const fb::QueueDescriptor& queue,
                                      std::span<const fb::FdKind> fds = kSubscriberReplyFds);

@@ -100,7 +100,7 @@ TEST(RoundTrip, UnregisterProcess) {
 
 TEST(RoundTrip, CreatePublisher) {
   const auto f = encode_create_publisher(kId, {"Radar", "FrontLeft", "Objects"},
-                                         {.history_depth = 0x80000001u, .max_loans = 17});
+                                         {.history_depth = 0x80000001u, .max_loans = 17, .max_payload = 5000});
   const auto* req = as_request(f);
   ASSERT_NE(req, nullptr);
   ASSERT_EQ(req->body_type(), fb::RequestBody::CreatePublisher);
@@ -110,6 +110,7 @@ TEST(RoundTrip, CreatePublisher) {
   EXPECT_EQ(as_view(b->event()), "Objects");
   EXPECT_EQ(b->history_depth(), 0x80000001u);
   EXPECT_EQ(b->max_loans(), 17u);
+  EXPECT_EQ(b->max_payload(), 5000u);
 }
 
 TEST(RoundTrip, CreateSubscriberEveryPolicy) {
@@ -117,7 +118,7 @@ TEST(RoundTrip, CreateSubscriberEveryPolicy) {
                       fb::QueuePolicy::BlockPublisher}) {
     const auto f = encode_create_subscriber(
         kId, {"md", "NASDAQ", "AAPL.trades"},
-        {.queue_capacity = 4096, .policy = policy, .history_request = 0xFFFFFFFFu});
+        {.queue_capacity = 4096, .policy = policy, .history_request = 0xFFFFFFFFu, .max_held = 3});
     const auto* req = as_request(f);
     ASSERT_NE(req, nullptr);
     ASSERT_EQ(req->body_type(), fb::RequestBody::CreateSubscriber);
@@ -128,6 +129,7 @@ TEST(RoundTrip, CreateSubscriberEveryPolicy) {
     EXPECT_EQ(b->queue_capacity(), 4096u);
     EXPECT_EQ(b->policy(), policy);
     EXPECT_EQ(b->history_request(), 0xFFFFFFFFu);
+    EXPECT_EQ(b->max_held(), 3u);
   }
 }
 
@@ -197,7 +199,11 @@ TEST(RoundTrip, PublisherReplyDescribesTheDoorbellFd) {
   PublisherGrant grant{.publisher_id = 9,
                        .ring = fb::QueueDescriptor(0x7FFF'0000'1000ull, 256, 64, 64, 1),
                        .history_depth = 4,
-                       .worker = 1};
+                       .worker = 1,
+                       .loan_ring = fb::QueueDescriptor(0x2000, 16, 12, 64, 1),
+                       .pool_class = 2,
+                       .chunk_size = 8192,
+                       .max_loans = 16};
   const auto f = encode_publisher_reply(kId, grant);
   const auto* rsp = as_response(f);
   ASSERT_NE(rsp, nullptr);
@@ -207,7 +213,26 @@ TEST(RoundTrip, PublisherReplyDescribesTheDoorbellFd) {
   expect_queue_eq(b->ring(), grant.ring);
   EXPECT_EQ(b->history_depth(), 4u);
   EXPECT_EQ(b->worker(), 1u);
+  expect_queue_eq(b->loan_ring(), grant.loan_ring);
+  EXPECT_EQ(b->pool_class(), 2u);
+  EXPECT_EQ(b->chunk_size(), 8192u);
+  EXPECT_EQ(b->max_loans(), 16u);
   EXPECT_EQ(fds_of(*rsp), std::vector<fb::FdKind>{fb::FdKind::WorkerDoorbell});
+}
+
+TEST(RoundTrip, SubscriberReplyCarriesTheReleaseRing) {
+  SubscriberGrant grant{.subscriber_id = 7,
+                        .queue = fb::QueueDescriptor(0x40000, 8, 32, 64, 2),
+                        .release_ring = fb::QueueDescriptor(0x50000, 24, 12, 64, 1),
+                        .max_held = 16};
+  const auto f = encode_subscriber_reply(kId, grant);
+  const auto* rsp = as_response(f);
+  ASSERT_NE(rsp, nullptr);
+  const auto* b = rsp->body_as_SubscriberReply();
+  ASSERT_NE(b, nullptr);
+  expect_queue_eq(b->queue(), grant.queue);
+  expect_queue_eq(b->release_ring(), grant.release_ring);
+  EXPECT_EQ(b->max_held(), 16u);
 }
 
 TEST(RoundTrip, SubscriberReplyDescribesTheEventFd) {
