@@ -47,13 +47,17 @@ struct RingHeader {
   // Line 3: the sleep handshake, written by the consumer when it sleeps and by the producer
   // that wakes it; on its own line so that neither index line bounces when it changes.
   std::uint32_t waiting;
-  std::uint32_t reserved3[15];
+  std::uint32_t reserved3;
+  std::uint64_t dropped;       // atomic, router-written: subscriber queue: messages its policy
+                               // dropped (drop_oldest evictions, drop_newest refusals)
+  std::uint64_t reserved4[6];
 };
 static_assert(sizeof(RingHeader) == 256, "four cache lines: geometry, tail, head, waiting");
 static_assert(offsetof(RingHeader, peers) == 20);
 static_assert(offsetof(RingHeader, tail) == 64, "producer index on its own cache line");
 static_assert(offsetof(RingHeader, head) == 128, "consumer index on its own cache line");
 static_assert(offsetof(RingHeader, waiting) == 192, "waiting word on its own cache line");
+static_assert(offsetof(RingHeader, dropped) == 200);
 static_assert(std::is_trivially_copyable_v<RingHeader>);
 
 // Where a ring or queue lives and its shape. Handed to clients in protocol replies; replaces

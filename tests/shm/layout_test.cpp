@@ -90,6 +90,7 @@ TEST(Layout, Rings) {
   EXPECT_EQ(offsetof(RingHeader, high_water), 72U);
   EXPECT_EQ(offsetof(RingHeader, head), 128U);
   EXPECT_EQ(offsetof(RingHeader, waiting), 192U);
+  EXPECT_EQ(offsetof(RingHeader, dropped), 200U);
   EXPECT_EQ(sizeof(QueueDescriptor), 24U);
   EXPECT_EQ(slot_stride<MessageHeader>(RingKind::kSpsc), 32U);
   EXPECT_EQ(slot_stride<MessageHeader>(RingKind::kMpmc), 64U);
