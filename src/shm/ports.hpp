@@ -36,16 +36,22 @@ namespace zcp::shm {
 inline constexpr std::uint16_t kMsgReturn = 1U << 0;  // not a publication: give the chunk back
 
 // Ring capacities the router and the library agree on.
-// A publisher's loan ring: how many chunks it may hold loaned or queued for loan at once.
-// Too low starves a bursting publisher (loan() fails until the router refills); too high
-// parks chunks in idle publishers that others could use.
-inline constexpr std::uint32_t kDefaultMaxLoans = 16;
-// A publisher's publish ring. Too low makes publish() report WouldBlock under bursts; too
-// high only delays back-pressure.
-inline constexpr std::uint32_t kDefaultPublishRing = 256;
+//
+// A publisher owns every chunk in its loan ring, in its hands, and in its publish ring not yet
+// routed; the router never lets that exceed max_loans. Too low starves a bursting publisher
+// (loan() fails until the router routes and refills); too high lets one publisher pin many
+// chunks of a shared pool.
+inline constexpr std::uint32_t kDefaultMaxLoans = 64;
+// Free chunks the router keeps ready in an idle publisher's loan ring. Too low makes a burst
+// wait for refills; too high parks chunks in idle publishers that others could use.
+inline constexpr std::uint32_t kLoanPrefill = 16;
+// Publish ring capacity: the routing backlog after which publish() reports WouldBlock (the
+// block_publisher policy holding the router back). Smaller than max_loans, so back-pressure
+// shows at publish() rather than as a failing loan(). Too low limits the router's batches.
+inline constexpr std::uint32_t kDefaultPublishRing = 32;
 // Samples a subscriber may hold taken (not yet released) at once. The release ring holds
-// queue capacity + this, so a release never finds it full: the router never lets a
-// subscriber own more chunks than that.
+// queue capacity + this, and the router never lets a subscriber own more chunks than that,
+// so a release never finds the ring full.
 inline constexpr std::uint32_t kDefaultMaxHeld = 16;
 
 }  // namespace zcp::shm
