@@ -156,6 +156,11 @@ class ChunkPool {
   std::optional<std::uint16_t> class_for(std::uint32_t size) const noexcept;
   PoolClassStats stats(std::size_t cls) const noexcept;
   bool valid() const noexcept { return base_ != nullptr; }
+  // The header of chunk `index` of class `cls`, unchecked: for owners that range-checked the
+  // reference already (the router's ledger).
+  ChunkHeader* header_of(std::size_t cls, std::uint32_t index) const noexcept {
+    return header_at(cls, index);
+  }
 
  private:
   ChunkHeader* header_at(std::size_t cls, std::uint32_t index) const noexcept {

@@ -1,0 +1,101 @@
+// ChunkLedger: who owns every chunk, kept in the daemon's private memory.
+//
+// Each chunk has a reference count and a generation here, and each port (publisher or
+// subscriber) has an ownership bitmap with one bit per chunk. Clients never see this
+// memory, so nothing a client writes into the segment can make the router free a chunk
+// early, free it twice, or lose it: a port's chunks are exactly its set bits, and reclaiming
+// a dead process is one walk over its ports' bitmaps.
+//
+// Reference counts: 1 while a publisher holds a loan (or the router carries it mid-route);
+// +1 per subscriber port that owns it (in its queue, taken, or in its release ring); +1 while
+// it is in a publisher's history. The last drop returns the chunk to the pool's free list.
+//
+// Several router workers may share the ledger: counts and bits are atomic. A bit is set and
+// cleared only by the router (and the reactor when it reclaims a retired port, after every
+// worker acknowledged it no longer touches that port).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "shm/chunk_pool.hpp"
+
+namespace zcp::router {
+
+class ChunkLedger;
+
+// One port's set of owned chunks.
+class OwnerSet {
+ public:
+  OwnerSet() = default;
+  explicit OwnerSet(std::size_t chunks);
+  // Moves are for setting a port up, before any worker can see it.
+  OwnerSet(OwnerSet&& o) noexcept
+      : words_(std::move(o.words_)), nwords_(o.nwords_), count_(o.count_.load(std::memory_order_relaxed)) {}
+  OwnerSet& operator=(OwnerSet&& o) noexcept {
+    words_ = std::move(o.words_);
+    nwords_ = o.nwords_;
+    count_.store(o.count_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    return *this;
+  }
+  std::uint32_t count() const noexcept { return count_.load(std::memory_order_relaxed); }
+
+ private:
+  friend class ChunkLedger;
+  bool test_and_set(std::uint32_t gid) noexcept;    // false if it was already set
+  bool test_and_clear(std::uint32_t gid) noexcept;  // false if it was not set
+  std::unique_ptr<std::atomic<std::uint64_t>[]> words_;
+  std::size_t nwords_ = 0;
+  std::atomic<std::uint32_t> count_{0};
+};
+
+enum class LedgerError : std::uint8_t {
+  kBadRef,     // class/index out of range
+  kStale,      // generation does not match the chunk's current loan
+  kNotOwned,   // the port does not own this chunk (a hostile or confused client)
+  kExhausted,  // the pool class has no free chunk
+};
+const char* to_string(LedgerError e) noexcept;
+
+class ChunkLedger {
+ public:
+  ChunkLedger() = default;
+  // The pool must be attached to the segment; the ledger covers all its classes.
+  explicit ChunkLedger(shm::ChunkPool pool);
+
+  std::size_t total_chunks() const noexcept { return total_; }
+  OwnerSet make_owner_set() const { return OwnerSet(total_); }
+
+  // Takes a free chunk of `pool_class` from the pool for `owner` (a publisher's loan).
+  Expected<shm::ChunkRef, LedgerError> lend(OwnerSet& owner, std::uint16_t pool_class) noexcept;
+  // Moves a chunk out of `from` into the router's hands (a publication or a return):
+  // checks the reference is current and owned by `from`. The reference count is unchanged.
+  Expected<void, LedgerError> take(OwnerSet& from, const shm::ChunkRef& ref) noexcept;
+  // One more reference for `to` (a subscriber queue push, history). The caller holds one.
+  Expected<void, LedgerError> give(OwnerSet& to, const shm::ChunkRef& ref) noexcept;
+  // `from` gives up its reference (a subscriber release, an eviction).
+  Expected<void, LedgerError> release(OwnerSet& from, const shm::ChunkRef& ref) noexcept;
+  // Drops a reference the router holds itself (mid-route, history).
+  void drop(const shm::ChunkRef& ref) noexcept;
+  // Drops every reference `owner` holds; returns how many. For retired ports only.
+  std::uint32_t reclaim(OwnerSet& owner) noexcept;
+
+  // Checks a reference read from a ring (untrusted) without changing anything.
+  Expected<std::uint32_t, LedgerError> check(const shm::ChunkRef& ref) const noexcept;
+  std::uint32_t refcount(const shm::ChunkRef& ref) const noexcept;
+  shm::ChunkPool& pool() noexcept { return pool_; }
+
+ private:
+  void drop_gid(std::uint32_t gid, std::uint16_t cls, std::uint32_t index) noexcept;
+
+  shm::ChunkPool pool_;
+  std::size_t total_ = 0;
+  std::uint32_t class_base_[shm::kMaxPoolClasses] = {};
+  std::uint32_t class_count_[shm::kMaxPoolClasses] = {};
+  std::unique_ptr<std::atomic<std::uint32_t>[]> refs_;
+  std::unique_ptr<std::atomic<std::uint32_t>[]> gens_;
+};
+
+}  // namespace zcp::router

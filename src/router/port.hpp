@@ -1,0 +1,100 @@
+// The router's side of a publisher or subscriber port: its ring views, its ownership set in
+// the ledger, and its counters. The reactor creates a port, hands it to workers by command,
+// and frees it only after every worker acknowledged that it no longer touches it
+// (docs/router.md, "Retiring a port").
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "router/chunk_ledger.hpp"
+#include "shm/layout.hpp"
+#include "shm/mpmc_ring.hpp"
+#include "shm/spsc_ring.hpp"
+
+namespace zcp::router {
+
+// Most router workers. Each costs a CPU; more than the host's cores only adds contention.
+inline constexpr std::uint32_t kMaxWorkers = 16;
+
+enum class QueuePolicy : std::uint8_t { kDropOldest = 0, kDropNewest = 1, kBlockPublisher = 2 };
+const char* to_string(QueuePolicy p) noexcept;
+
+// Why the router stopped serving a port: its client broke the ring protocol. The reactor
+// disconnects the client and logs the fault.
+enum class PortFault : std::uint32_t {
+  kNone = 0,
+  kCorruptRing,    // a ring's indices are impossible (tail far ahead of head)
+  kForeignChunk,   // a reference to a chunk the port does not own, or a stale one
+};
+const char* to_string(PortFault f) noexcept;
+
+struct PortCounters {
+  // Written by router workers (relaxed: statistics), read by the reactor and tools.
+  std::atomic<std::uint64_t> messages{0};     // publisher: routed; subscriber: delivered
+  std::atomic<std::uint64_t> dropped{0};      // subscriber: policy drops
+  std::atomic<std::uint64_t> blocked{0};      // publisher held back by a full block_publisher queue
+  std::atomic<std::uint64_t> wakeups{0};      // subscriber: eventfd writes
+  std::atomic<std::uint64_t> returned{0};     // publisher: unpublished loans given back
+  std::atomic<std::uint64_t> loan_failures{0};  // publisher: refills the pool could not serve
+};
+
+struct SubscriberPort {
+  std::uint32_t id = 0;
+  std::uint32_t topic = 0;
+  std::uint32_t home_worker = 0;   // the one worker that drains the release ring
+  QueuePolicy policy = QueuePolicy::kDropOldest;
+  std::uint32_t limit = 0;         // most chunks it may own: queue capacity + max held
+  std::uint32_t history_request = 0;
+  int eventfd = -1;                // owned by the reactor
+  shm::QueueDescriptor queue_desc{};
+  shm::QueueDescriptor release_desc{};
+  shm::MpmcRing<shm::MessageHeader> queue;
+  shm::SpscConsumer<shm::ChunkRef> releases;  // touched by the home worker only
+  OwnerSet owned;
+  PortCounters counters;
+  std::atomic<std::uint32_t> fault{0};  // PortFault; set once by a worker
+  // Per worker: the pass in which it last pushed here, so each worker wakes a subscriber at
+  // most once per pass. Each worker writes only its own element.
+  std::uint64_t touched_epoch[kMaxWorkers] = {};
+
+};
+
+struct PublisherPort {
+  std::uint32_t id = 0;
+  std::uint32_t topic = 0;
+  std::uint32_t worker = 0;
+  std::uint16_t pool_class = 0;
+  std::uint32_t max_loans = 0;
+  std::uint32_t history_depth = 0;
+  shm::QueueDescriptor publish_desc{};
+  shm::QueueDescriptor loan_desc{};
+  shm::SpscConsumer<shm::MessageHeader> in;   // the publish ring
+  shm::SpscProducer<shm::ChunkRef> loans;     // the loan ring
+  OwnerSet owned;    // loaned: in the loan ring, in the client's hands, or published unrouted
+  OwnerSet history;  // references kept for late joiners
+  PortCounters counters;
+  std::atomic<std::uint32_t> fault{0};
+
+  // Worker-private state (the owning worker only).
+  std::vector<shm::MessageHeader> hist;  // ring of the last history_depth publications
+  std::size_t hist_head = 0;
+  std::size_t hist_size = 0;
+  std::vector<shm::MessageHeader> stash;  // popped from the ring, not yet fully delivered
+  std::size_t stash_pos = 0;
+  bool current_taken = false;  // stash[stash_pos] already taken from `owned`
+  std::size_t next_sub = 0;    // where delivery of stash[stash_pos] resumes
+};
+
+// Reactor → worker. Trivially copyable: it travels through an SPSC ring. The ring's release
+// store publishes the port object the pointer names, fully built, to the worker.
+struct Command {
+  enum class Kind : std::uint8_t { kAddPublisher, kRemovePublisher, kAddSubscriber, kRemoveSubscriber };
+  Kind kind;
+  std::uint64_t seq;  // acknowledged by the worker once applied
+  PublisherPort* pub = nullptr;
+  SubscriberPort* sub = nullptr;
+};
+
+}  // namespace zcp::router

@@ -1,0 +1,465 @@
+#include "router/worker.hpp"
+
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/sys.hpp"
+#include "shm/heartbeat_pool.hpp"
+#include "shm/ports.hpp"
+
+namespace zcp::router {
+
+const char* to_string(QueuePolicy p) noexcept {
+  switch (p) {
+    case QueuePolicy::kDropOldest: return "drop_oldest";
+    case QueuePolicy::kDropNewest: return "drop_newest";
+    case QueuePolicy::kBlockPublisher: return "block_publisher";
+  }
+  return "unknown";
+}
+
+const char* to_string(PortFault f) noexcept {
+  switch (f) {
+    case PortFault::kNone: return "none";
+    case PortFault::kCorruptRing: return "ring indices corrupted by the client";
+    case PortFault::kForeignChunk: return "client handed back a chunk it does not own";
+  }
+  return "unknown";
+}
+
+const char* to_string(IdleStrategy s) noexcept {
+  switch (s) {
+    case IdleStrategy::kSpin: return "spin";
+    case IdleStrategy::kHybrid: return "hybrid";
+    case IdleStrategy::kPark: return "park";
+  }
+  return "unknown";
+}
+
+Expected<IdleStrategy, std::string> parse_idle_strategy(std::string_view s) {
+  if (s == "spin") return IdleStrategy::kSpin;
+  if (s == "hybrid") return IdleStrategy::kHybrid;
+  if (s == "park") return IdleStrategy::kPark;
+  return Unexpected("unknown idle strategy '" + std::string(s) + "' (expected spin, hybrid or park)");
+}
+
+Worker::Worker(WorkerOptions options, ChunkLedger& ledger, int doorbell, int notify)
+    : opt_(options), ledger_(ledger), doorbell_(doorbell), notify_(notify) {
+  // The command ring is process-local memory; the shm ring code works on any memory.
+  const std::uint64_t bytes = shm::ring_bytes(kCommandRing, sizeof(Command));
+  cmd_mem_.reset(new (std::align_val_t{64}) std::byte[bytes]);
+  auto d = shm::format_ring<Command>(cmd_mem_.get(), 0, shm::RingKind::kSpsc, kCommandRing);
+  cmd_out_ = *shm::SpscProducer<Command>::attach(cmd_mem_.get(), bytes, d);
+  cmd_in_ = *shm::SpscConsumer<Command>::attach(cmd_mem_.get(), bytes, d);
+}
+
+Worker::~Worker() { stop(); }
+
+bool Worker::submit(Command cmd) noexcept {
+  if (!cmd_out_.try_push(cmd)) return false;
+  // Always ring: commands are rare, and a parked worker must see them promptly.
+  std::uint64_t one = 1;
+  (void)sys::call(::write, doorbell_, &one, sizeof(one));
+  return true;
+}
+
+void Worker::notify() noexcept {
+  std::uint64_t one = 1;
+  (void)sys::call(::write, notify_, &one, sizeof(one));
+}
+
+void Worker::fault(std::atomic<std::uint32_t>& word, PortFault f) noexcept {
+  std::uint32_t none = 0;
+  // relaxed: the reactor reads the fault after our notify; the eventfd write orders it.
+  if (word.compare_exchange_strong(none, static_cast<std::uint32_t>(f), std::memory_order_relaxed)) {
+    stats_.faults.fetch_add(1, std::memory_order_relaxed);
+    notify();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Topology commands
+// ---------------------------------------------------------------------------------------
+
+std::size_t Worker::apply_commands() noexcept {
+  Command c;
+  std::size_t n = 0;
+  std::uint64_t last = 0;
+  while (cmd_in_.try_pop(c)) {
+    ++n;
+    last = c.seq;
+    switch (c.kind) {
+      case Command::Kind::kAddPublisher: {
+        if (c.pub->worker != opt_.id) break;  // another worker's publisher
+        pubs_.push_back(c.pub);
+        topics_[c.pub->topic].pubs.push_back(c.pub);
+        c.pub->stash.reserve(kBatch);
+        c.pub->hist.resize(c.pub->history_depth);
+        break;
+      }
+      case Command::Kind::kRemovePublisher: {
+        if (c.pub->worker != opt_.id) break;
+        std::erase(pubs_, c.pub);
+        auto it = topics_.find(c.pub->topic);
+        if (it != topics_.end()) {
+          std::erase(it->second.pubs, c.pub);
+          if (it->second.pubs.empty() && it->second.subs.empty()) topics_.erase(it);
+        }
+        // Messages popped but not delivered are the router's: drop the references it took.
+        PublisherPort& p = *c.pub;
+        for (std::size_t i = p.stash_pos; i < p.stash.size(); ++i) {
+          if (i == p.stash_pos && p.current_taken) {
+            ledger_.drop(p.stash[i].chunk());
+          }
+          // Not yet taken: still in p.owned; the reactor's reclaim drops it.
+        }
+        p.stash.clear();
+        p.stash_pos = 0;
+        p.current_taken = false;
+        break;
+      }
+      case Command::Kind::kAddSubscriber: add_subscriber(c.sub); break;
+      case Command::Kind::kRemoveSubscriber: remove_subscriber(c.sub); break;
+    }
+  }
+  if (n) {
+    // release: everything we did to our tables (no longer touching a removed port)
+    // happens-before the reactor's acquire load of acked(), after which it frees the port.
+    acked_.store(last, std::memory_order_release);
+    notify();
+  }
+  return n;
+}
+
+void Worker::add_subscriber(SubscriberPort* s) {
+  topics_[s->topic].subs.push_back(s);
+  if (s->home_worker == opt_.id) home_subs_.push_back(s);
+  if (s->history_request) replay_history(*s);
+  wake_touched();
+}
+
+void Worker::remove_subscriber(SubscriberPort* s) {
+  auto it = topics_.find(s->topic);
+  if (it != topics_.end()) {
+    std::erase(it->second.subs, s);
+    if (it->second.pubs.empty() && it->second.subs.empty()) topics_.erase(it);
+  }
+  std::erase(home_subs_, s);
+  std::erase(touched_, s);
+}
+
+// ---------------------------------------------------------------------------------------
+// Routing
+// ---------------------------------------------------------------------------------------
+
+std::size_t Worker::do_work(std::uint64_t now_ns) noexcept {
+  const std::uint64_t start = shm::monotonic_ns();
+  (void)now_ns;
+  ++epoch_;
+  std::size_t work = apply_commands();
+  for (PublisherPort* p : pubs_) {
+    work += route(*p);
+    work += refill(*p);
+  }
+  for (SubscriberPort* s : home_subs_) work += drain_releases(*s);
+  wake_touched();
+  stats_.passes.fetch_add(1, std::memory_order_relaxed);  // statistics: relaxed throughout
+  if (work) {
+    stats_.busy_passes.fetch_add(1, std::memory_order_relaxed);
+    const std::uint64_t took = shm::monotonic_ns() - start;
+    if (took > stats_.max_pass_ns.load(std::memory_order_relaxed)) {
+      stats_.max_pass_ns.store(took, std::memory_order_relaxed);  // single writer: this worker
+    }
+  }
+  return work;
+}
+
+std::size_t Worker::route(PublisherPort& p) noexcept {
+  if (p.fault.load(std::memory_order_relaxed)) return 0;
+  std::size_t work = 0;
+  for (;;) {
+    if (p.stash_pos == p.stash.size()) {
+      p.stash.resize(kBatch);
+      std::size_t n = p.in.try_pop_batch(p.stash.data(), kBatch);
+      p.stash.resize(n);
+      p.stash_pos = 0;
+      if (p.in.corrupted()) {
+        fault(p.fault, PortFault::kCorruptRing);
+        return work;
+      }
+      if (n == 0) return work;
+    }
+    while (p.stash_pos < p.stash.size()) {
+      shm::MessageHeader& m = p.stash[p.stash_pos];
+      if (!p.current_taken) {
+        // The reference is untrusted: it must name a chunk this publisher was lent.
+        if (!ledger_.take(p.owned, m.chunk())) {
+          fault(p.fault, PortFault::kForeignChunk);
+          p.stash.clear();
+          p.stash_pos = 0;
+          return work;
+        }
+        if (m.flags & shm::kMsgReturn) {  // an unpublished loan comes back
+          ledger_.drop(m.chunk());
+          p.counters.returned.fetch_add(1, std::memory_order_relaxed);
+          ++p.stash_pos;
+          ++work;
+          continue;
+        }
+        p.current_taken = true;
+        p.next_sub = 0;
+        m.publisher_id = p.id;  // never trust the client's claim
+        m.flags = 0;
+      }
+      if (!deliver(p, m)) {
+        p.counters.blocked.fetch_add(1, std::memory_order_relaxed);
+        return work;  // block_publisher: resume here on a later pass
+      }
+      remember(p, m);
+      ledger_.drop(m.chunk());  // the reference the router carried since take()
+      p.current_taken = false;
+      ++p.stash_pos;
+      ++work;
+      p.counters.messages.fetch_add(1, std::memory_order_relaxed);
+      stats_.routed.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+}
+
+bool Worker::deliver(PublisherPort& p, const shm::MessageHeader& m) noexcept {
+  auto it = topics_.find(p.topic);
+  if (it == topics_.end()) return true;
+  auto& subs = it->second.subs;
+  for (; p.next_sub < subs.size(); ++p.next_sub) {
+    if (offer(*subs[p.next_sub], m) == Offer::kBlocked) return false;
+  }
+  return true;
+}
+
+// Gives `s` a reference and pushes the message; undoes the reference if the queue is full.
+bool Worker::push_owned(SubscriberPort& s, const shm::MessageHeader& m) noexcept {
+  if (s.owned.count() >= s.limit) return false;  // it owns all it may (queue + held)
+  if (!ledger_.give(s.owned, m.chunk())) return false;
+  if (s.queue.try_push(m)) {
+    s.counters.messages.fetch_add(1, std::memory_order_relaxed);
+    touch(s);
+    return true;
+  }
+  (void)ledger_.release(s.owned, m.chunk());
+  return false;
+}
+
+Worker::Offer Worker::offer(SubscriberPort& s, const shm::MessageHeader& m) noexcept {
+  if (s.fault.load(std::memory_order_relaxed)) return Offer::kSkipped;
+  if (s.owned.count() >= s.limit && s.home_worker == opt_.id) drain_releases(s);
+  if (push_owned(s, m)) return Offer::kDelivered;
+
+  switch (s.policy) {
+    case QueuePolicy::kDropNewest:
+      note_dropped(s);
+      return Offer::kDropped;
+    case QueuePolicy::kBlockPublisher:
+      return Offer::kBlocked;
+    case QueuePolicy::kDropOldest:
+      // Evict the oldest queued message (releasing its chunk), then retry. A few attempts:
+      // the subscriber takes concurrently, and another worker may push concurrently.
+      for (int attempt = 0; attempt < 4; ++attempt) {
+        shm::MessageHeader old;
+        if (!s.queue.try_pop(old)) break;  // nothing queued: everything it owns is held
+        if (!ledger_.release(s.owned, old.chunk())) {
+          fault(s.fault, PortFault::kForeignChunk);  // the client rewrote its queue
+          return Offer::kSkipped;
+        }
+        note_dropped(s);
+        if (push_owned(s, m)) return Offer::kDelivered;
+      }
+      note_dropped(s);  // could not make room (it holds its maximum): the new one is dropped
+      return Offer::kDropped;
+  }
+  return Offer::kSkipped;
+}
+
+void Worker::note_dropped(SubscriberPort& s) noexcept {
+  s.counters.dropped.fetch_add(1, std::memory_order_relaxed);  // statistic
+  // The client reads this to reconcile sequence gaps (relaxed: a counter, no data).
+  shm::atomic_fetch_add(s.queue.header()->dropped, std::uint64_t{1}, std::memory_order_relaxed);
+}
+
+void Worker::remember(PublisherPort& p, const shm::MessageHeader& m) noexcept {
+  if (p.history_depth == 0) return;
+  if (p.hist_size == p.history_depth) {  // full: the oldest leaves
+    (void)ledger_.release(p.history, p.hist[p.hist_head].chunk());
+    p.hist_head = (p.hist_head + 1) % p.history_depth;
+    --p.hist_size;
+  }
+  if (ledger_.give(p.history, m.chunk())) {
+    p.hist[(p.hist_head + p.hist_size) % p.history_depth] = m;
+    ++p.hist_size;
+  }
+}
+
+void Worker::replay_history(SubscriberPort& s) noexcept {
+  auto it = topics_.find(s.topic);
+  if (it == topics_.end()) return;
+  for (PublisherPort* p : it->second.pubs) {
+    std::size_t n = std::min<std::size_t>(p->hist_size, s.history_request);
+    for (std::size_t i = p->hist_size - n; i < p->hist_size; ++i) {
+      if (!push_owned(s, p->hist[(p->hist_head + i) % p->history_depth])) break;
+    }
+  }
+}
+
+std::size_t Worker::refill(PublisherPort& p) noexcept {
+  if (p.fault.load(std::memory_order_relaxed)) return 0;
+  std::size_t n = 0;
+  while (p.owned.count() < p.max_loans && p.loans.size_approx() < shm::kLoanPrefill) {
+    auto ref = ledger_.lend(p.owned, p.pool_class);
+    if (!ref) {
+      p.counters.loan_failures.fetch_add(1, std::memory_order_relaxed);
+      break;
+    }
+    if (!p.loans.try_push(*ref)) {  // cannot happen while owned ≤ capacity; stay safe
+      (void)ledger_.release(p.owned, *ref);
+      break;
+    }
+    ++n;
+  }
+  return n;
+}
+
+std::size_t Worker::drain_releases(SubscriberPort& s) noexcept {
+  if (s.fault.load(std::memory_order_relaxed)) return 0;
+  shm::ChunkRef refs[kBatch];
+  std::size_t total = 0;
+  for (;;) {
+    std::size_t n = s.releases.try_pop_batch(refs, kBatch);
+    if (s.releases.corrupted()) {
+      fault(s.fault, PortFault::kCorruptRing);
+      return total;
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!ledger_.release(s.owned, refs[i])) {
+        fault(s.fault, PortFault::kForeignChunk);
+        return total;
+      }
+    }
+    total += n;
+    if (n < kBatch) return total;
+  }
+}
+
+void Worker::touch(SubscriberPort& s) noexcept {
+  if (s.touched_epoch[opt_.id] == epoch_) return;
+  s.touched_epoch[opt_.id] = epoch_;
+  touched_.push_back(&s);
+}
+
+void Worker::wake_touched() noexcept {
+  for (SubscriberPort* s : touched_) {
+    // One exchange per subscriber per pass: true only if it announced that it sleeps.
+    if (s->queue.wait_word().wake_needed()) {
+      std::uint64_t one = 1;
+      (void)sys::call(::write, s->eventfd, &one, sizeof(one));
+      s->counters.wakeups.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  touched_.clear();
+}
+
+// ---------------------------------------------------------------------------------------
+// Thread and idle strategy
+// ---------------------------------------------------------------------------------------
+
+Expected<void, std::string> Worker::start() {
+  if (opt_.cpu >= 0) {
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (::sched_getaffinity(0, sizeof(allowed), &allowed) != 0 || opt_.cpu >= CPU_SETSIZE ||
+        !CPU_ISSET(opt_.cpu, &allowed)) {
+      return Unexpected("router worker " + std::to_string(opt_.id) + ": CPU " + std::to_string(opt_.cpu) +
+                        " does not exist or is not allowed for this process (see `nproc`, taskset)");
+    }
+  }
+  stop_.store(false, std::memory_order_relaxed);
+  thread_ = std::thread([this] { run(); });
+  if (opt_.cpu >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(opt_.cpu, &set);
+    int rc = ::pthread_setaffinity_np(thread_.native_handle(), sizeof(set), &set);
+    if (rc != 0) {
+      stop();
+      return Unexpected("router worker " + std::to_string(opt_.id) + ": pinning to CPU " +
+                        std::to_string(opt_.cpu) + " failed: " + std::strerror(rc));
+    }
+  }
+  std::string name = "zcp-router-" + std::to_string(opt_.id);
+  ::pthread_setname_np(thread_.native_handle(), name.c_str());
+  return {};
+}
+
+void Worker::stop() {
+  if (!thread_.joinable()) return;
+  stop_.store(true, std::memory_order_relaxed);  // polled each pass; the doorbell wakes a park
+  std::uint64_t one = 1;
+  (void)sys::call(::write, doorbell_, &one, sizeof(one));
+  thread_.join();
+}
+
+void Worker::run() noexcept {
+  std::uint64_t idle_since = 0;
+  while (!stop_.load(std::memory_order_relaxed)) {
+    const std::uint64_t now = shm::monotonic_ns();
+    if (do_work(now)) {
+      idle_since = 0;
+      continue;
+    }
+    if (idle_since == 0) idle_since = now;
+    const std::uint64_t idle_ns = now - idle_since;
+    const auto spin_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(opt_.spin).count());
+    const auto yield_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(opt_.yield).count());
+    switch (opt_.idle) {
+      case IdleStrategy::kSpin: shm::cpu_relax(); break;
+      case IdleStrategy::kPark:
+        if (park()) idle_since = 0;
+        break;
+      case IdleStrategy::kHybrid:
+        if (idle_ns < spin_ns) {
+          shm::cpu_relax();
+        } else if (idle_ns < spin_ns + yield_ns) {
+          std::this_thread::yield();
+        } else if (park()) {
+          idle_since = 0;
+        }
+        break;
+    }
+  }
+}
+
+// Announces the park on every publish ring we serve, re-checks, and sleeps on the doorbell.
+// Returns true if it slept (or found work while announcing).
+bool Worker::park() noexcept {
+  for (PublisherPort* p : pubs_) p->in.wait_word().prepare_wait();
+  bool work = !cmd_in_.empty();
+  for (PublisherPort* p : pubs_) {
+    // After announcing: a publication that raced with us is visible here (see WaitWord).
+    if (!p->in.empty() || p->stash_pos < p->stash.size()) work = true;
+  }
+  if (!work) {
+    stats_.parks.fetch_add(1, std::memory_order_relaxed);
+    pollfd pfd{doorbell_, POLLIN, 0};
+    if (::poll(&pfd, 1, static_cast<int>(opt_.park_timeout.count())) > 0) {
+      std::uint64_t v;
+      (void)sys::call(::read, doorbell_, &v, sizeof(v));
+    }
+  }
+  for (PublisherPort* p : pubs_) p->in.wait_word().cancel_wait();
+  return true;
+}
+
+}  // namespace zcp::router

@@ -1,0 +1,136 @@
+// A router worker: the data plane's agent. It owns the publisher ports the reactor assigned to
+// it, moves each publication's chunk reference into every matching subscriber queue (applying
+// that subscriber's policy), keeps loan rings filled, drains the release rings of its home
+// subscribers, and wakes only subscribers that announced they sleep.
+//
+// do_work(now) is one pass and returns how much it did; a test drives it directly, without a
+// thread. run() wraps it with the idle strategy on a pinned thread. Nothing here takes a lock
+// or allocates on the routing path; the only system calls are eventfd writes for sleepers.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <zcp/expected.hpp>
+
+#include "router/chunk_ledger.hpp"
+#include "router/port.hpp"
+#include "shm/spsc_ring.hpp"
+
+namespace zcp::router {
+
+enum class IdleStrategy : std::uint8_t {
+  kSpin,    // never sleeps: lowest latency, one CPU at 100%
+  kHybrid,  // spin for spin_us, then yield for yield_us, then park (default)
+  kPark,    // park as soon as a pass finds nothing to do: lowest CPU, a wake-up per burst
+};
+const char* to_string(IdleStrategy s) noexcept;
+Expected<IdleStrategy, std::string> parse_idle_strategy(std::string_view s);
+
+struct WorkerOptions {
+  std::uint32_t id = 0;
+  int cpu = -1;  // pin to this CPU; -1: no pinning
+  IdleStrategy idle = IdleStrategy::kHybrid;
+  // Spinning before a park. Too short and every burst after a pause pays a wake-up hop
+  // (tens of µs on a VM); too long burns a CPU for nothing between bursts.
+  std::chrono::microseconds spin{50};
+  std::chrono::microseconds yield{200};
+  // A parked worker wakes at least this often to drain release rings and refill loan rings.
+  // Too short costs idle CPU; too long delays recycling chunks released while it slept.
+  std::chrono::milliseconds park_timeout{50};
+};
+
+struct WorkerStats {
+  std::atomic<std::uint64_t> routed{0};
+  std::atomic<std::uint64_t> passes{0};
+  std::atomic<std::uint64_t> busy_passes{0};
+  std::atomic<std::uint64_t> parks{0};
+  std::atomic<std::uint64_t> max_pass_ns{0};
+  std::atomic<std::uint64_t> faults{0};
+};
+
+class Worker {
+ public:
+  // How many publications one pass takes from a publisher. Too small pays the per-batch
+  // costs (index stores, wake checks) more often; too large lets one busy publisher delay
+  // others within a pass.
+  static constexpr std::size_t kBatch = 64;
+  // Capacity of the command ring. Commands are rare (topology changes); a full ring makes
+  // the reactor retry on its next turn.
+  static constexpr std::uint32_t kCommandRing = 1024;
+
+  // doorbell: eventfd this worker parks on (publishers and the reactor write it).
+  // notify: eventfd the worker writes after acknowledging a command or faulting a port.
+  Worker(WorkerOptions options, ChunkLedger& ledger, int doorbell, int notify);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Reactor thread. False if the command ring is full (retry later).
+  bool submit(Command cmd) noexcept;
+  std::uint64_t acked() const noexcept { return acked_.load(std::memory_order_acquire); }
+
+  // One pass. Returns the amount of work done (0: idle).
+  std::size_t do_work(std::uint64_t now_ns) noexcept;
+
+  // Starts the pinned thread; fails if the CPU cannot be used.
+  Expected<void, std::string> start();
+  void stop();
+
+  const WorkerOptions& options() const noexcept { return opt_; }
+  const WorkerStats& stats() const noexcept { return stats_; }
+
+ private:
+  enum class Offer : std::uint8_t { kDelivered, kDropped, kBlocked, kSkipped };
+
+  struct Topic {
+    std::vector<SubscriberPort*> subs;
+    std::vector<PublisherPort*> pubs;  // this worker's publishers on the topic
+  };
+
+  std::size_t apply_commands() noexcept;
+  void add_subscriber(SubscriberPort* s);
+  void remove_subscriber(SubscriberPort* s);
+  std::size_t route(PublisherPort& p) noexcept;
+  bool deliver(PublisherPort& p, const shm::MessageHeader& m) noexcept;
+  Offer offer(SubscriberPort& s, const shm::MessageHeader& m) noexcept;
+  bool push_owned(SubscriberPort& s, const shm::MessageHeader& m) noexcept;
+  void remember(PublisherPort& p, const shm::MessageHeader& m) noexcept;
+  void replay_history(SubscriberPort& s) noexcept;
+  std::size_t refill(PublisherPort& p) noexcept;
+  std::size_t drain_releases(SubscriberPort& s) noexcept;
+  void note_dropped(SubscriberPort& s) noexcept;
+  void touch(SubscriberPort& s) noexcept;
+  void wake_touched() noexcept;
+  void fault(std::atomic<std::uint32_t>& word, PortFault f) noexcept;
+  void notify() noexcept;
+  void run() noexcept;
+  bool park() noexcept;
+
+  WorkerOptions opt_;
+  ChunkLedger& ledger_;
+  int doorbell_;
+  int notify_;
+  std::unique_ptr<std::byte[]> cmd_mem_;
+  shm::SpscProducer<Command> cmd_out_;  // reactor side
+  shm::SpscConsumer<Command> cmd_in_;   // worker side
+  std::atomic<std::uint64_t> acked_{0};
+
+  std::vector<PublisherPort*> pubs_;
+  std::vector<SubscriberPort*> home_subs_;
+  std::unordered_map<std::uint32_t, Topic> topics_;
+  std::vector<SubscriberPort*> touched_;
+  std::uint64_t epoch_ = 1;
+
+  WorkerStats stats_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace zcp::router
