@@ -50,7 +50,7 @@ test-asan:
 test-tsan:
 	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZCP_SANITIZER=thread \
 	      -DZCP_BUILD_BENCH=OFF $(CMAKE_COMMON)
-	cmake --build $(TSAN_BUILD) -j$(JOBS)
+	cmake --build $(TSAN_BUILD) -j$(JOBS) --target zcp_concurrency_tests
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	  ctest --test-dir $(TSAN_BUILD) $(CTEST_FLAGS) -L concurrency
 
