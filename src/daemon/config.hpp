@@ -1,0 +1,104 @@
+// The daemon's tuning constants and the configuration structs built from them (and from the
+// diroute command line). Each constant says what too low and too high trade; docs/operations.md
+// lists them with their flags.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "shm/heartbeat_pool.hpp"
+
+namespace zcp::daemon {
+
+// ---- Death detection ----------------------------------------------------------------------
+// Heartbeat tick period: how often the reactor scans the monitored processes' slot ages.
+// Too low: the reactor wakes for nothing (a scan is cheap, but ticks faster than the clients'
+// touch period find nothing new); too high: a hung process is found up to one period late.
+inline constexpr std::chrono::milliseconds kDefaultHeartbeatInterval{300};
+// A monitored process whose heartbeat slot was not touched for this long is declared dead.
+// Too low: a client descheduled under load, or stopped in a debugger, is removed falsely; too
+// high: a hung (but living) process keeps its queues that long. Exits and hang-ups never wait
+// for it: pidfd and socket EOF report them at once.
+inline constexpr std::chrono::milliseconds kDefaultHeartbeatTimeout{3000};
+// An unregistered connection that sends nothing for this long is closed. Too low: a slow
+// tool (zcp ls on a loaded host) is cut off between connect and its first request; too high:
+// idle connections (slowloris) hold connection slots and fds that long.
+inline constexpr std::chrono::milliseconds kDefaultIdleConnectionTimeout{10000};
+
+// ---- Hostile input -------------------------------------------------------------------------
+// Malformed frames (DecodeError) one connection may send before the daemon hangs up on it.
+// Every one is answered and counted. Too low: a buggy but honest client is cut off after a
+// few bad frames; too high: a hostile peer gets more CRC and verifier work per connection
+// (each frame is bounded by the 64 KiB frame size, so the cost stays linear).
+inline constexpr std::uint32_t kDefaultMalformedFrameLimit = 16;
+
+// ---- Queues --------------------------------------------------------------------------------
+// Slots of a publisher's SPSC ring (MessageHeader, 32 B each: 256 slots = 8 KiB + header,
+// one 16 KiB arena block). Too low: a publisher bursting faster than the router drains finds
+// its ring full; too high: every publisher takes more of the queue arena.
+inline constexpr std::uint32_t kDefaultPublisherRingCapacity = 256;
+// Subscriber queue capacity granted for a request of 0. Each MPMC cell is one 64-byte cache
+// line, so 256 entries take a 32 KiB arena block. Too low: a subscriber that pauses briefly
+// loses messages (drop policies) or stalls its publishers (block_publisher); too high: the
+// arena holds fewer subscribers.
+inline constexpr std::uint32_t kDefaultSubscriberQueueCapacity = 256;
+// Largest subscriber queue granted; larger requests are granted this (the reply says so by
+// its capacity). 16384 cells = 1 MiB + header, a 2 MiB block. Too low: bursty consumers drop;
+// too high: one subscriber may take a large share of the arena (and a queue that deep is a
+// latency buffer of seconds, not a queue).
+inline constexpr std::uint32_t kMaxSubscriberQueueCapacity = 16384;
+// Queue arena size (rings and queues). Pages are backed only when a ring is formatted, so a
+// generous arena costs address space, not memory. Too low: CreatePublisher/CreateSubscriber
+// fail with OutOfResources; too high: /dev/shm must allow that much.
+inline constexpr std::uint64_t kDefaultQueueArenaBytes = 64ULL << 20;
+
+// ---- Limits (each refusal is a LimitReached reply naming the limit, and a counter) --------
+// Processes: bounded by the heartbeat slots (one per process) of the segment.
+inline constexpr std::uint32_t kDefaultMaxProcesses = shm::kDefaultHeartbeatSlots;
+// Publishers one process may hold. Too low: a feed handler with many symbols per process is
+// refused; too high: one process may take the arena (16 KiB per publisher by default).
+inline constexpr std::uint32_t kDefaultMaxPublishersPerProcess = 256;
+// Subscribers one process may hold. Too low: an aggregator subscribing to many topics is
+// refused; too high: one process may take the arena (32 KiB per default queue).
+inline constexpr std::uint32_t kDefaultMaxSubscribersPerProcess = 1024;
+// Distinct topics (service, instance, event) with at least one endpoint. Too low: large
+// systems are refused; too high: only the topic map grows (a few hundred bytes per topic).
+inline constexpr std::uint32_t kDefaultMaxTopics = 4096;
+
+// ---- Router --------------------------------------------------------------------------------
+// Router workers: one doorbell eventfd each (the router itself arrives with issue 4). Too
+// many workers on few cores make them compete with the clients for CPU.
+inline constexpr std::uint32_t kDefaultWorkers = 1;
+inline constexpr std::uint32_t kMaxWorkers = 64;
+
+// ---- Topology listing ----------------------------------------------------------------------
+// Most entries (processes + publishers + subscribers) one TopologyReply carries; the listing
+// is cut further if it still does not fit one 64 KiB frame. Too low: large systems are
+// listed partially; too high: more encode attempts before the reply fits.
+inline constexpr std::size_t kMaxTopologyEntries = 1000;
+
+struct Limits {
+  std::uint32_t max_processes = kDefaultMaxProcesses;
+  std::uint32_t max_publishers_per_process = kDefaultMaxPublishersPerProcess;
+  std::uint32_t max_subscribers_per_process = kDefaultMaxSubscribersPerProcess;
+  std::uint32_t max_topics = kDefaultMaxTopics;
+};
+
+struct RegistryConfig {
+  Limits limits;
+  std::uint32_t publisher_ring_capacity = kDefaultPublisherRingCapacity;
+  std::uint32_t default_subscriber_capacity = kDefaultSubscriberQueueCapacity;
+  std::uint32_t max_subscriber_capacity = kMaxSubscriberQueueCapacity;
+  std::uint32_t workers = kDefaultWorkers;
+};
+
+struct ControlPlaneConfig {
+  std::chrono::milliseconds heartbeat_interval = kDefaultHeartbeatInterval;
+  std::chrono::milliseconds heartbeat_timeout = kDefaultHeartbeatTimeout;
+  std::chrono::milliseconds idle_connection_timeout = kDefaultIdleConnectionTimeout;
+  std::uint32_t malformed_frame_limit = kDefaultMalformedFrameLimit;
+  std::string daemon_version = "0.0.0";
+};
+
+}  // namespace zcp::daemon

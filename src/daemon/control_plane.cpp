@@ -1,0 +1,278 @@
+#include "daemon/control_plane.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "protocol/frame.hpp"
+#include "protocol/validate.hpp"
+
+namespace zcp::daemon {
+
+const char* to_string(DeathCause cause) noexcept {
+  switch (cause) {
+    case DeathCause::kExited:
+      return "exited (pidfd)";
+    case DeathCause::kHangUp:
+      return "hung up (socket closed)";
+    case DeathCause::kHeartbeat:
+      return "heartbeat timeout";
+    case DeathCause::kDisconnected:
+      return "disconnected by the daemon";
+    case DeathCause::kUnregistered:
+      return "unregistered";
+    case DeathCause::kShutdown:
+      return "daemon shutdown";
+  }
+  return "unknown";
+}
+
+namespace {
+
+Counter death_counter(DeathCause cause) noexcept {
+  switch (cause) {
+    case DeathCause::kExited:
+      return Counter::kDeathsExited;
+    case DeathCause::kHangUp:
+      return Counter::kDeathsHangUp;
+    case DeathCause::kHeartbeat:
+      return Counter::kDeathsHeartbeat;
+    case DeathCause::kDisconnected:
+      return Counter::kDeathsDisconnected;
+    case DeathCause::kUnregistered:
+      return Counter::kUnregistrations;
+    case DeathCause::kShutdown:
+      break;
+  }
+  return Counter::kCount;
+}
+
+DeathCause cause_of(reactor::CloseReason reason) noexcept {
+  switch (reason) {
+    case reactor::CloseReason::kPeerClosed:
+    case reactor::CloseReason::kRecvError:
+    case reactor::CloseReason::kSendError:
+      return DeathCause::kHangUp;
+    case reactor::CloseReason::kSendQueueFull:
+    case reactor::CloseReason::kClosedByOwner:
+      return DeathCause::kDisconnected;
+  }
+  return DeathCause::kHangUp;
+}
+
+}  // namespace
+
+ControlPlane::ControlPlane(Registry& registry, ControlPlaneHost& host,
+                           const ControlPlaneConfig& config, SegmentGrant segment,
+                           std::vector<sys::UniqueFd> doorbells)
+    : registry_(registry),
+      host_(host),
+      config_(config),
+      segment_(std::move(segment)),
+      doorbells_(std::move(doorbells)) {}
+
+// ---- Connections -----------------------------------------------------------------------------
+
+ControlPlane::Connection& ControlPlane::connection(reactor::ConnId conn,
+                                                   const reactor::PeerCred& peer, MonoTime now) {
+  auto [it, inserted] = conns_.try_emplace(conn);
+  if (inserted) {
+    it->second.peer = peer;
+    it->second.last_activity = now;
+    counters_.add(Counter::kConnectionsOpened);
+  }
+  return it->second;
+}
+
+void ControlPlane::open(reactor::ConnId conn, const reactor::PeerCred& peer, MonoTime now) {
+  connection(conn, peer, now);
+}
+
+void ControlPlane::closed(reactor::ConnId conn, reactor::CloseReason reason) {
+  auto it = conns_.find(conn);
+  if (it == conns_.end()) return;
+  std::optional<ProcessHandle> process = it->second.process;
+  conns_.erase(it);
+  counters_.add(Counter::kConnectionsClosed);
+  if (process) remove_process(*process, shutting_down_ ? DeathCause::kShutdown : cause_of(reason));
+}
+
+std::vector<reactor::ConnId> ControlPlane::connections() const {
+  std::vector<reactor::ConnId> out;
+  out.reserve(conns_.size());
+  for (const auto& [id, c] : conns_) {
+    if (!c.closing) out.push_back(id);
+  }
+  return out;
+}
+
+const ProcessRecord* ControlPlane::process_of(reactor::ConnId conn) const noexcept {
+  auto it = conns_.find(conn);
+  if (it == conns_.end() || !it->second.process) return nullptr;
+  return registry_.process(*it->second.process);
+}
+
+// ---- Datagrams -------------------------------------------------------------------------------
+
+Reply ControlPlane::handle(reactor::ConnId conn, const reactor::PeerCred& peer,
+                           std::span<const std::byte> frame, std::size_t true_len, MonoTime now) {
+  Connection& c = connection(conn, peer, now);
+  c.last_activity = now;
+  std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(frame.data()),
+                                      frame.size());
+  auto decoded = protocol::decode_request(bytes, true_len);
+  if (!decoded) return reject(c, decoded.error());
+
+  const fb::Request& req = **decoded;
+  const std::uint64_t id = req.request_id();
+  counters_.add(Counter::kRequests);
+  if (auto valid = protocol::validate_request(req); !valid) {
+    counters_.add(Counter::kInvalidArguments);
+    return refuse(id, fb::ResultCode::InvalidArgument, protocol::describe(valid.error()));
+  }
+  if (shutting_down_) {
+    return refuse(id, fb::ResultCode::ShuttingDown, "diroute is shutting down; no new work");
+  }
+
+  switch (req.body_type()) {
+    case fb::RequestBody::Hello:
+      return on_hello(id, *req.body_as_Hello());
+    case fb::RequestBody::ListTopology:
+      return on_list_topology(id);
+    case fb::RequestBody::RegisterProcess:
+      return on_register(conn, c, id, *req.body_as_RegisterProcess(), now);
+    default:
+      break;
+  }
+  const ProcessRecord* p = c.process ? registry_.process(*c.process) : nullptr;
+  if (p == nullptr) {
+    return refuse(
+        id, fb::ResultCode::NotRegistered,
+        std::string("send RegisterProcess before ") + fb::EnumNameRequestBody(req.body_type()));
+  }
+  switch (req.body_type()) {
+    case fb::RequestBody::UnregisterProcess:
+      return on_unregister(c, id);
+    case fb::RequestBody::CreatePublisher:
+      return on_create_publisher(*p, id, *req.body_as_CreatePublisher());
+    case fb::RequestBody::CreateSubscriber:
+      return on_create_subscriber(*p, id, *req.body_as_CreateSubscriber());
+    case fb::RequestBody::DestroyPublisher:
+      return on_destroy_publisher(*p, id, *req.body_as_DestroyPublisher());
+    case fb::RequestBody::DestroySubscriber:
+      return on_destroy_subscriber(*p, id, *req.body_as_DestroySubscriber());
+    default:
+      break;
+  }
+  // verify_request admits only known body types, and every one is handled above.
+  return refuse(id, fb::ResultCode::Internal, "request type without a handler");
+}
+
+Reply ControlPlane::reject(Connection& c, const protocol::DecodeError& error) {
+  counters_.add(rejected_counter(error.code));
+  ++c.malformed;
+  spdlog::debug("rejected a frame from pid {}: {}", c.peer.pid, protocol::describe(error));
+  Reply reply = encoded(protocol::encode_rejection(error), error.request_id);
+  // A peer of another version can do nothing else here; tell it, then hang up.
+  if (error.code == protocol::DecodeErrc::VersionMismatch) reply.close_after = true;
+  if (c.malformed >= config_.malformed_frame_limit && !reply.close_after) {
+    reply.close_after = true;
+    counters_.add(Counter::kClosedMalformed);
+    spdlog::debug("closing the connection of pid {} after {} malformed frames", c.peer.pid,
+                  c.malformed);
+  }
+  if (reply.close_after) c.closing = true;
+  return reply;
+}
+
+Reply ControlPlane::refuse(std::uint64_t request_id, fb::ResultCode code,
+                           std::string_view message) {
+  counters_.add(Counter::kRequestsRefused);
+  return encoded(protocol::encode_error_response(request_id, code, message), request_id);
+}
+
+Reply ControlPlane::encoded(protocol::EncodeResult frame, std::uint64_t request_id,
+                            std::vector<int> fds) {
+  Reply reply;
+  if (frame) {
+    reply.bytes = std::move(*frame);
+    reply.fds = std::move(fds);
+    return reply;
+  }
+  // Only a reply that grew past the frame size can fail; the error reply always fits.
+  auto fallback =
+      protocol::encode_error_response(request_id, fb::ResultCode::Internal,
+                                      std::string("diroute could not encode its reply: ") +
+                                          std::string(protocol::to_string(frame.error())));
+  if (fallback) reply.bytes = std::move(*fallback);
+  return reply;
+}
+
+// ---- Deaths ----------------------------------------------------------------------------------
+
+void ControlPlane::process_exited(ProcessHandle handle) {
+  remove_process(handle, shutting_down_ ? DeathCause::kShutdown : DeathCause::kExited);
+}
+
+void ControlPlane::remove_process(ProcessHandle handle, DeathCause cause) {
+  std::optional<RemovedProcess> removed = registry_.remove_process(handle);
+  if (!removed) return;  // already removed: a second notice of the same death
+  const ProcessRecord& rec = removed->record;
+
+  auto it = conns_.find(rec.conn);
+  if (it != conns_.end() && it->second.process && it->second.process->index == handle.index &&
+      it->second.process->epoch == handle.epoch) {
+    it->second.process.reset();
+  }
+  if (rec.watch.valid()) host_.cancel_watch(rec.watch);  // a no-op once the watch fired
+  // A dead or hung process gets no goodbye; its connection is dropped if it is still open.
+  if ((cause == DeathCause::kExited || cause == DeathCause::kHeartbeat) && it != conns_.end() &&
+      !it->second.closing) {
+    it->second.closing = true;
+    host_.close_connection(rec.conn, reactor::CloseMode::kNow);
+  }
+  if (!removed->heartbeat_released) {
+    spdlog::warn("process '{}' (slot {}): its heartbeat slot was already free; cleanup went on",
+                 rec.name, handle.index);
+  }
+  if (cause != DeathCause::kShutdown) {
+    counters_.add(death_counter(cause));
+    spdlog::info(
+        "process '{}' (pid {}, slot {}) removed: {}; released {} publisher(s), {} subscriber(s)",
+        rec.name, rec.peer.pid, handle.index, to_string(cause), rec.publishers.size(),
+        rec.subscribers.size());
+  }
+  counters_.add(Counter::kPublishersDestroyed, rec.publishers.size());
+  counters_.add(Counter::kSubscribersDestroyed, rec.subscribers.size());
+  counters_.add(Counter::kQueuesRetired, rec.publishers.size() + rec.subscribers.size());
+  reclaim_retired();
+}
+
+void ControlPlane::reclaim_retired() {
+  ReclaimResult r = registry_.reclaim(router_safe_epoch());
+  counters_.add(Counter::kQueuesReclaimed, r.freed);
+}
+
+void ControlPlane::tick(MonoTime now) {
+  const auto timeout_ns = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(config_.heartbeat_timeout).count());
+  for (const ProcessHandle& h : registry_.expired(to_ns(now), timeout_ns)) {
+    remove_process(h, shutting_down_ ? DeathCause::kShutdown : DeathCause::kHeartbeat);
+  }
+  for (auto& [id, c] : conns_) {
+    if (c.process || c.closing || now - c.last_activity <= config_.idle_connection_timeout) {
+      continue;
+    }
+    c.closing = true;
+    counters_.add(Counter::kClosedIdle);
+    spdlog::debug("closing an idle unregistered connection of pid {}", c.peer.pid);
+    host_.close_connection(id, reactor::CloseMode::kNow);
+  }
+  reclaim_retired();
+}
+
+void ControlPlane::remove_all() {
+  for (const std::optional<ProcessRecord>& rec : registry_.processes()) {
+    if (rec) remove_process(rec->handle, DeathCause::kShutdown);
+  }
+}
+
+}  // namespace zcp::daemon

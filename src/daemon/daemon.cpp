@@ -1,0 +1,328 @@
+#include "daemon/daemon.hpp"
+
+#include <cstring>
+#include <thread>
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon/eventfd.hpp"
+#include "protocol/encode.hpp"
+#include "reactor/unix_socket.hpp"
+
+namespace zcp::daemon {
+namespace {
+
+std::string mib(std::uint64_t bytes) {
+  return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+}
+
+std::string kib(std::uint64_t bytes) {
+  return fmt::format("{:.1f} KiB", static_cast<double>(bytes) / 1024.0);
+}
+
+Unexpected<StartError> start_error(ExitCode code, std::string message) {
+  return Unexpected(StartError{code, std::move(message)});
+}
+
+// The pid that called listen() on the socket at `path`, as the kernel recorded it
+// (SO_PEERCRED on our end of a connection), or 0 if that cannot be learned.
+pid_t listener_pid(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path)) return 0;
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  sys::Result r = sys::call(::socket, AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (!r.ok()) return 0;
+  sys::UniqueFd fd(static_cast<int>(r.value));
+  r = sys::call(::connect, fd.get(), reinterpret_cast<const sockaddr*>(&addr),
+                socklen_t{sizeof(addr)});
+  if (!r.ok()) return 0;
+  ucred cred{};
+  socklen_t len = sizeof(cred);
+  if (!sys::call(::getsockopt, fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len).ok()) return 0;
+  return cred.pid;
+}
+
+// How long a socket whose listener is dead may still accept connections. A killed daemon's
+// io_uring keeps its listening socket (armed multishot accept) until the kernel has torn
+// the ring down, which happens asynchronously after the exit. Too low: a restart right
+// after a crash is refused as "already running"; too high: only delays that refusal when
+// the dead pid was reused by an unrelated process that holds the socket (never expected).
+constexpr auto kDeadListenerGrace = std::chrono::milliseconds(2000);
+
+// probe_socket, except that a socket whose listener has died is waited on (up to the grace
+// period) until it goes stale. `owner` receives the live listener's pid, if known.
+sys::Expected<reactor::SocketState> probe_instance_socket(const std::string& path, pid_t& owner) {
+  auto state = reactor::probe_socket(path);
+  const auto deadline = std::chrono::steady_clock::now() + kDeadListenerGrace;
+  while (state && *state == reactor::SocketState::kLive) {
+    owner = listener_pid(path);
+    if (owner <= 0 || shm::process_alive(owner, 0) || std::chrono::steady_clock::now() > deadline) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    state = reactor::probe_socket(path);
+  }
+  return state;
+}
+
+// Every subscriber costs the daemon an eventfd, every registered process a pidfd and every
+// connection a socket: raise the soft descriptor limit to the hard one, as daemons do.
+// Returns the limit in force.
+std::uint64_t raise_fd_limit() {
+  rlimit rl{};
+  if (!sys::call(::getrlimit, RLIMIT_NOFILE, &rl).ok()) return 0;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit raised{rl.rlim_max, rl.rlim_max};
+    if (sys::call(::setrlimit, RLIMIT_NOFILE, &raised).ok()) rl = raised;
+  }
+  return static_cast<std::uint64_t>(rl.rlim_cur);
+}
+
+}  // namespace
+
+std::string signal_name(int signo) {
+  switch (signo) {
+    case SIGTERM:
+      return "SIGTERM";
+    case SIGINT:
+      return "SIGINT";
+    default:
+      return "signal " + std::to_string(signo);
+  }
+}
+
+Daemon::Daemon(const DaemonConfig& config) : config_(config) {}
+
+Daemon::~Daemon() {
+  // The reactor goes first: it cancels every watch and connection and runs no callback, so
+  // nothing reaches the control plane while the members below are destroyed.
+  reactor_.reset();
+}
+
+Expected<std::unique_ptr<Daemon>, StartError> Daemon::start(const DaemonConfig& config) {
+  const std::string& socket_path = config.paths.socket_path;
+  const std::string instance = config.paths.instance;
+
+  // 1. Only the signalfd may take SIGINT/SIGTERM, in this thread and any thread made later.
+  if (auto b = reactor::block_signals({SIGINT, SIGTERM}); !b) {
+    return start_error(ExitCode::kSetupFailed, "blocking SIGINT/SIGTERM: " + b.error().message());
+  }
+
+  // 2. Is the instance taken?
+  pid_t owner = 0;
+  auto state = probe_instance_socket(socket_path, owner);
+  if (!state) {
+    return start_error(ExitCode::kSetupFailed,
+                       "checking " + socket_path + ": " + state.error().message());
+  }
+  if (*state == reactor::SocketState::kLive) {
+    return start_error(ExitCode::kAlreadyRunning,
+                       "another diroute is already serving instance '" + instance +
+                           "' (its socket " + socket_path + " accepts connections" +
+                           (owner > 0 ? ", listener pid " + std::to_string(owner) : std::string()) +
+                           "); stop it first, or pick another --instance");
+  }
+
+  std::unique_ptr<Daemon> d(new Daemon(config));
+  d->fd_limit_ = raise_fd_limit();
+
+  // 3. The event loop (io_uring). Reactor::create's message names the cause and the fix.
+  auto reactor = reactor::Reactor::create();
+  if (!reactor) {
+    int err = reactor.error().err;
+    bool unavailable = err == EPERM || err == ENOSYS || err == EOPNOTSUPP || err == EACCES;
+    return start_error(unavailable ? ExitCode::kIoUringUnavailable : ExitCode::kSetupFailed,
+                       reactor.error().message());
+  }
+  d->reactor_ = std::move(*reactor);
+
+  // 4. The segment. O_EXCL creation is the real lock on the instance: of two daemons
+  //    starting at once, the second finds the first's live segment here.
+  shm::SegmentConfig seg_cfg;
+  seg_cfg.heartbeat_slots = config.heartbeat_slots;
+  seg_cfg.queue_arena_bytes = config.queue_arena_bytes;
+  const std::string seg_name = config.paths.shm_name("seg");
+  const bool leftover = ::access(("/dev/shm" + seg_name).c_str(), F_OK) == 0;
+  auto segment = shm::Segment::create(seg_name, instance, seg_cfg);
+  if (!segment) {
+    return start_error(segment.error().code == shm::SegmentErrc::kLiveOwner
+                           ? ExitCode::kAlreadyRunning
+                           : ExitCode::kSetupFailed,
+                       segment.error().message);
+  }
+  d->segment_ = std::move(*segment);
+  if (leftover) spdlog::info("removed the stale segment {} left by a dead diroute", seg_name);
+  if (!d->segment_.lock_problem().empty()) spdlog::warn("{}", d->segment_.lock_problem());
+  auto arena = d->segment_.region(shm::RegionKind::kQueueArena);
+  if (!arena) {
+    return start_error(ExitCode::kSetupFailed, "segment " + seg_name + " has no queue arena");
+  }
+  d->queues_ = std::make_unique<shm::QueueAllocator>(arena->offset, arena->size);
+
+  // Router doorbells, one per worker.
+  std::vector<sys::UniqueFd> doorbells;
+  for (std::uint32_t w = 0; w < config.registry.workers; ++w) {
+    auto fd = make_eventfd("a router worker doorbell");
+    if (!fd) return start_error(ExitCode::kSetupFailed, fd.error().message());
+    doorbells.push_back(std::move(*fd));
+  }
+  d->registry_ = std::make_unique<Registry>(d->segment_.heartbeats(), *d->queues_,
+                                            d->segment_.base(), config.registry);
+  SegmentGrant grant{d->segment_.fd(), seg_name, d->segment_.size(),
+                     d->segment_.header().layout_version};
+  d->control_ = std::make_unique<ControlPlane>(*d->registry_, *d, config.control, std::move(grant),
+                                               std::move(doorbells));
+
+  // 5. The socket, the signals and the heartbeat tick.
+  if (*state == reactor::SocketState::kStale) {
+    if (auto r = reactor::remove_stale_socket(socket_path); !r) {
+      return start_error(ExitCode::kSetupFailed, "removing stale socket: " + r.error().message());
+    }
+    spdlog::info("removed the stale socket {} left by a dead diroute", socket_path);
+  }
+  auto server = d->reactor_->listen(socket_path, *d);
+  if (!server) {
+    bool taken = server.error().err == EADDRINUSE;
+    return start_error(taken ? ExitCode::kAlreadyRunning : ExitCode::kSetupFailed,
+                       server.error().message());
+  }
+  d->server_ = *server;
+  Daemon* self = d.get();
+  auto signals = d->reactor_->add_signals({SIGINT, SIGTERM}, [self](int signo) {
+    spdlog::info("received {}: shutting down", signal_name(signo));
+    self->signal_ = signo;
+    self->reactor_->stop();
+  });
+  if (!signals) {
+    return start_error(ExitCode::kSetupFailed, "signalfd: " + signals.error().message());
+  }
+  auto timer = d->reactor_->add_timer(
+      config.control.heartbeat_interval,
+      [self](std::uint64_t, reactor::MonoTime now) { self->control_->tick(now); });
+  if (!timer) {
+    return start_error(ExitCode::kSetupFailed, "heartbeat timer: " + timer.error().message());
+  }
+  d->log_settings();
+  return d;
+}
+
+void Daemon::log_settings() {
+  const DaemonConfig& c = config_;
+  const Limits& l = registry_->config().limits;
+  spdlog::info("diroute {} serving instance '{}' (pid {}): socket {}, io_uring mode {}",
+               c.control.daemon_version, c.paths.instance, ::getpid(), c.paths.socket_path,
+               reactor::to_string(reactor_->ring_mode()));
+  spdlog::info(
+      "settings: heartbeat every {} ms, timeout {} ms; {} router worker doorbell(s); "
+      "limits: {} processes, {} publishers and {} subscribers per process, {} topics; "
+      "publisher ring {} slots; subscriber queue {} slots by default, {} at most",
+      c.control.heartbeat_interval.count(), c.control.heartbeat_timeout.count(),
+      registry_->config().workers, l.max_processes, l.max_publishers_per_process,
+      l.max_subscribers_per_process, l.max_topics, c.registry.publisher_ring_capacity,
+      c.registry.default_subscriber_capacity, c.registry.max_subscriber_capacity);
+  auto hb = segment_.region(shm::RegionKind::kHeartbeat);
+  auto pool = segment_.region(shm::RegionKind::kChunkPool);
+  auto arena = segment_.region(shm::RegionKind::kQueueArena);
+  std::string classes;
+  shm::ChunkPool& chunks = segment_.pool();
+  for (std::size_t i = 0; i < chunks.class_count(); ++i) {
+    shm::PoolClassStats s = chunks.stats(i);
+    classes += fmt::format("{}{} B x {}", i ? ", " : "", s.chunk_size, s.total);
+  }
+  spdlog::info("segment {}: {} in all; heartbeat {} ({} slots), chunk pool {} ({}), queue arena {}",
+               segment_.name(), mib(segment_.size()), kib(hb ? hb->size : 0),
+               segment_.heartbeats().slot_count(), mib(pool ? pool->size : 0), classes,
+               mib(arena ? arena->size : 0));
+}
+
+ExitCode Daemon::run() {
+  spdlog::info("diroute ready");
+  auto ran = reactor_->run();
+  if (!ran) spdlog::error("event loop failed: {}", ran.error().message());
+  shutdown();
+  return ran ? ExitCode::kOk : ExitCode::kRuntimeError;
+}
+
+void Daemon::shutdown() {
+  control_->begin_shutdown();
+  segment_.set_state(shm::SegmentState::kShuttingDown);
+  const std::string reason = signal_ != 0 ? "diroute received " + signal_name(signal_)
+                                          : std::string("diroute is stopping");
+  std::vector<reactor::ConnId> conns = control_->connections();
+  if (auto notice = protocol::encode_daemon_shutdown(reason)) {
+    for (reactor::ConnId id : conns) {
+      (void)server_->send(id, std::as_bytes(std::span(*notice)));
+    }
+  }
+  server_->close_all(reactor::CloseMode::kAfterSends);
+  server_->stop_listening();
+  spdlog::info("shutdown: told {} connection(s) goodbye, socket removed; draining", conns.size());
+
+  const auto deadline = std::chrono::steady_clock::now() + config_.shutdown_drain;
+  while (server_->live_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+    if (auto r = reactor_->run_once(std::chrono::milliseconds(20)); !r) break;
+  }
+  if (server_->live_connections() > 0) {
+    spdlog::warn("shutdown: {} connection(s) still draining after {} ms; dropping them",
+                 server_->live_connections(), config_.shutdown_drain.count());
+  }
+  control_->remove_all();
+  segment_.unlink();
+  spdlog::info("counters: {}", control_->counters().summary());
+  const reactor::ServerStats& s = server_->stats();
+  spdlog::info(
+      "socket: accepted={} refused_over_limit={} datagrams_in={} truncated={} "
+      "datagrams_out={} send_queue_overflows={}",
+      s.accepted, s.refused_over_limit, s.datagrams_in, s.truncated, s.datagrams_out,
+      s.send_queue_overflows);
+  spdlog::info("diroute stopped: segment {} removed", segment_.name());
+}
+
+// ---- ConnectionHandler -----------------------------------------------------------------------
+
+void Daemon::on_open(reactor::ConnId id, const reactor::PeerCred& peer) {
+  control_->open(id, peer, Clock::now());
+}
+
+void Daemon::on_datagram(reactor::ConnId id, std::span<const std::byte> bytes,
+                         std::size_t true_len) {
+  const reactor::PeerCred* peer = server_->peer(id);
+  if (peer == nullptr) return;
+  Reply reply = control_->handle(id, *peer, bytes, true_len, Clock::now());
+  if (!reply.bytes.empty()) {
+    // A failure here (the peer stopped reading) closes the connection; on_close follows.
+    (void)server_->send(id, std::as_bytes(std::span(reply.bytes)), reply.fds);
+  }
+  if (reply.close_after) server_->close(id, reactor::CloseMode::kAfterSends);
+}
+
+void Daemon::on_close(reactor::ConnId id, reactor::CloseReason reason, int err) {
+  if (err != 0) {
+    spdlog::debug("connection {}#{} closed: {} ({})", id.slot, id.generation,
+                  reactor::to_string(reason), std::strerror(err));
+  }
+  control_->closed(id, reason);
+}
+
+// ---- ControlPlaneHost ------------------------------------------------------------------------
+
+sys::Expected<reactor::WatchId> Daemon::watch_process(pid_t pid, const ProcessHandle& handle) {
+  ProcessHandle h = handle;
+  return reactor_->watch_process(pid, [this, h](pid_t) { control_->process_exited(h); });
+}
+
+void Daemon::cancel_watch(reactor::WatchId id) {
+  (void)reactor_->cancel(id);
+}
+
+void Daemon::close_connection(reactor::ConnId id, reactor::CloseMode mode) {
+  (void)server_->close(id, mode);
+}
+
+}  // namespace zcp::daemon

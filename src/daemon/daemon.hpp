@@ -1,0 +1,105 @@
+// Daemon: diroute's assembly. It wires the reactor (io_uring), the Unix socket server, the
+// shared-memory segment and the control plane, runs until SIGINT/SIGTERM, and shuts down
+// gracefully. tools/diroute/main.cpp is only the command line around it.
+//
+// Start-up, in this order (each failure has its own exit code, see ExitCode):
+//   1. block SIGINT/SIGTERM (only the signalfd takes them);
+//   2. probe the socket: a live daemon there -> refuse; a stale file -> noted, removed later;
+//   3. create the io_uring reactor (under Docker's default seccomp profile this fails, with
+//      the cause and the fix in the message);
+//   4. create the segment (O_EXCL; a live creator -> refuse; a dead one's leftover is removed);
+//   5. remove the stale socket, listen, add the signalfd and the heartbeat timer.
+// Shutdown: DaemonShutdown to every client (sent before the hang-up), stop listening (the
+// socket file is unlinked), segment state ShuttingDown, wait (bounded) for the connections to
+// drain, remove every registration, unlink the segment, log the counters.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <zcp/expected.hpp>
+
+#include "common/instance.hpp"
+#include "daemon/config.hpp"
+#include "daemon/control_plane.hpp"
+#include "daemon/registry.hpp"
+#include "reactor/reactor.hpp"
+#include "reactor/uds_server.hpp"
+#include "shm/queue_allocator.hpp"
+#include "shm/segment.hpp"
+
+namespace zcp::daemon {
+
+// diroute's exit codes (also in `diroute --help` and docs/operations.md).
+enum class ExitCode : int {
+  kOk = 0,                  // clean shutdown after SIGINT/SIGTERM
+  kRuntimeError = 1,        // the event loop failed while running
+  kUsage = 2,               // bad command line or configuration
+  kAlreadyRunning = 3,      // a live diroute owns this instance (socket or segment)
+  kIoUringUnavailable = 4,  // io_uring blocked (seccomp, sysctl) or the kernel lacks features
+  kSetupFailed = 5,         // a start-up resource failed (runtime dir, socket, shm, eventfd)
+};
+
+struct DaemonConfig {
+  InstancePaths paths;
+  RegistryConfig registry;
+  ControlPlaneConfig control;
+  std::uint32_t heartbeat_slots = shm::kDefaultHeartbeatSlots;
+  std::uint64_t queue_arena_bytes = kDefaultQueueArenaBytes;
+  // How long the shutdown waits for clients to take their goodbye. Too low: slow clients
+  // miss the notice and only see the hang-up; too high: a wedged client delays the exit.
+  std::chrono::milliseconds shutdown_drain = std::chrono::milliseconds(2000);
+};
+
+struct StartError {
+  ExitCode code = ExitCode::kSetupFailed;
+  std::string message;
+};
+
+class Daemon final : public reactor::ConnectionHandler, public ControlPlaneHost {
+ public:
+  static Expected<std::unique_ptr<Daemon>, StartError> start(const DaemonConfig& config);
+  ~Daemon() override;
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Serves until SIGINT/SIGTERM, then shuts down. Returns the process exit code.
+  ExitCode run();
+
+  // reactor::ConnectionHandler
+  void on_open(reactor::ConnId id, const reactor::PeerCred& peer) override;
+  void on_datagram(reactor::ConnId id, std::span<const std::byte> bytes,
+                   std::size_t true_len) override;
+  void on_close(reactor::ConnId id, reactor::CloseReason reason, int err) override;
+
+  // ControlPlaneHost
+  sys::Expected<reactor::WatchId> watch_process(pid_t pid, const ProcessHandle& handle) override;
+  void cancel_watch(reactor::WatchId id) override;
+  void close_connection(reactor::ConnId id, reactor::CloseMode mode) override;
+
+ private:
+  explicit Daemon(const DaemonConfig& config);
+  void shutdown();
+  void log_settings();
+
+  DaemonConfig config_;
+  // Destroyed in reverse order: the reactor first (no callback runs after that), the
+  // segment last (the registry's rings live in it).
+  shm::Segment segment_;
+  std::unique_ptr<shm::QueueAllocator> queues_;
+  std::unique_ptr<Registry> registry_;
+  std::unique_ptr<ControlPlane> control_;
+  std::unique_ptr<reactor::Reactor> reactor_;
+  reactor::UdsServer* server_ = nullptr;
+  int signal_ = 0;
+  std::uint64_t fd_limit_ = 0;  // RLIMIT_NOFILE after raising it
+};
+
+// "SIGTERM", "SIGINT", or the number.
+std::string signal_name(int signo);
+
+}  // namespace zcp::daemon

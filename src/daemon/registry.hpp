@@ -1,0 +1,224 @@
+// Registry: who is registered and what they publish and subscribe to.
+//
+// Owned by the reactor thread, and only by it: there is no mutex, so the old daemon's
+// lock-order deadlock between its process and pub/sub mutexes cannot occur. Router workers
+// (issue 4) never read these maps; they get their view through command rings, and queues
+// they may still touch are freed only through the RetireList.
+//
+// Indexing (seed 000, blueprint 3):
+//  - processes by heartbeat slot (a vector indexed by slot); identity comes from
+//    SO_PEERCRED, handed in by the caller, never from message fields;
+//  - publishers by daemon-assigned id, and by (slot, topic) through their process record;
+//    a process may hold several publishers on one topic (one per producer thread: each ring
+//    is single-producer);
+//  - subscribers by id, and per topic (service, instance, event) in an unordered_map whose
+//    entry lists the topic's publishers and subscribers.
+// Removal cascades by slot: remove_process() detaches every endpoint of the slot, retires
+// their queues, releases the heartbeat slot and the name, all or nothing is left.
+// check_invariants() states the consistency rules and tests call it after every step.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <zcp/expected.hpp>
+
+#include "common/sys.hpp"
+#include "daemon/config.hpp"
+#include "daemon/retire_list.hpp"
+#include "protocol/encode.hpp"
+#include "reactor/reactor.hpp"
+#include "reactor/uds_types.hpp"
+#include "shm/heartbeat_pool.hpp"
+#include "shm/queue_allocator.hpp"
+
+namespace zcp::daemon {
+
+struct TopicKey {
+  std::string service;
+  std::string instance;
+  std::string event;
+
+  static TopicKey from(const protocol::Topic& t) {
+    return TopicKey{std::string(t.service), std::string(t.instance), std::string(t.event)};
+  }
+  protocol::Topic view() const noexcept { return {service, instance, event}; }
+  std::string str() const { return service + "/" + instance + "/" + event; }
+  friend bool operator==(const TopicKey&, const TopicKey&) = default;
+};
+
+struct TopicKeyHash {
+  std::size_t operator()(const TopicKey& k) const noexcept;
+};
+
+// Names one registration: its heartbeat slot and the slot's epoch at acquisition. A handle
+// kept after the process was removed never reaches the slot's next owner.
+using ProcessHandle = shm::SlotLease;
+
+struct ProcessRecord {
+  ProcessHandle handle;
+  reactor::PeerCred peer;  // from SO_PEERCRED
+  std::string name;
+  bool monitored = false;
+  reactor::ConnId conn;
+  reactor::WatchId watch;  // pidfd watch, set after registration
+  std::uint64_t registered_ns = 0;
+  std::vector<std::uint32_t> publishers;  // ids owned by this slot
+  std::vector<std::uint32_t> subscribers;
+};
+
+struct PublisherRecord {
+  std::uint32_t id = 0;
+  std::uint32_t slot = 0;
+  TopicKey topic;
+  shm::QueueDescriptor ring{};  // SPSC ring of shm::MessageHeader
+  std::uint32_t worker = 0;     // router worker serving it (doorbell index)
+};
+
+struct SubscriberRecord {
+  std::uint32_t id = 0;
+  std::uint32_t slot = 0;
+  TopicKey topic;
+  shm::QueueDescriptor queue{};  // MPMC queue of shm::MessageHeader
+  fb::QueuePolicy policy = fb::QueuePolicy::DropOldest;
+  sys::UniqueFd eventfd;  // written by the router when the subscriber waits
+};
+
+struct TopicEntry {
+  std::vector<std::uint32_t> publishers;
+  std::vector<std::uint32_t> subscribers;
+};
+
+enum class LimitKind : std::uint8_t {
+  kNone,
+  kProcesses,
+  kPublishersPerProcess,
+  kSubscribersPerProcess,
+  kTopics
+};
+
+// A refusal: the wire code and a message for the reply (it names the limit or the cause).
+struct RegistryError {
+  fb::ResultCode code = fb::ResultCode::Internal;
+  std::string message;
+  LimitKind limit = LimitKind::kNone;
+};
+
+template <class T>
+using RegistryResult = Expected<T, RegistryError>;
+
+struct RemovedProcess {
+  ProcessRecord record;            // as it was, with the endpoint ids it owned
+  bool heartbeat_released = true;  // false: the shm slot was already free (noted, not fatal)
+};
+
+class Registry {
+ public:
+  // `heartbeats` and `queues` live in (and `segment_base` is) the daemon's segment; all three
+  // must outlive the registry. config.limits.max_processes is capped at the slot count.
+  Registry(shm::HeartbeatPool& heartbeats, shm::QueueAllocator& queues, std::byte* segment_base,
+           const RegistryConfig& config);
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  // ---- Processes ---------------------------------------------------------------------------
+  // Claims a heartbeat slot for the peer. Refusals: AlreadyRegistered (the name is held by a
+  // live process; the message names its pid), LimitReached (processes or heartbeat slots).
+  RegistryResult<const ProcessRecord*> add_process(reactor::ConnId conn,
+                                                   const reactor::PeerCred& peer,
+                                                   std::string_view name, bool monitored,
+                                                   std::uint64_t now_ns);
+  bool set_watch(const ProcessHandle& handle, reactor::WatchId watch) noexcept;
+  // Removes the process `handle` names, with every publisher and subscriber of its slot.
+  // nullopt, and nothing changes, if the handle does not name a live registration (index out
+  // of range, slot free, or held at another epoch by a later process).
+  std::optional<RemovedProcess> remove_process(ProcessHandle handle);
+  const ProcessRecord* process(std::uint32_t slot) const noexcept;
+  const ProcessRecord* process(const ProcessHandle& handle) const noexcept;
+  // Monitored processes whose heartbeat slot is older than timeout_ns at now_ns.
+  std::vector<ProcessHandle> expired(std::uint64_t now_ns, std::uint64_t timeout_ns) const;
+
+  // ---- Endpoints -----------------------------------------------------------------------------
+  // Allocates the publisher's SPSC ring and assigns the least-loaded router worker.
+  RegistryResult<const PublisherRecord*> add_publisher(std::uint32_t slot,
+                                                       const protocol::Topic& topic);
+  // capacity 0 asks for the default; above the maximum, the maximum is granted.
+  RegistryResult<const SubscriberRecord*> add_subscriber(std::uint32_t slot,
+                                                         const protocol::Topic& topic,
+                                                         std::uint32_t capacity,
+                                                         fb::QueuePolicy policy);
+  // Only the owning slot may remove an endpoint: false (and no change) for an id that does
+  // not exist or belongs to another slot.
+  bool remove_publisher(std::uint32_t slot, std::uint32_t id);
+  bool remove_subscriber(std::uint32_t slot, std::uint32_t id);
+
+  const PublisherRecord* publisher(std::uint32_t id) const noexcept;
+  const SubscriberRecord* subscriber(std::uint32_t id) const noexcept;
+  const TopicEntry* topic(const TopicKey& key) const noexcept;
+
+  // ---- Listing -------------------------------------------------------------------------------
+  std::size_t process_count() const noexcept { return live_processes_; }
+  std::size_t publisher_count() const noexcept { return publishers_.size(); }
+  std::size_t subscriber_count() const noexcept { return subscribers_.size(); }
+  std::size_t topic_count() const noexcept { return topics_.size(); }
+  const std::vector<std::optional<ProcessRecord>>& processes() const noexcept { return processes_; }
+  const std::unordered_map<std::uint32_t, PublisherRecord>& publishers() const noexcept {
+    return publishers_;
+  }
+  const std::unordered_map<std::uint32_t, SubscriberRecord>& subscribers() const noexcept {
+    return subscribers_;
+  }
+  std::uint32_t worker_load(std::uint32_t worker) const noexcept {
+    return worker < worker_load_.size() ? worker_load_[worker] : 0;
+  }
+  const RegistryConfig& config() const noexcept { return config_; }
+  const shm::HeartbeatPool& heartbeats() const noexcept { return heartbeats_; }
+
+  // ---- Retirement (the router seam, see retire_list.hpp) ---------------------------------
+  // Topology epoch: grows with every change that removes an endpoint.
+  std::uint64_t epoch() const noexcept { return epoch_; }
+  std::size_t retired_pending() const noexcept { return retired_.pending(); }
+  // Frees the queues retired at or before safe_epoch.
+  ReclaimResult reclaim(std::uint64_t safe_epoch);
+
+  // Empty if every consistency rule holds; else the first broken rule, in words. Rules: every
+  // endpoint's slot holds a live process that lists it, and its topic entry lists it; every
+  // id a process or topic lists exists; no topic entry is empty; names map to their slots;
+  // each live process holds an active heartbeat slot at its epoch; every live ring or queue
+  // is an arena block, and the arena holds no other block than those and the retired ones.
+  std::string check_invariants() const;
+
+ private:
+  ProcessRecord* find(std::uint32_t slot) noexcept;
+  // Finds or creates the topic entry (LimitReached when a new one would pass max_topics).
+  RegistryResult<TopicEntry*> topic_for(const TopicKey& key);
+  void detach_publisher(std::uint32_t id);
+  void detach_subscriber(std::uint32_t id);
+  void drop_topic_if_empty(const TopicKey& key);
+  std::string arena_problem(const char* what, std::uint64_t bytes) const;
+
+  shm::HeartbeatPool& heartbeats_;
+  shm::QueueAllocator& queues_;
+  std::byte* segment_base_;
+  RegistryConfig config_;
+
+  std::vector<std::optional<ProcessRecord>> processes_;  // indexed by heartbeat slot
+  std::size_t live_processes_ = 0;
+  std::unordered_map<std::string, std::uint32_t> names_;  // live process name -> slot
+  std::unordered_map<std::uint32_t, PublisherRecord> publishers_;
+  std::unordered_map<std::uint32_t, SubscriberRecord> subscribers_;
+  std::unordered_map<TopicKey, TopicEntry, TopicKeyHash> topics_;
+  std::vector<std::uint32_t> worker_load_;  // publishers per router worker
+  std::uint32_t next_publisher_id_ = 1;     // ids are never reused (until 2^32 wraps)
+  std::uint32_t next_subscriber_id_ = 1;
+  std::uint64_t epoch_ = 0;
+  RetireList retired_;
+};
+
+std::string_view to_string(LimitKind limit) noexcept;
+
+}  // namespace zcp::daemon

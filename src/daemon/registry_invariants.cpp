@@ -1,0 +1,114 @@
+// Registry::check_invariants: the registry's consistency rules, stated once, in words. The
+// unit tests call it after every step; a broken rule names what is wrong.
+#include <algorithm>
+
+#include "daemon/registry.hpp"
+
+namespace zcp::daemon {
+namespace {
+
+bool contains(const std::vector<std::uint32_t>& v, std::uint32_t id) {
+  return std::find(v.begin(), v.end(), id) != v.end();
+}
+
+}  // namespace
+
+std::string Registry::check_invariants() const {
+  std::size_t live = 0;
+  std::size_t owned_pubs = 0;
+  std::size_t owned_subs = 0;
+  for (std::uint32_t slot = 0; slot < processes_.size(); ++slot) {
+    if (!processes_[slot]) continue;
+    const ProcessRecord& p = *processes_[slot];
+    ++live;
+    const std::string who = "process '" + p.name + "' (slot " + std::to_string(slot) + ")";
+    if (p.handle.index != slot) {
+      return who + " holds a handle for slot " + std::to_string(p.handle.index);
+    }
+    auto lease = heartbeats_.lease_of(slot);
+    if (!lease || lease->epoch != p.handle.epoch) {
+      return who + " has no active heartbeat slot at its epoch";
+    }
+    auto n = names_.find(p.name);
+    if (n == names_.end() || n->second != slot) return who + " is missing from the name index";
+    for (std::uint32_t id : p.publishers) {
+      const PublisherRecord* r = publisher(id);
+      if (r == nullptr || r->slot != slot) {
+        return who + " lists publisher " + std::to_string(id) + " it does not own";
+      }
+    }
+    for (std::uint32_t id : p.subscribers) {
+      const SubscriberRecord* r = subscriber(id);
+      if (r == nullptr || r->slot != slot) {
+        return who + " lists subscriber " + std::to_string(id) + " it does not own";
+      }
+    }
+    owned_pubs += p.publishers.size();
+    owned_subs += p.subscribers.size();
+  }
+  if (live != live_processes_) return "live process count is off";
+  if (names_.size() != live) return "the name index holds names of removed processes";
+  if (heartbeats_.active_count() != live) {
+    return "heartbeat slots active: " + std::to_string(heartbeats_.active_count()) +
+           ", processes: " + std::to_string(live);
+  }
+  if (owned_pubs != publishers_.size()) return "a publisher is an orphan (no process lists it)";
+  if (owned_subs != subscribers_.size()) return "a subscriber is an orphan (no process lists it)";
+
+  std::size_t live_blocks = 0;
+  for (const auto& [id, r] : publishers_) {
+    const ProcessRecord* p = process(r.slot);
+    if (p == nullptr || !contains(p->publishers, id)) {
+      return "publisher " + std::to_string(id) + " is an orphan";
+    }
+    const TopicEntry* t = topic(r.topic);
+    if (t == nullptr || !contains(t->publishers, id)) {
+      return "publisher " + std::to_string(id) + " is missing from its topic";
+    }
+    if (queues_.block_size(r.ring.offset) == 0) {
+      return "publisher " + std::to_string(id) + " ring is not an arena block";
+    }
+    ++live_blocks;
+  }
+  for (const auto& [id, r] : subscribers_) {
+    const ProcessRecord* p = process(r.slot);
+    if (p == nullptr || !contains(p->subscribers, id)) {
+      return "subscriber " + std::to_string(id) + " is an orphan";
+    }
+    const TopicEntry* t = topic(r.topic);
+    if (t == nullptr || !contains(t->subscribers, id)) {
+      return "subscriber " + std::to_string(id) + " is missing from its topic";
+    }
+    if (queues_.block_size(r.queue.offset) == 0) {
+      return "subscriber " + std::to_string(id) + " queue is not an arena block";
+    }
+    if (!r.eventfd.valid()) return "subscriber " + std::to_string(id) + " has no eventfd";
+    ++live_blocks;
+  }
+  for (const auto& [key, t] : topics_) {
+    if (t.publishers.empty() && t.subscribers.empty()) {
+      return "topic " + key.str() + " is empty but kept";
+    }
+    for (std::uint32_t id : t.publishers) {
+      const PublisherRecord* r = publisher(id);
+      if (r == nullptr || !(r->topic == key)) {
+        return "topic " + key.str() + " lists a publisher that is gone";
+      }
+    }
+    for (std::uint32_t id : t.subscribers) {
+      const SubscriberRecord* r = subscriber(id);
+      if (r == nullptr || !(r->topic == key)) {
+        return "topic " + key.str() + " lists a subscriber that is gone";
+      }
+    }
+  }
+  std::uint64_t blocks = queues_.stats().allocations;
+  if (blocks != live_blocks + retired_.pending()) {
+    return "the queue arena holds " + std::to_string(blocks) + " blocks, but " +
+           std::to_string(live_blocks) + " endpoints and " + std::to_string(retired_.pending()) +
+           " retired queues account for them";
+  }
+  return {};
+}
+
+}  // namespace zcp::daemon

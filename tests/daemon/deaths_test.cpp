@@ -1,0 +1,115 @@
+// Death detection with a fake clock: heartbeat timeouts, pidfd exits, hang-ups, idle
+// connections, and each death acted on and counted once whatever order its notices arrive in.
+#include "control_plane_fixture.hpp"
+
+namespace zcp::daemon::test {
+namespace {
+
+using Deaths = ControlPlaneTest;
+using namespace std::chrono_literals;
+
+TEST_F(Deaths, HeartbeatTouchedInTimeSurvivesAndStaleOneIsRemoved) {
+  std::uint32_t fresh = registered(1, "fresh", true);
+  std::uint32_t stale = registered(2, "stale", true);
+  std::uint32_t quiet = registered(3, "unmonitored", false);
+  create_subscriber(2, topic("t"));
+
+  // 2.5 s later, "fresh" touches its slot (as libzcp's heartbeat does); "stale" does not.
+  advance(2500ms);
+  ASSERT_TRUE(segment_.heartbeats().touch(registry_->process(fresh)->handle, now_ns()));
+  advance(300ms);
+  control_->tick(now_);  // 2.8 s: nobody is past 3 s yet
+  EXPECT_EQ(registry_->process_count(), 3u);
+
+  advance(300ms);
+  control_->tick(now_);  // 3.1 s: "stale" is past the timeout, "fresh" was touched 0.6 s ago
+  EXPECT_NE(registry_->process(fresh), nullptr);
+  EXPECT_EQ(registry_->process(stale), nullptr);
+  EXPECT_NE(registry_->process(quiet), nullptr);  // unmonitored: never timed out
+  EXPECT_TRUE(host_.was_closed(conn(2)));
+  EXPECT_FALSE(host_.was_closed(conn(1)));
+  EXPECT_EQ(count(Counter::kDeathsHeartbeat), 1u);
+  EXPECT_EQ(registry_->topic_count(), 0u);
+  expect_consistent();
+
+  // Much later: the unmonitored process is still there, the untouched "fresh" is not.
+  advance(10s);
+  control_->tick(now_);
+  EXPECT_EQ(registry_->process(fresh), nullptr);
+  EXPECT_NE(registry_->process(quiet), nullptr);
+  EXPECT_EQ(count(Counter::kDeathsHeartbeat), 2u);
+}
+
+TEST_F(Deaths, PidfdExitRemovesAtOnceAndDropsTheConnection) {
+  registered(1, "p");
+  create_publisher(1, topic("t"));
+  ASSERT_EQ(host_.watches.size(), 1u);
+  control_->process_exited(host_.watches[0].handle);
+  EXPECT_EQ(registry_->process_count(), 0u);
+  EXPECT_EQ(registry_->publisher_count(), 0u);
+  EXPECT_TRUE(host_.was_closed(conn(1)));
+  EXPECT_EQ(count(Counter::kDeathsExited), 1u);
+  // The hang-up that follows is the same death: no second removal, no second count.
+  control_->closed(conn(1), reactor::CloseReason::kPeerClosed);
+  EXPECT_EQ(count(Counter::kDeathsHangUp), 0u);
+  EXPECT_EQ(control_->connection_count(), 0u);
+  expect_consistent();
+}
+
+TEST_F(Deaths, HangUpRemovesAtOnceAndCancelsThePidfdWatch) {
+  registered(1, "p");
+  create_subscriber(1, topic("t"));
+  control_->closed(conn(1), reactor::CloseReason::kPeerClosed);
+  EXPECT_EQ(registry_->process_count(), 0u);
+  EXPECT_EQ(registry_->subscriber_count(), 0u);
+  ASSERT_EQ(host_.cancelled.size(), 1u);
+  EXPECT_EQ(count(Counter::kDeathsHangUp), 1u);
+  // A late pidfd notice (if one were already queued) changes nothing.
+  control_->process_exited(host_.watches[0].handle);
+  EXPECT_EQ(count(Counter::kDeathsExited), 0u);
+  expect_consistent();
+}
+
+TEST_F(Deaths, DaemonSideHangUpIsCountedAsDisconnected) {
+  registered(1, "p");
+  control_->closed(conn(1), reactor::CloseReason::kSendQueueFull);
+  EXPECT_EQ(count(Counter::kDeathsDisconnected), 1u);
+  EXPECT_EQ(registry_->process_count(), 0u);
+}
+
+TEST_F(Deaths, IdleUnregisteredConnectionsAreClosedRegisteredOnesAreNot) {
+  control_->open(conn(1), peer(1), now_);
+  registered(2, "p");
+  control_->open(conn(3), peer(3), now_);
+  advance(5s);
+  list(3);  // activity keeps conn 3 alive
+  advance(6s);
+  control_->tick(now_);
+  EXPECT_TRUE(host_.was_closed(conn(1)));
+  EXPECT_FALSE(host_.was_closed(conn(2)));
+  EXPECT_FALSE(host_.was_closed(conn(3)));
+  EXPECT_EQ(count(Counter::kClosedIdle), 1u);
+  control_->tick(now_);
+  EXPECT_EQ(count(Counter::kClosedIdle), 1u);  // asked once, until the close is reported
+}
+
+TEST_F(Deaths, EveryOrderOfNoticesRemovesOnceAndLogsOnce) {
+  // unregister, then hang-up; heartbeat, then exit, then hang-up.
+  registered(1, "a", true);
+  unregister(1);
+  control_->closed(conn(1), reactor::CloseReason::kPeerClosed);
+  registered(2, "b", true);
+  ProcessHandle b = registry_->processes()[host_.watches.back().handle.index]->handle;
+  advance(4s);
+  control_->tick(now_);
+  control_->process_exited(b);
+  control_->closed(conn(2), reactor::CloseReason::kPeerClosed);
+  EXPECT_EQ(count(Counter::kUnregistrations), 1u);
+  EXPECT_EQ(count(Counter::kDeathsHeartbeat), 1u);
+  EXPECT_EQ(count(Counter::kDeathsExited) + count(Counter::kDeathsHangUp), 0u);
+  EXPECT_EQ(registry_->process_count(), 0u);
+  expect_consistent();
+}
+
+}  // namespace
+}  // namespace zcp::daemon::test
