@@ -8,6 +8,7 @@
 #include <string>
 
 #include "shm/heartbeat_pool.hpp"
+#include "shm/ports.hpp"
 
 namespace zcp::daemon {
 
@@ -34,10 +35,9 @@ inline constexpr std::chrono::milliseconds kDefaultIdleConnectionTimeout{10000};
 inline constexpr std::uint32_t kDefaultMalformedFrameLimit = 16;
 
 // ---- Queues --------------------------------------------------------------------------------
-// Slots of a publisher's SPSC ring (MessageHeader, 32 B each: 256 slots = 8 KiB + header,
-// one 16 KiB arena block). Too low: a publisher bursting faster than the router drains finds
-// its ring full; too high: every publisher takes more of the queue arena.
-inline constexpr std::uint32_t kDefaultPublisherRingCapacity = 256;
+// Slots of a publisher's publish ring (MessageHeader, 32 B each). It is the routing backlog
+// after which publish() reports WouldBlock; shm/ports.hpp says what it trades.
+inline constexpr std::uint32_t kDefaultPublisherRingCapacity = shm::kDefaultPublishRing;
 // Subscriber queue capacity granted for a request of 0. Each MPMC cell is one 64-byte cache
 // line, so 256 entries take a 32 KiB arena block. Too low: a subscriber that pauses briefly
 // loses messages (drop policies) or stalls its publishers (block_publisher); too high: the
@@ -78,6 +78,17 @@ inline constexpr std::uint32_t kMaxWorkers = 64;
 // listed partially; too high: more encode attempts before the reply fits.
 inline constexpr std::size_t kMaxTopologyEntries = 1000;
 
+// A publisher that names no max_payload loans chunks of the smallest class holding this many
+// bytes. Too small makes loan() of a bigger payload fail with TooLarge; too large pins big
+// chunks for publishers of small messages.
+inline constexpr std::uint32_t kDefaultMaxPayload = 1024;
+inline constexpr std::uint32_t kDefaultMaxLoans = shm::kDefaultMaxLoans;
+// Caps on what one port may pin. Higher lets one client hold more of a shared pool.
+inline constexpr std::uint32_t kMaxLoansCap = 4096;
+inline constexpr std::uint32_t kMaxHistory = 1024;
+inline constexpr std::uint32_t kDefaultMaxHeld = shm::kDefaultMaxHeld;
+inline constexpr std::uint32_t kMaxHeldCap = 4096;
+
 struct Limits {
   std::uint32_t max_processes = kDefaultMaxProcesses;
   std::uint32_t max_publishers_per_process = kDefaultMaxPublishersPerProcess;
@@ -87,6 +98,13 @@ struct Limits {
 
 struct RegistryConfig {
   Limits limits;
+  // Data-plane defaults for options a client leaves at 0 (see shm/ports.hpp for the trade-offs).
+  std::uint32_t default_max_payload = kDefaultMaxPayload;
+  std::uint32_t default_max_loans = kDefaultMaxLoans;
+  std::uint32_t max_loans_cap = kMaxLoansCap;
+  std::uint32_t max_history = kMaxHistory;
+  std::uint32_t default_max_held = kDefaultMaxHeld;
+  std::uint32_t max_held_cap = kMaxHeldCap;
   std::uint32_t publisher_ring_capacity = kDefaultPublisherRingCapacity;
   std::uint32_t default_subscriber_capacity = kDefaultSubscriberQueueCapacity;
   std::uint32_t max_subscriber_capacity = kMaxSubscriberQueueCapacity;

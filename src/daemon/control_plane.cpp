@@ -60,14 +60,13 @@ DeathCause cause_of(reactor::CloseReason reason) noexcept {
 
 }  // namespace
 
-ControlPlane::ControlPlane(Registry& registry, ControlPlaneHost& host,
-                           const ControlPlaneConfig& config, SegmentGrant segment,
-                           std::vector<sys::UniqueFd> doorbells)
+ControlPlane::ControlPlane(Registry& registry, router::Router& router, ControlPlaneHost& host,
+                           const ControlPlaneConfig& config, SegmentGrant segment)
     : registry_(registry),
       host_(host),
       config_(config),
       segment_(std::move(segment)),
-      doorbells_(std::move(doorbells)) {}
+      router_(router) {}
 
 // ---- Connections -----------------------------------------------------------------------------
 
@@ -247,8 +246,26 @@ void ControlPlane::remove_process(ProcessHandle handle, DeathCause cause) {
 }
 
 void ControlPlane::reclaim_retired() {
-  ReclaimResult r = registry_.reclaim(router_safe_epoch());
+  ReclaimResult r = registry_.reclaim();
   counters_.add(Counter::kQueuesReclaimed, r.freed);
+}
+
+void ControlPlane::router_notified() {
+  for (std::uint32_t slot : registry_.faulted_slots()) {
+    const ProcessRecord* p = registry_.process(slot);
+    if (p == nullptr) continue;
+    spdlog::warn("process '{}' (pid {}) broke the shared-memory ring protocol; disconnecting it",
+                 p->name, p->peer.pid);
+    counters_.add(Counter::kPortFaults);
+    ProcessHandle h = p->handle;
+    reactor::ConnId conn = p->conn;
+    remove_process(h, DeathCause::kDisconnected);
+    if (auto it = conns_.find(conn); it != conns_.end() && !it->second.closing) {
+      it->second.closing = true;
+      host_.close_connection(conn, reactor::CloseMode::kNow);
+    }
+  }
+  reclaim_retired();
 }
 
 void ControlPlane::tick(MonoTime now) {

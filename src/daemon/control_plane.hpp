@@ -80,10 +80,9 @@ struct SegmentGrant {
 
 class ControlPlane {
  public:
-  // `doorbells` are the router workers' eventfds, one per worker (registry.config().workers);
-  // the control plane keeps them.
-  ControlPlane(Registry& registry, ControlPlaneHost& host, const ControlPlaneConfig& config,
-               SegmentGrant segment, std::vector<sys::UniqueFd> doorbells);
+  // `router` supplies the workers' doorbell eventfds sent to publishers, and settles removals.
+  ControlPlane(Registry& registry, router::Router& router, ControlPlaneHost& host,
+               const ControlPlaneConfig& config, SegmentGrant segment);
   ControlPlane(const ControlPlane&) = delete;
   ControlPlane& operator=(const ControlPlane&) = delete;
 
@@ -98,6 +97,9 @@ class ControlPlane {
   void process_exited(ProcessHandle handle);
   // Heartbeat timeouts and idle unregistered connections. Call every heartbeat interval.
   void tick(MonoTime now);
+  // A router worker acknowledged commands or faulted a port: free what settled, resubmit
+  // backlogged commands, and disconnect clients whose ports were faulted.
+  void router_notified();
 
   // Shutdown: from here on requests get ShuttingDown and closes are not deaths.
   void begin_shutdown() noexcept { shutting_down_ = true; }
@@ -147,17 +149,15 @@ class ControlPlane {
 
   // The one removal path of a registration.
   void remove_process(ProcessHandle handle, DeathCause cause);
-  // Gives retired queues back to the arena once the router let go of them.
+  // Gives retired ports back (chunks to the pool, rings to the arena) once every router worker
+  // acknowledged their removal.
   void reclaim_retired();
-  // The epoch every router worker has acknowledged. No router exists yet (issue 4), so
-  // nothing can still touch a retired queue: the current epoch is safe.
-  std::uint64_t router_safe_epoch() const noexcept { return registry_.epoch(); }
 
   Registry& registry_;
   ControlPlaneHost& host_;
   ControlPlaneConfig config_;
   SegmentGrant segment_;
-  std::vector<sys::UniqueFd> doorbells_;
+  router::Router& router_;
   std::unordered_map<reactor::ConnId, Connection, reactor::ConnIdHash> conns_;
   Counters counters_;
   bool shutting_down_ = false;

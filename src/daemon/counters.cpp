@@ -40,6 +40,7 @@ constexpr std::array<std::string_view, kCounterCount> kCounterNames = {
     "topology_truncated",         // kTopologyTruncated
     "queues_retired",             // kQueuesRetired
     "queues_reclaimed",           // kQueuesReclaimed
+    "port_faults",                // kPortFaults
 };
 
 constexpr bool all_named() {

@@ -51,6 +51,7 @@ enum class Counter : std::uint8_t {
   kTopologyTruncated,  // ListTopology replies cut to fit one frame
   kQueuesRetired,      // rings/queues removed from the topology
   kQueuesReclaimed,    // ... and given back to the arena (after the router let go)
+  kPortFaults,         // clients disconnected for breaking the ring protocol
   kCount               // sentinel
 };
 

@@ -100,8 +100,10 @@ std::string signal_name(int signo) {
 Daemon::Daemon(const DaemonConfig& config) : config_(config) {}
 
 Daemon::~Daemon() {
-  // The reactor goes first: it cancels every watch and connection and runs no callback, so
-  // nothing reaches the control plane while the members below are destroyed.
+  // The router's threads stop first: they touch the registry's ports. Then the reactor: it
+  // cancels every watch and connection and runs no callback, so nothing reaches the control
+  // plane while the members below are destroyed.
+  if (router_) router_->stop();
   reactor_.reset();
 }
 
@@ -147,6 +149,7 @@ Expected<std::unique_ptr<Daemon>, StartError> Daemon::start(const DaemonConfig& 
   shm::SegmentConfig seg_cfg;
   seg_cfg.heartbeat_slots = config.heartbeat_slots;
   seg_cfg.queue_arena_bytes = config.queue_arena_bytes;
+  seg_cfg.pools = config.pools;
   const std::string seg_name = config.paths.shm_name("seg");
   const bool leftover = ::access(("/dev/shm" + seg_name).c_str(), F_OK) == 0;
   auto segment = shm::Segment::create(seg_name, instance, seg_cfg);
@@ -165,19 +168,38 @@ Expected<std::unique_ptr<Daemon>, StartError> Daemon::start(const DaemonConfig& 
   }
   d->queues_ = std::make_unique<shm::QueueAllocator>(arena->offset, arena->size);
 
-  // Router doorbells, one per worker.
-  std::vector<sys::UniqueFd> doorbells;
-  for (std::uint32_t w = 0; w < config.registry.workers; ++w) {
-    auto fd = make_eventfd("a router worker doorbell");
-    if (!fd) return start_error(ExitCode::kSetupFailed, fd.error().message());
-    doorbells.push_back(std::move(*fd));
+  // The router: its workers write this wakeup after acknowledging commands or faulting a
+  // port, and the reactor thread then settles retirements and disconnects faulty clients.
+  Daemon* self_early = d.get();
+  auto notify = d->reactor_->add_wakeup([self_early](std::uint64_t) {
+    if (self_early->control_) self_early->control_->router_notified();
+  });
+  if (!notify) return start_error(ExitCode::kSetupFailed, "router wakeup: " + notify.error().message());
+  d->router_notify_ = notify->waker;
+  std::vector<router::WorkerOptions> workers;
+  std::vector<int> cpus = config.router_cpus;
+  if (cpus.empty()) cpus.assign(std::max<std::uint32_t>(config.registry.workers, 1), -1);
+  for (int cpu : cpus) {
+    router::WorkerOptions w;
+    w.cpu = cpu;
+    w.idle = config.idle;
+    w.spin = config.spin;
+    workers.push_back(w);
   }
-  d->registry_ = std::make_unique<Registry>(d->segment_.heartbeats(), *d->queues_,
-                                            d->segment_.base(), config.registry);
+  auto router = router::Router::create(d->segment_.pool(), workers, d->router_notify_.fd());
+  if (!router) return start_error(ExitCode::kUsage, router.error());
+  d->router_ = std::move(*router);
+  if (auto started = d->router_->start(); !started) {
+    return start_error(ExitCode::kUsage, started.error());
+  }
+  RegistryConfig reg_cfg = config.registry;
+  reg_cfg.workers = static_cast<std::uint32_t>(d->router_->worker_count());
+  d->registry_ = std::make_unique<Registry>(d->segment_.heartbeats(), *d->queues_, d->segment_.base(),
+                                            d->segment_.size(), *d->router_, reg_cfg);
   SegmentGrant grant{d->segment_.fd(), seg_name, d->segment_.size(),
                      d->segment_.header().layout_version};
-  d->control_ = std::make_unique<ControlPlane>(*d->registry_, *d, config.control, std::move(grant),
-                                               std::move(doorbells));
+  d->control_ = std::make_unique<ControlPlane>(*d->registry_, *d->router_, *d, config.control,
+                                               std::move(grant));
 
   // 5. The socket, the signals and the heartbeat tick.
   if (*state == reactor::SocketState::kStale) {
@@ -219,7 +241,7 @@ void Daemon::log_settings() {
                c.control.daemon_version, c.paths.instance, ::getpid(), c.paths.socket_path,
                reactor::to_string(reactor_->ring_mode()));
   spdlog::info(
-      "settings: heartbeat every {} ms, timeout {} ms; {} router worker doorbell(s); "
+      "settings: heartbeat every {} ms, timeout {} ms; {} router worker(s); "
       "limits: {} processes, {} publishers and {} subscribers per process, {} topics; "
       "publisher ring {} slots; subscriber queue {} slots by default, {} at most",
       c.control.heartbeat_interval.count(), c.control.heartbeat_timeout.count(),
@@ -273,6 +295,19 @@ void Daemon::shutdown() {
                  server_->live_connections(), config_.shutdown_drain.count());
   }
   control_->remove_all();
+  // No worker may touch a port once it is freed: stop them, then free every retired port.
+  router_->stop();
+  ReclaimResult freed = registry_->reclaim_all();
+  bool exact = true;
+  for (std::size_t c = 0; c < segment_.pool().class_count(); ++c) {
+    shm::PoolClassStats st = segment_.pool().stats(c);
+    if (st.free != st.total) {
+      exact = false;
+      spdlog::error("shutdown: pool class {} B has {} of {} chunks free: chunk accounting is off",
+                    st.chunk_size, st.free, st.total);
+    }
+  }
+  if (exact) spdlog::info("shutdown: freed {} port(s); every chunk is back in its pool", freed.freed);
   segment_.unlink();
   spdlog::info("counters: {}", control_->counters().summary());
   const reactor::ServerStats& s = server_->stats();

@@ -29,6 +29,7 @@
 #include "daemon/registry.hpp"
 #include "reactor/reactor.hpp"
 #include "reactor/uds_server.hpp"
+#include "router/router.hpp"
 #include "shm/queue_allocator.hpp"
 #include "shm/segment.hpp"
 
@@ -50,6 +51,12 @@ struct DaemonConfig {
   ControlPlaneConfig control;
   std::uint32_t heartbeat_slots = shm::kDefaultHeartbeatSlots;
   std::uint64_t queue_arena_bytes = kDefaultQueueArenaBytes;
+  shm::ChunkPoolConfig pools = shm::ChunkPoolConfig::defaults();
+  // Router workers: one per entry of router_cpus (a CPU number, or -1 for unpinned); when
+  // empty, registry.workers unpinned workers.
+  std::vector<int> router_cpus;
+  router::IdleStrategy idle = router::IdleStrategy::kHybrid;
+  std::chrono::microseconds spin{50};
   // How long the shutdown waits for clients to take their goodbye. Too low: slow clients
   // miss the notice and only see the hang-up; too high: a wedged client delays the exit.
   std::chrono::milliseconds shutdown_drain = std::chrono::milliseconds(2000);
@@ -91,6 +98,8 @@ class Daemon final : public reactor::ConnectionHandler, public ControlPlaneHost 
   // segment last (the registry's rings live in it).
   shm::Segment segment_;
   std::unique_ptr<shm::QueueAllocator> queues_;
+  std::unique_ptr<router::Router> router_;  // after the registry in destruction: it owns the ledger
+  reactor::Waker router_notify_;
   std::unique_ptr<Registry> registry_;
   std::unique_ptr<ControlPlane> control_;
   std::unique_ptr<reactor::Reactor> reactor_;

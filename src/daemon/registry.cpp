@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "daemon/eventfd.hpp"
+#include "shm/atomic.hpp"
 #include "shm/layout.hpp"
 
 namespace zcp::daemon {
@@ -57,8 +58,14 @@ std::size_t TopicKeyHash::operator()(const TopicKey& k) const noexcept {
 }
 
 Registry::Registry(shm::HeartbeatPool& heartbeats, shm::QueueAllocator& queues,
-                   std::byte* segment_base, const RegistryConfig& config)
-    : heartbeats_(heartbeats), queues_(queues), segment_base_(segment_base), config_(config) {
+                   std::byte* segment_base, std::uint64_t segment_size, router::Router& router,
+                   const RegistryConfig& config)
+    : heartbeats_(heartbeats),
+      queues_(queues),
+      segment_base_(segment_base),
+      segment_size_(segment_size),
+      router_(router),
+      config_(config) {
   processes_.resize(heartbeats_.slot_count());
   config_.limits.max_processes = std::min(config_.limits.max_processes, heartbeats_.slot_count());
   config_.workers = std::max<std::uint32_t>(config_.workers, 1);
@@ -138,7 +145,6 @@ std::optional<RemovedProcess> Registry::remove_process(ProcessHandle handle) {
   // 4. The record.
   processes_[handle.index].reset();
   --live_processes_;
-  ++epoch_;
   return removed;
 }
 
@@ -178,7 +184,9 @@ RegistryResult<TopicEntry*> Registry::topic_for(const TopicKey& key) {
         LimitKind::kTopics, "limit reached: topics = " + std::to_string(config_.limits.max_topics) +
                                 " (no new topic " + key.str() + "; raise diroute --max-topics)"));
   }
-  return &topics_.emplace(key, TopicEntry{}).first->second;
+  TopicEntry entry;
+  entry.id = next_topic_id_++;
+  return &topics_.emplace(key, std::move(entry)).first->second;
 }
 
 std::string Registry::arena_problem(const char* what, std::uint64_t bytes) const {
@@ -189,8 +197,8 @@ std::string Registry::arena_problem(const char* what, std::uint64_t bytes) const
          " (raise diroute --queue-arena-mb)";
 }
 
-RegistryResult<const PublisherRecord*> Registry::add_publisher(std::uint32_t slot,
-                                                               const protocol::Topic& topic) {
+RegistryResult<const PublisherRecord*> Registry::add_publisher(
+    std::uint32_t slot, const protocol::Topic& topic, const protocol::PublisherOptions& options) {
   ProcessRecord* owner = find(slot);
   if (owner == nullptr) {
     return Unexpected(
@@ -202,36 +210,50 @@ RegistryResult<const PublisherRecord*> Registry::add_publisher(std::uint32_t slo
                                       std::to_string(config_.limits.max_publishers_per_process) +
                                       " (raise diroute --max-publishers-per-process)"));
   }
+  const std::uint32_t max_payload = options.max_payload ? options.max_payload : config_.default_max_payload;
+  shm::ChunkPool& pool = router_.ledger().pool();
+  std::optional<std::uint16_t> cls = pool.class_for(max_payload);
+  if (!cls && options.max_payload == 0) {
+    // The client asked for nothing in particular: the largest class there is will do.
+    cls = static_cast<std::uint16_t>(pool.class_count() - 1);
+  }
+  if (!cls) {
+    return Unexpected(RegistryError{
+        fb::ResultCode::InvalidArgument,
+        "max_payload " + std::to_string(max_payload) + " bytes exceeds the largest pool chunk (" +
+            std::to_string(pool.chunk_size(pool.class_count() - 1)) + " bytes); add a larger pool class"});
+  }
+  std::uint32_t max_loans = options.max_loans ? options.max_loans : config_.default_max_loans;
+  max_loans = std::clamp<std::uint32_t>(max_loans, 1, config_.max_loans_cap);
+  const std::uint32_t history = std::min(options.history_depth, config_.max_history);
+
   TopicKey key = TopicKey::from(topic);
   auto entry = topic_for(key);
   if (!entry) return Unexpected(std::move(entry.error()));
-  auto ring = queues_.allocate_ring<shm::MessageHeader>(segment_base_, shm::RingKind::kSpsc,
-                                                        config_.publisher_ring_capacity);
-  if (!ring) {
-    drop_topic_if_empty(key);
-    std::uint64_t bytes =
-        shm::ring_bytes(config_.publisher_ring_capacity,
-                        shm::slot_stride<shm::MessageHeader>(shm::RingKind::kSpsc));
-    return Unexpected(
-        RegistryError{fb::ResultCode::OutOfResources, arena_problem("publisher ring", bytes)});
-  }
   auto least = std::min_element(worker_load_.begin(), worker_load_.end());
   auto worker = static_cast<std::uint32_t>(least - worker_load_.begin());
+  const std::uint32_t id = take_id(next_publisher_id_, publishers_);
+  auto port = router::make_publisher_port(
+      segment_base_, segment_size_, queues_, router_.ledger(),
+      {id, (*entry)->id, worker, *cls, max_loans, config_.publisher_ring_capacity, history});
+  if (!port) {
+    drop_topic_if_empty(key);
+    return Unexpected(RegistryError{fb::ResultCode::OutOfResources,
+                                    arena_problem("publisher rings", 0) + ": " + port.error()});
+  }
   ++*least;
-
-  std::uint32_t id = take_id(next_publisher_id_, publishers_);
   (*entry)->publishers.push_back(id);
   owner->publishers.push_back(id);
-  auto [it, inserted] =
-      publishers_.emplace(id, PublisherRecord{id, slot, std::move(key), *ring, worker});
+  PublisherRecord rec{id, slot, std::move(key), worker, pool.chunk_size(*cls), std::move(*port)};
+  auto [it, inserted] = publishers_.emplace(id, std::move(rec));
   (void)inserted;
+  router_.add_publisher(it->second.port.get());
+  update_peers(**entry);
   return &it->second;
 }
 
-RegistryResult<const SubscriberRecord*> Registry::add_subscriber(std::uint32_t slot,
-                                                                 const protocol::Topic& topic,
-                                                                 std::uint32_t capacity,
-                                                                 fb::QueuePolicy policy) {
+RegistryResult<const SubscriberRecord*> Registry::add_subscriber(
+    std::uint32_t slot, const protocol::Topic& topic, const protocol::SubscriberOptions& options) {
   ProcessRecord* owner = find(slot);
   if (owner == nullptr) {
     return Unexpected(
@@ -243,36 +265,63 @@ RegistryResult<const SubscriberRecord*> Registry::add_subscriber(std::uint32_t s
                                       std::to_string(config_.limits.max_subscribers_per_process) +
                                       " (raise diroute --max-subscribers-per-process)"));
   }
-  if (capacity == 0) capacity = config_.default_subscriber_capacity;
+  std::uint32_t capacity = options.queue_capacity ? options.queue_capacity : config_.default_subscriber_capacity;
   capacity = std::min(capacity, config_.max_subscriber_capacity);
+  std::uint32_t max_held = options.max_held ? options.max_held : config_.default_max_held;
+  max_held = std::min(max_held, config_.max_held_cap);
+  router::QueuePolicy policy;
+  switch (options.policy) {
+    case fb::QueuePolicy::DropOldest: policy = router::QueuePolicy::kDropOldest; break;
+    case fb::QueuePolicy::DropNewest: policy = router::QueuePolicy::kDropNewest; break;
+    case fb::QueuePolicy::BlockPublisher: policy = router::QueuePolicy::kBlockPublisher; break;
+    default:
+      return Unexpected(RegistryError{fb::ResultCode::InvalidArgument, "unknown queue policy"});
+  }
 
   TopicKey key = TopicKey::from(topic);
   auto entry = topic_for(key);
   if (!entry) return Unexpected(std::move(entry.error()));
-  auto queue =
-      queues_.allocate_ring<shm::MessageHeader>(segment_base_, shm::RingKind::kMpmc, capacity);
-  if (!queue) {
-    drop_topic_if_empty(key);
-    std::uint64_t bytes =
-        shm::ring_bytes(capacity, shm::slot_stride<shm::MessageHeader>(shm::RingKind::kMpmc));
-    return Unexpected(
-        RegistryError{fb::ResultCode::OutOfResources, arena_problem("subscriber queue", bytes)});
-  }
   auto efd = make_eventfd("a subscriber");
   if (!efd) {
-    // Never visible to a router yet: free at once, no retirement needed.
-    queues_.free_ring(*queue);
     drop_topic_if_empty(key);
     return Unexpected(RegistryError{fb::ResultCode::OutOfResources, efd.error().message()});
   }
-
-  std::uint32_t id = take_id(next_subscriber_id_, subscribers_);
+  const std::uint32_t id = take_id(next_subscriber_id_, subscribers_);
+  // Release rings are drained by one worker: spread subscribers over the workers.
+  const std::uint32_t home = id % static_cast<std::uint32_t>(router_.worker_count());
+  auto port = router::make_subscriber_port(
+      segment_base_, segment_size_, queues_, router_.ledger(),
+      {id, (*entry)->id, home, policy, capacity, max_held, options.history_request, efd->get()});
+  if (!port) {
+    drop_topic_if_empty(key);
+    std::uint64_t bytes = shm::ring_bytes(capacity, shm::slot_stride<shm::MessageHeader>(shm::RingKind::kMpmc));
+    return Unexpected(RegistryError{fb::ResultCode::OutOfResources,
+                                    arena_problem("subscriber queue", bytes) + ": " + port.error()});
+  }
   (*entry)->subscribers.push_back(id);
   owner->subscribers.push_back(id);
-  SubscriberRecord rec{id, slot, std::move(key), *queue, policy, std::move(*efd)};
+  SubscriberRecord rec{id, slot, std::move(key), options.policy, max_held, std::move(*efd), std::move(*port)};
   auto [it, inserted] = subscribers_.emplace(id, std::move(rec));
   (void)inserted;
+  router_.add_subscriber(it->second.port.get());
+  update_peers(**entry);
   return &it->second;
+}
+
+void Registry::update_peers(const TopicEntry& entry) {
+  // relaxed: a count for has_subscribers(); it publishes no data.
+  for (std::uint32_t id : entry.publishers) {
+    if (auto it = publishers_.find(id); it != publishers_.end()) {
+      shm::atomic_store(it->second.port->in.header()->peers,
+                        static_cast<std::uint32_t>(entry.subscribers.size()), std::memory_order_relaxed);
+    }
+  }
+  for (std::uint32_t id : entry.subscribers) {
+    if (auto it = subscribers_.find(id); it != subscribers_.end()) {
+      shm::atomic_store(it->second.port->queue.header()->peers,
+                        static_cast<std::uint32_t>(entry.publishers.size()), std::memory_order_relaxed);
+    }
+  }
 }
 
 bool Registry::remove_publisher(std::uint32_t slot, std::uint32_t id) {
@@ -280,7 +329,6 @@ bool Registry::remove_publisher(std::uint32_t slot, std::uint32_t id) {
   if (it == publishers_.end() || it->second.slot != slot) return false;
   if (ProcessRecord* owner = find(slot)) erase_value(owner->publishers, id);
   detach_publisher(id);
-  ++epoch_;
   return true;
 }
 
@@ -289,21 +337,22 @@ bool Registry::remove_subscriber(std::uint32_t slot, std::uint32_t id) {
   if (it == subscribers_.end() || it->second.slot != slot) return false;
   if (ProcessRecord* owner = find(slot)) erase_value(owner->subscribers, id);
   detach_subscriber(id);
-  ++epoch_;
   return true;
 }
 
-// Detaching takes an endpoint out of the maps and its topic, and retires its queue at the
-// epoch that will follow this change (the caller bumps epoch_ once per change).
+// Detaching takes an endpoint out of the maps and its topic, tells the router, and retires
+// the port until the router settles the removal (its sequence number is the epoch).
 void Registry::detach_publisher(std::uint32_t id) {
   auto it = publishers_.find(id);
   if (it == publishers_.end()) return;
   PublisherRecord& rec = it->second;
   if (auto t = topics_.find(rec.topic); t != topics_.end()) erase_value(t->second.publishers, id);
   if (rec.worker < worker_load_.size() && worker_load_[rec.worker] > 0) --worker_load_[rec.worker];
-  retired_.retire(rec.ring, sys::UniqueFd{}, epoch_ + 1);
+  epoch_ = router_.remove_publisher(rec.port.get());
+  retired_.retire(std::move(rec.port), epoch_);
   TopicKey key = std::move(rec.topic);
   publishers_.erase(it);
+  if (auto t = topics_.find(key); t != topics_.end()) update_peers(t->second);
   drop_topic_if_empty(key);
 }
 
@@ -312,9 +361,11 @@ void Registry::detach_subscriber(std::uint32_t id) {
   if (it == subscribers_.end()) return;
   SubscriberRecord& rec = it->second;
   if (auto t = topics_.find(rec.topic); t != topics_.end()) erase_value(t->second.subscribers, id);
-  retired_.retire(rec.queue, std::move(rec.eventfd), epoch_ + 1);
+  epoch_ = router_.remove_subscriber(rec.port.get());
+  retired_.retire(std::move(rec.port), std::move(rec.eventfd), epoch_);
   TopicKey key = std::move(rec.topic);
   subscribers_.erase(it);
+  if (auto t = topics_.find(key); t != topics_.end()) update_peers(t->second);
   drop_topic_if_empty(key);
 }
 
@@ -340,8 +391,23 @@ const TopicEntry* Registry::topic(const TopicKey& key) const noexcept {
   return it == topics_.end() ? nullptr : &it->second;
 }
 
-ReclaimResult Registry::reclaim(std::uint64_t safe_epoch) {
-  return retired_.reclaim(safe_epoch, queues_);
+ReclaimResult Registry::reclaim() {
+  router_.flush();
+  return retired_.reclaim(router_.safe_seq(), queues_, router_.ledger());
+}
+
+std::vector<std::uint32_t> Registry::faulted_slots() const {
+  std::vector<std::uint32_t> slots;
+  // relaxed: the worker's notify (an eventfd write we have read) ordered its fault store.
+  for (const auto& [id, r] : publishers_) {
+    if (r.port->fault.load(std::memory_order_relaxed)) slots.push_back(r.slot);
+  }
+  for (const auto& [id, r] : subscribers_) {
+    if (r.port->fault.load(std::memory_order_relaxed)) slots.push_back(r.slot);
+  }
+  std::sort(slots.begin(), slots.end());
+  slots.erase(std::unique(slots.begin(), slots.end()), slots.end());
+  return slots;
 }
 
 }  // namespace zcp::daemon

@@ -33,6 +33,7 @@
 #include "protocol/encode.hpp"
 #include "reactor/reactor.hpp"
 #include "reactor/uds_types.hpp"
+#include "router/router.hpp"
 #include "shm/heartbeat_pool.hpp"
 #include "shm/queue_allocator.hpp"
 
@@ -75,20 +76,25 @@ struct PublisherRecord {
   std::uint32_t id = 0;
   std::uint32_t slot = 0;
   TopicKey topic;
-  shm::QueueDescriptor ring{};  // SPSC ring of shm::MessageHeader
-  std::uint32_t worker = 0;     // router worker serving it (doorbell index)
+  std::uint32_t worker = 0;  // router worker serving it (doorbell index)
+  std::uint32_t chunk_size = 0;
+  // Rings (publish, loan), ownership set and counters; handed to the router.
+  std::unique_ptr<router::PublisherPort> port;
 };
 
 struct SubscriberRecord {
   std::uint32_t id = 0;
   std::uint32_t slot = 0;
   TopicKey topic;
-  shm::QueueDescriptor queue{};  // MPMC queue of shm::MessageHeader
   fb::QueuePolicy policy = fb::QueuePolicy::DropOldest;
+  std::uint32_t max_held = 0;
   sys::UniqueFd eventfd;  // written by the router when the subscriber waits
+  // Rings (queue, release), ownership set and counters; handed to the router.
+  std::unique_ptr<router::SubscriberPort> port;
 };
 
 struct TopicEntry {
+  std::uint32_t id = 0;  // the router's name for the topic
   std::vector<std::uint32_t> publishers;
   std::vector<std::uint32_t> subscribers;
 };
@@ -118,10 +124,11 @@ struct RemovedProcess {
 
 class Registry {
  public:
-  // `heartbeats` and `queues` live in (and `segment_base` is) the daemon's segment; all three
-  // must outlive the registry. config.limits.max_processes is capped at the slot count.
+  // `heartbeats` and `queues` live in (and `segment_base`/`segment_size` describe) the daemon's
+  // segment; they and `router` must outlive the registry. config.limits.max_processes is
+  // capped at the slot count; config.workers must equal the router's worker count.
   Registry(shm::HeartbeatPool& heartbeats, shm::QueueAllocator& queues, std::byte* segment_base,
-           const RegistryConfig& config);
+           std::uint64_t segment_size, router::Router& router, const RegistryConfig& config);
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
 
@@ -143,14 +150,16 @@ class Registry {
   std::vector<ProcessHandle> expired(std::uint64_t now_ns, std::uint64_t timeout_ns) const;
 
   // ---- Endpoints -----------------------------------------------------------------------------
-  // Allocates the publisher's SPSC ring and assigns the least-loaded router worker.
+  // Builds the publisher's port (publish and loan rings) on the least-loaded router worker and
+  // hands it to the router. Zero options ask for defaults; values above a cap get the cap.
+  // InvalidArgument if max_payload exceeds every pool class.
   RegistryResult<const PublisherRecord*> add_publisher(std::uint32_t slot,
-                                                       const protocol::Topic& topic);
-  // capacity 0 asks for the default; above the maximum, the maximum is granted.
+                                                       const protocol::Topic& topic,
+                                                       const protocol::PublisherOptions& options = {});
+  // Builds the subscriber's port (queue and release ring) and hands it to the router.
   RegistryResult<const SubscriberRecord*> add_subscriber(std::uint32_t slot,
                                                          const protocol::Topic& topic,
-                                                         std::uint32_t capacity,
-                                                         fb::QueuePolicy policy);
+                                                         const protocol::SubscriberOptions& options = {});
   // Only the owning slot may remove an endpoint: false (and no change) for an id that does
   // not exist or belongs to another slot.
   bool remove_publisher(std::uint32_t slot, std::uint32_t id);
@@ -178,12 +187,18 @@ class Registry {
   const RegistryConfig& config() const noexcept { return config_; }
   const shm::HeartbeatPool& heartbeats() const noexcept { return heartbeats_; }
 
-  // ---- Retirement (the router seam, see retire_list.hpp) ---------------------------------
-  // Topology epoch: grows with every change that removes an endpoint.
+  // ---- Retirement (see retire_list.hpp and docs/router.md) --------------------------------
+  // The router's sequence number of the latest removal.
   std::uint64_t epoch() const noexcept { return epoch_; }
   std::size_t retired_pending() const noexcept { return retired_.pending(); }
-  // Frees the queues retired at or before safe_epoch.
-  ReclaimResult reclaim(std::uint64_t safe_epoch);
+  // Frees the ports whose removal the router has settled (sequence ≤ router.safe_seq()):
+  // their chunks go back to the pool, their rings to the arena.
+  ReclaimResult reclaim();
+  // Frees every retired port: only once the router's workers have stopped.
+  ReclaimResult reclaim_all() { return retired_.reclaim_all(queues_, router_.ledger()); }
+  // Every port whose client broke the ring protocol (the router faulted it): the slots of
+  // their owners, to be disconnected.
+  std::vector<std::uint32_t> faulted_slots() const;
 
   // Empty if every consistency rule holds; else the first broken rule, in words. Rules: every
   // endpoint's slot holds a live process that lists it, and its topic entry lists it; every
@@ -199,11 +214,15 @@ class Registry {
   void detach_publisher(std::uint32_t id);
   void detach_subscriber(std::uint32_t id);
   void drop_topic_if_empty(const TopicKey& key);
+  // Tells every port of the topic how many peers it has (has_subscribers()).
+  void update_peers(const TopicEntry& entry);
   std::string arena_problem(const char* what, std::uint64_t bytes) const;
 
   shm::HeartbeatPool& heartbeats_;
   shm::QueueAllocator& queues_;
   std::byte* segment_base_;
+  std::uint64_t segment_size_;
+  router::Router& router_;
   RegistryConfig config_;
 
   std::vector<std::optional<ProcessRecord>> processes_;  // indexed by heartbeat slot
@@ -215,6 +234,7 @@ class Registry {
   std::vector<std::uint32_t> worker_load_;  // publishers per router worker
   std::uint32_t next_publisher_id_ = 1;     // ids are never reused (until 2^32 wraps)
   std::uint32_t next_subscriber_id_ = 1;
+  std::uint32_t next_topic_id_ = 1;
   std::uint64_t epoch_ = 0;
   RetireList retired_;
 };

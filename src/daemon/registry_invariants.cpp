@@ -65,7 +65,7 @@ std::string Registry::check_invariants() const {
     if (t == nullptr || !contains(t->publishers, id)) {
       return "publisher " + std::to_string(id) + " is missing from its topic";
     }
-    if (queues_.block_size(r.ring.offset) == 0) {
+    if (queues_.block_size(r.port->publish_desc.offset) == 0 || queues_.block_size(r.port->loan_desc.offset) == 0) {
       return "publisher " + std::to_string(id) + " ring is not an arena block";
     }
     ++live_blocks;
@@ -79,7 +79,7 @@ std::string Registry::check_invariants() const {
     if (t == nullptr || !contains(t->subscribers, id)) {
       return "subscriber " + std::to_string(id) + " is missing from its topic";
     }
-    if (queues_.block_size(r.queue.offset) == 0) {
+    if (queues_.block_size(r.port->queue_desc.offset) == 0 || queues_.block_size(r.port->release_desc.offset) == 0) {
       return "subscriber " + std::to_string(id) + " queue is not an arena block";
     }
     if (!r.eventfd.valid()) return "subscriber " + std::to_string(id) + " has no eventfd";
@@ -103,10 +103,10 @@ std::string Registry::check_invariants() const {
     }
   }
   std::uint64_t blocks = queues_.stats().allocations;
-  if (blocks != live_blocks + retired_.pending()) {
+  if (blocks != 2 * live_blocks + retired_.blocks()) {
     return "the queue arena holds " + std::to_string(blocks) + " blocks, but " +
-           std::to_string(live_blocks) + " endpoints and " + std::to_string(retired_.pending()) +
-           " retired queues account for them";
+           std::to_string(live_blocks) + " endpoints (two rings each) and " +
+           std::to_string(retired_.pending()) + " retired ports account for them";
   }
   return {};
 }

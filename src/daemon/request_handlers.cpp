@@ -96,34 +96,36 @@ Reply ControlPlane::on_unregister(Connection& c, std::uint64_t id) {
 
 Reply ControlPlane::on_create_publisher(const ProcessRecord& p, std::uint64_t id,
                                         const fb::CreatePublisher& req) {
-  auto pub = registry_.add_publisher(p.handle.index, topic_of(req));
+  protocol::PublisherOptions opts{req.history_depth(), req.max_loans(), req.max_payload()};
+  auto pub = registry_.add_publisher(p.handle.index, topic_of(req), opts);
   if (!pub) return registry_refusal(id, pub.error());
   const PublisherRecord& rec = **pub;
-  if (rec.worker >= doorbells_.size()) {
-    // The daemon was built with fewer doorbells than workers: a set-up bug, not the client's.
-    const std::string message =
-        "no doorbell eventfd for router worker " + std::to_string(rec.worker);
-    registry_.remove_publisher(p.handle.index, rec.id);  // `rec` dies here
-    reclaim_retired();
-    return refuse(id, fb::ResultCode::Internal, message);
-  }
   counters_.add(Counter::kPublishersCreated);
   protocol::PublisherGrant grant;
   grant.publisher_id = rec.id;
-  grant.ring = to_wire(rec.ring);
-  grant.history_depth = 0;  // no history yet: the reply grants less than asked, as allowed
+  grant.ring = to_wire(rec.port->publish_desc);
+  grant.history_depth = rec.port->history_depth;
   grant.worker = rec.worker;
-  return encoded(protocol::encode_publisher_reply(id, grant), id, {doorbells_[rec.worker].get()});
+  grant.loan_ring = to_wire(rec.port->loan_desc);
+  grant.pool_class = rec.port->pool_class;
+  grant.chunk_size = rec.chunk_size;
+  grant.max_loans = rec.port->max_loans;
+  return encoded(protocol::encode_publisher_reply(id, grant), id, {router_.doorbell(rec.worker)});
 }
 
 Reply ControlPlane::on_create_subscriber(const ProcessRecord& p, std::uint64_t id,
                                          const fb::CreateSubscriber& req) {
-  auto sub =
-      registry_.add_subscriber(p.handle.index, topic_of(req), req.queue_capacity(), req.policy());
+  protocol::SubscriberOptions opts{req.queue_capacity(), req.policy(), req.history_request(), req.max_held()};
+  auto sub = registry_.add_subscriber(p.handle.index, topic_of(req), opts);
   if (!sub) return registry_refusal(id, sub.error());
+  const SubscriberRecord& rec = **sub;
   counters_.add(Counter::kSubscribersCreated);
-  return encoded(protocol::encode_subscriber_reply(id, (*sub)->id, to_wire((*sub)->queue)), id,
-                 {(*sub)->eventfd.get()});
+  protocol::SubscriberGrant grant;
+  grant.subscriber_id = rec.id;
+  grant.queue = to_wire(rec.port->queue_desc);
+  grant.release_ring = to_wire(rec.port->release_desc);
+  grant.max_held = rec.max_held;
+  return encoded(protocol::encode_subscriber_reply(id, grant), id, {rec.eventfd.get()});
 }
 
 Reply ControlPlane::on_destroy_publisher(const ProcessRecord& p, std::uint64_t id,
@@ -188,7 +190,7 @@ Reply ControlPlane::on_list_topology(std::uint64_t id) {
     pubs.push_back({r.id, r.slot, r.topic.view()});
   }
   for (const auto& [sid, r] : registry_.subscribers()) {
-    subs.push_back({r.id, r.slot, r.topic.view(), r.queue.capacity, r.policy});
+    subs.push_back({r.id, r.slot, r.topic.view(), r.port->queue_desc.capacity, r.policy});
   }
   std::sort(pubs.begin(), pubs.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   std::sort(subs.begin(), subs.end(), [](const auto& a, const auto& b) { return a.id < b.id; });

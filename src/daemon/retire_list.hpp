@@ -14,41 +14,43 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
-#include <functional>
+#include <memory>
 
 #include "common/sys.hpp"
 #include "shm/queue_allocator.hpp"
+#include "router/router.hpp"
 #include "shm/ring.hpp"
 
 namespace zcp::daemon {
 
-struct RetiredQueue {
-  shm::QueueDescriptor queue;
-  sys::UniqueFd eventfd;    // a subscriber's eventfd (the router writes it); may be empty
-  std::uint64_t epoch = 0;  // the topology epoch of the removal
+struct RetiredPort {
+  std::unique_ptr<router::PublisherPort> pub;  // one of the two is set
+  std::unique_ptr<router::SubscriberPort> sub;
+  sys::UniqueFd eventfd;    // a subscriber's eventfd (the router writes it)
+  std::uint64_t epoch = 0;  // the router's sequence number of the removal
 };
 
 struct ReclaimResult {
-  std::size_t freed = 0;
-  std::size_t bad = 0;  // entries the allocator did not know (a bug): dropped, and logged
+  std::size_t freed = 0;   // ports freed
+  std::size_t chunks = 0;  // chunk references they still held, returned to the pool
 };
 
 class RetireList {
  public:
-  // Epochs must not decrease from one call to the next (the registry's epoch only grows).
-  void retire(const shm::QueueDescriptor& queue, sys::UniqueFd eventfd, std::uint64_t epoch);
-  // Runs for each entry just before its block is freed, once no worker can touch it. The
-  // seam for crash-proof chunk accounting (issue 7): messages still sitting in a dead
-  // endpoint's ring or queue hold chunk references, which must be released here.
-  using BeforeFree = std::function<void(const RetiredQueue&)>;
-  // Frees, in retirement order, every entry retired at or before `safe_epoch`.
-  ReclaimResult reclaim(std::uint64_t safe_epoch, shm::QueueAllocator& allocator,
-                        const BeforeFree& before_free = {});
+  // Epochs must not decrease from one call to the next (router sequence numbers only grow).
+  void retire(std::unique_ptr<router::PublisherPort> port, std::uint64_t epoch);
+  void retire(std::unique_ptr<router::SubscriberPort> port, sys::UniqueFd eventfd, std::uint64_t epoch);
+  // Frees, in retirement order, every port retired at or before `safe_epoch`: its chunks go
+  // back through the ledger, its rings to the allocator, its eventfd is closed.
+  ReclaimResult reclaim(std::uint64_t safe_epoch, shm::QueueAllocator& allocator, router::ChunkLedger& ledger);
+  // Frees everything regardless of epoch: only once the router's threads have stopped.
+  ReclaimResult reclaim_all(shm::QueueAllocator& allocator, router::ChunkLedger& ledger);
   std::size_t pending() const noexcept { return entries_.size(); }
-  bool holds(std::uint64_t offset) const noexcept;
+  // Arena blocks the pending ports still hold (two rings each).
+  std::size_t blocks() const noexcept { return entries_.size() * 2; }
 
  private:
-  std::deque<RetiredQueue> entries_;  // ordered by epoch
+  std::deque<RetiredPort> entries_;  // ordered by epoch
 };
 
 }  // namespace zcp::daemon

@@ -59,6 +59,8 @@ class Waker {
   // The eventfd is in blocking mode (io_uring reads it); the write could block only if the
   // counter reached 2^64-2, which the reactor's reads prevent.
   bool wake() const noexcept;
+  // The eventfd itself, for code that writes it without this object (router workers).
+  int fd() const noexcept { return fd_ ? fd_->get() : -1; }
 
  private:
   friend class Reactor;

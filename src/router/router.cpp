@@ -9,10 +9,11 @@
 namespace zcp::router {
 
 Expected<std::unique_ptr<PublisherPort>, std::string> make_publisher_port(
-    shm::Segment& seg, shm::QueueAllocator& alloc, ChunkLedger& ledger, const PublisherSpec& spec) {
-  auto pub_ring = alloc.allocate_ring<shm::MessageHeader>(seg.base(), shm::RingKind::kSpsc, spec.publish_capacity);
+    std::byte* base, std::uint64_t size, shm::QueueAllocator& alloc, ChunkLedger& ledger,
+    const PublisherSpec& spec) {
+  auto pub_ring = alloc.allocate_ring<shm::MessageHeader>(base, shm::RingKind::kSpsc, spec.publish_capacity);
   if (!pub_ring) return Unexpected(std::string("publish ring: ") + shm::to_string(pub_ring.error()));
-  auto loan_ring = alloc.allocate_ring<shm::ChunkRef>(seg.base(), shm::RingKind::kSpsc, spec.max_loans);
+  auto loan_ring = alloc.allocate_ring<shm::ChunkRef>(base, shm::RingKind::kSpsc, spec.max_loans);
   if (!loan_ring) {
     alloc.free_ring(*pub_ring);
     return Unexpected(std::string("loan ring: ") + shm::to_string(loan_ring.error()));
@@ -26,20 +27,21 @@ Expected<std::unique_ptr<PublisherPort>, std::string> make_publisher_port(
   p->history_depth = spec.history_depth;
   p->publish_desc = *pub_ring;
   p->loan_desc = *loan_ring;
-  p->in = *shm::SpscConsumer<shm::MessageHeader>::attach(seg.base(), seg.size(), *pub_ring);
-  p->loans = *shm::SpscProducer<shm::ChunkRef>::attach(seg.base(), seg.size(), *loan_ring);
+  p->in = *shm::SpscConsumer<shm::MessageHeader>::attach(base, size, *pub_ring);
+  p->loans = *shm::SpscProducer<shm::ChunkRef>::attach(base, size, *loan_ring);
   p->owned = ledger.make_owner_set();
   p->history = ledger.make_owner_set();
   return p;
 }
 
 Expected<std::unique_ptr<SubscriberPort>, std::string> make_subscriber_port(
-    shm::Segment& seg, shm::QueueAllocator& alloc, ChunkLedger& ledger, const SubscriberSpec& spec) {
-  auto queue = alloc.allocate_ring<shm::MessageHeader>(seg.base(), shm::RingKind::kMpmc, spec.queue_capacity);
+    std::byte* base, std::uint64_t size, shm::QueueAllocator& alloc, ChunkLedger& ledger,
+    const SubscriberSpec& spec) {
+  auto queue = alloc.allocate_ring<shm::MessageHeader>(base, shm::RingKind::kMpmc, spec.queue_capacity);
   if (!queue) return Unexpected(std::string("subscriber queue: ") + shm::to_string(queue.error()));
   // The release ring can hold everything the subscriber may own, so a release never fails.
   const std::uint32_t limit = spec.queue_capacity + spec.max_held;
-  auto rel = alloc.allocate_ring<shm::ChunkRef>(seg.base(), shm::RingKind::kSpsc, limit);
+  auto rel = alloc.allocate_ring<shm::ChunkRef>(base, shm::RingKind::kSpsc, limit);
   if (!rel) {
     alloc.free_ring(*queue);
     return Unexpected(std::string("release ring: ") + shm::to_string(rel.error()));
@@ -54,8 +56,8 @@ Expected<std::unique_ptr<SubscriberPort>, std::string> make_subscriber_port(
   s->eventfd = spec.eventfd;
   s->queue_desc = *queue;
   s->release_desc = *rel;
-  s->queue = *shm::MpmcRing<shm::MessageHeader>::attach(seg.base(), seg.size(), *queue);
-  s->releases = *shm::SpscConsumer<shm::ChunkRef>::attach(seg.base(), seg.size(), *rel);
+  s->queue = *shm::MpmcRing<shm::MessageHeader>::attach(base, size, *queue);
+  s->releases = *shm::SpscConsumer<shm::ChunkRef>::attach(base, size, *rel);
   s->owned = ledger.make_owner_set();
   return s;
 }
@@ -134,6 +136,12 @@ std::uint64_t Router::add_subscriber(SubscriberPort* s) {
 }
 std::uint64_t Router::remove_subscriber(SubscriberPort* s) {
   return broadcast({Command::Kind::kRemoveSubscriber, 0, nullptr, s});
+}
+
+std::uint64_t Router::safe_seq() const noexcept {
+  std::uint64_t low = ~std::uint64_t{0};
+  for (const auto& w : workers_) low = std::min(low, w->acked());
+  return low;
 }
 
 bool Router::settled(std::uint64_t seq) const noexcept {

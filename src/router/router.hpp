@@ -19,7 +19,6 @@
 #include "router/port.hpp"
 #include "router/worker.hpp"
 #include "shm/queue_allocator.hpp"
-#include "shm/segment.hpp"
 
 namespace zcp::router {
 
@@ -46,10 +45,13 @@ struct SubscriberSpec {
 
 // Allocates the port's rings from the arena and builds the port. On failure nothing stays
 // allocated. The error names what ran out.
+// `base`/`size`: the segment as mapped in the daemon.
 Expected<std::unique_ptr<PublisherPort>, std::string> make_publisher_port(
-    shm::Segment& seg, shm::QueueAllocator& alloc, ChunkLedger& ledger, const PublisherSpec& spec);
+    std::byte* base, std::uint64_t size, shm::QueueAllocator& alloc, ChunkLedger& ledger,
+    const PublisherSpec& spec);
 Expected<std::unique_ptr<SubscriberPort>, std::string> make_subscriber_port(
-    shm::Segment& seg, shm::QueueAllocator& alloc, ChunkLedger& ledger, const SubscriberSpec& spec);
+    std::byte* base, std::uint64_t size, shm::QueueAllocator& alloc, ChunkLedger& ledger,
+    const SubscriberSpec& spec);
 // Returns a retired port's chunks to the pool and its rings to the arena. Only after the
 // removal settled.
 std::uint32_t free_publisher_port(shm::QueueAllocator& alloc, ChunkLedger& ledger, PublisherPort& p);
@@ -80,6 +82,8 @@ class Router {
   std::uint64_t add_subscriber(SubscriberPort* s);
   std::uint64_t remove_subscriber(SubscriberPort* s);
   bool settled(std::uint64_t seq) const noexcept;
+  // The highest sequence number every worker has applied: all removals up to it settled.
+  std::uint64_t safe_seq() const noexcept;
   // Resubmits commands that found a worker's command ring full. Call on every reactor turn.
   void flush();
 

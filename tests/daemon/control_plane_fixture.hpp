@@ -90,6 +90,7 @@ class ControlPlaneTest : public ::testing::Test {
   void build(const FixtureOptions& opt) {
     control_.reset();
     registry_.reset();
+    router_.reset();
     host_ = FakeHost{};
     doorbell_fds_.clear();
     queues_.reset();
@@ -105,18 +106,25 @@ class ControlPlaneTest : public ::testing::Test {
     auto arena = segment_.region(shm::RegionKind::kQueueArena);
     ASSERT_TRUE(arena);
     queues_ = std::make_unique<shm::QueueAllocator>(arena->offset, arena->size);
-    registry_ =
-        std::make_unique<Registry>(segment_.heartbeats(), *queues_, segment_.base(), opt.registry);
-    std::vector<sys::UniqueFd> doorbells;
-    for (std::uint32_t i = 0; i < registry_->config().workers; ++i) {
-      auto fd = make_eventfd("test doorbell");
-      ASSERT_TRUE(fd);
-      doorbell_fds_.push_back(fd->get());
-      doorbells.push_back(std::move(*fd));
-    }
+    // A real router whose workers are stepped by the fixture (settle()), never threaded.
+    if (!notify_.valid()) notify_ = std::move(*make_eventfd("test router notify"));
+    auto router = router::Router::create(segment_.pool(),
+                                         std::vector<router::WorkerOptions>(opt.registry.workers),
+                                         notify_.get());
+    ASSERT_TRUE(router) << router.error();
+    router_ = std::move(*router);
+    for (std::size_t i = 0; i < router_->worker_count(); ++i) doorbell_fds_.push_back(router_->doorbell(i));
+    registry_ = std::make_unique<Registry>(segment_.heartbeats(), *queues_, segment_.base(),
+                                           segment_.size(), *router_, opt.registry);
     SegmentGrant grant{segment_.fd(), segment_.name(), segment_.size(), shm::kLayoutVersion};
-    control_ =
-        std::make_unique<ControlPlane>(*registry_, host_, opt.control, grant, std::move(doorbells));
+    control_ = std::make_unique<ControlPlane>(*registry_, *router_, host_, opt.control, grant);
+  }
+
+  // One pass of every router worker, then the reactor's handling of their acknowledgements:
+  // what the daemon's threads do on their own, done here in step with the test.
+  void settle() {
+    for (std::size_t i = 0; i < router_->worker_count(); ++i) router_->worker(i).do_work(0);
+    control_->router_notified();
   }
 
   // ---- Clock and peers ----------------------------------------------------------------------
@@ -134,6 +142,7 @@ class ControlPlaneTest : public ::testing::Test {
     Answer a;
     a.reply = control_->handle(conn(c), peer(c), std::as_bytes(std::span(frame)),
                                true_len != 0 ? true_len : frame.size(), now_);
+    settle();
     auto d = protocol::decode_response(a.reply.bytes, a.reply.bytes.size());
     EXPECT_TRUE(d) << "the daemon's reply does not decode";
     if (d) a.r = *d;
@@ -196,6 +205,8 @@ class ControlPlaneTest : public ::testing::Test {
 
   shm::Segment segment_;
   std::unique_ptr<shm::QueueAllocator> queues_;
+  sys::UniqueFd notify_;
+  std::unique_ptr<router::Router> router_;
   std::unique_ptr<Registry> registry_;
   FakeHost host_;
   std::unique_ptr<ControlPlane> control_;

@@ -72,6 +72,7 @@ TEST_F(SeedDefect, NoDeadlockOnHeartbeatCleanup) {
   EXPECT_EQ(count(Counter::kDeathsHangUp), 20u * 8u);
   EXPECT_EQ(registry_->process_count(), 0u);
   EXPECT_EQ(registry_->topic_count(), 0u);
+  settle();  // let the router acknowledge the removals, then reclaim
   EXPECT_EQ(queues_->stats().allocations, 0u);
 }
 
@@ -105,6 +106,7 @@ TEST_F(SeedDefect, NoOrphanRecordsAfterDeath) {
   ASSERT_NE(shared, nullptr);
   EXPECT_EQ(shared->publishers.size(), 1u);
   EXPECT_EQ(shared->subscribers.size(), 1u);
+  settle();  // let the router acknowledge the removals, then reclaim
   EXPECT_EQ(queues_->stats().allocations, arena_before.allocations);
   EXPECT_EQ(queues_->stats().free_bytes, arena_before.free_bytes);
   EXPECT_EQ(open_fds(), fds_before);  // the victim's subscriber eventfds are closed
@@ -134,6 +136,7 @@ TEST_F(SeedDefect, CleanupDoesNotReturnEarly) {
   EXPECT_EQ(registry_->publisher_count(), 0u);
   EXPECT_EQ(registry_->subscriber_count(), 0u);
   EXPECT_EQ(registry_->topic_count(), 0u);
+  settle();  // let the router acknowledge the removals, then reclaim
   EXPECT_EQ(queues_->stats().allocations, 0u);
   expect_consistent();
 
@@ -147,6 +150,7 @@ TEST_F(SeedDefect, CleanupDoesNotReturnEarly) {
   control_->process_exited(host_.watches.back().handle);
   EXPECT_EQ(registry_->subscriber_count(), 0u);
   EXPECT_EQ(registry_->topic_count(), 0u);
+  settle();  // let the router acknowledge the removals, then reclaim
   EXPECT_EQ(queues_->stats().allocations, 0u);
   EXPECT_EQ(control_->counters().get(Counter::kQueuesReclaimed),
             control_->counters().get(Counter::kQueuesRetired));

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "router/router.hpp"
+#include "shm/segment.hpp"
 #include "shm/ports.hpp"
 #include "support/test_support.hpp"
 
@@ -73,7 +74,7 @@ class Harness {
   PubClient add_pub(std::uint32_t id, std::uint32_t topic, std::uint16_t cls = 0, std::uint32_t max_loans = 8,
                     std::uint32_t history = 0, std::uint32_t publish_capacity = 4) {
     PubClient c;
-    auto p = make_publisher_port(seg_, alloc_, router_->ledger(),
+    auto p = make_publisher_port(seg_.base(), seg_.size(), alloc_, router_->ledger(),
                                  {id, topic, 0, cls, max_loans, publish_capacity, history});
     EXPECT_TRUE(p) << p.error();
     c.port = std::move(*p);
@@ -88,7 +89,7 @@ class Harness {
                     std::uint32_t capacity = 4, std::uint32_t max_held = 2, std::uint32_t history = 0) {
     SubClient c;
     c.efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    auto s = make_subscriber_port(seg_, alloc_, router_->ledger(),
+    auto s = make_subscriber_port(seg_.base(), seg_.size(), alloc_, router_->ledger(),
                                   {id, topic, 0, policy, capacity, max_held, history, c.efd});
     EXPECT_TRUE(s) << s.error();
     c.port = std::move(*s);

@@ -74,8 +74,22 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(20U, 3600000U))
       ->capture_default_str();
   app.add_option("--workers", cfg.registry.workers,
-                 "Router workers (one doorbell eventfd each; the router comes with issue 4)")
-      ->check(CLI::Range(1U, zcp::daemon::kMaxWorkers))
+                 "Router workers, unpinned (see --router-cpus to pin them)")
+      ->check(CLI::Range(1U, zcp::router::kMaxWorkers))
+      ->capture_default_str();
+  std::vector<int> router_cpus;
+  app.add_option("--router-cpus", router_cpus,
+                 "Pin one router worker per listed CPU (e.g. --router-cpus 1 or 2,3); overrides --workers")
+      ->delimiter(',');
+  std::string idle = "hybrid";
+  app.add_option("--idle", idle,
+                 "Router idle strategy: spin (lowest latency, a CPU at 100%), hybrid (spin, yield, "
+                 "then park), park (lowest CPU)")
+      ->check(CLI::IsMember({"spin", "hybrid", "park"}))
+      ->capture_default_str();
+  unsigned spin_us = 50;
+  app.add_option("--spin-us", spin_us, "hybrid: microseconds a worker spins before yielding, then parking")
+      ->check(CLI::Range(0U, 1000000U))
       ->capture_default_str();
   app.add_option("--max-processes", cfg.heartbeat_slots,
                  "Most registered processes (= heartbeat slots in the segment)")
@@ -127,6 +141,9 @@ int main(int argc, char** argv) {
   cfg.control.daemon_version = ZCP_VERSION;
   cfg.registry.limits.max_processes = cfg.heartbeat_slots;
   cfg.queue_arena_bytes = std::uint64_t{arena_mb} << 20;
+  cfg.router_cpus = router_cpus;
+  cfg.idle = *zcp::router::parse_idle_strategy(idle);
+  cfg.spin = std::chrono::microseconds(spin_us);
 
   auto daemon = zcp::daemon::Daemon::start(cfg);
   if (!daemon) {
