@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "common/sys.hpp"
@@ -52,7 +53,7 @@ Worker::Worker(WorkerOptions options, ChunkLedger& ledger, int doorbell, int not
     : opt_(options), ledger_(ledger), doorbell_(doorbell), notify_(notify) {
   // The command ring is process-local memory; the shm ring code works on any memory.
   const std::uint64_t bytes = shm::ring_bytes(kCommandRing, sizeof(Command));
-  cmd_mem_.reset(new (std::align_val_t{64}) std::byte[bytes]);
+  cmd_mem_.reset(static_cast<std::byte*>(std::aligned_alloc(64, shm::align_up(bytes, 64))));
   auto d = shm::format_ring<Command>(cmd_mem_.get(), 0, shm::RingKind::kSpsc, kCommandRing);
   cmd_out_ = *shm::SpscProducer<Command>::attach(cmd_mem_.get(), bytes, d);
   cmd_in_ = *shm::SpscConsumer<Command>::attach(cmd_mem_.get(), bytes, d);
@@ -209,6 +210,7 @@ std::size_t Worker::route(PublisherPort& p) noexcept {
           p.counters.returned.fetch_add(1, std::memory_order_relaxed);
           ++p.stash_pos;
           ++work;
+          note_routed(p);
           continue;
         }
         p.current_taken = true;
@@ -227,8 +229,16 @@ std::size_t Worker::route(PublisherPort& p) noexcept {
       ++work;
       p.counters.messages.fetch_add(1, std::memory_order_relaxed);
       stats_.routed.fetch_add(1, std::memory_order_relaxed);
+      note_routed(p);
     }
   }
+}
+
+void Worker::note_routed(PublisherPort& p) noexcept {
+  // release: the deliveries above (queue pushes) happen-before a flush() that reads this
+  // count with acquire and returns. Single writer: this worker.
+  const std::uint64_t n = shm::atomic_load(p.in.header()->routed, std::memory_order_relaxed) + 1;
+  shm::atomic_store(p.in.header()->routed, n, std::memory_order_release);
 }
 
 bool Worker::deliver(PublisherPort& p, const shm::MessageHeader& m) noexcept {

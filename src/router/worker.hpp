@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdlib>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -106,6 +107,7 @@ class Worker {
   std::size_t refill(PublisherPort& p) noexcept;
   std::size_t drain_releases(SubscriberPort& s) noexcept;
   void note_dropped(SubscriberPort& s) noexcept;
+  void note_routed(PublisherPort& p) noexcept;
   void touch(SubscriberPort& s) noexcept;
   void wake_touched() noexcept;
   void fault(std::atomic<std::uint32_t>& word, PortFault f) noexcept;
@@ -117,7 +119,10 @@ class Worker {
   ChunkLedger& ledger_;
   int doorbell_;
   int notify_;
-  std::unique_ptr<std::byte[]> cmd_mem_;
+  struct FreeDeleter {
+    void operator()(std::byte* p) const noexcept { std::free(p); }
+  };
+  std::unique_ptr<std::byte, FreeDeleter> cmd_mem_;  // aligned_alloc'd: freed with free()
   shm::SpscProducer<Command> cmd_out_;  // reactor side
   shm::SpscConsumer<Command> cmd_in_;   // worker side
   std::atomic<std::uint64_t> acked_{0};

@@ -19,7 +19,7 @@ namespace zcp::shm {
 // "ZCPSEG" + 0x0001: written last at creation (release), so a reader that sees it sees an
 // initialised header.
 inline constexpr std::uint64_t kSegmentMagic = 0x5a43'5053'4547'0001ULL;  // fixed across versions
-// Version history: 1 first layout; 2 adds RingHeader::peers (offset 20) and ::dropped (200).
+// Version history: 1 first layout; 2 adds RingHeader::peers (20), ::routed (136), ::dropped (200).
 inline constexpr std::uint32_t kLayoutVersion = 2;
 
 // ---------------------------------------------------------------------------

@@ -43,7 +43,9 @@ struct RingHeader {
   std::uint64_t reserved1[6];
   // Line 2: consumer side.
   std::uint64_t head;
-  std::uint64_t reserved2[7];
+  std::uint64_t routed;        // atomic, router-written on a publish ring: messages fully
+                               // delivered (or returned); flush() waits for it to reach tail
+  std::uint64_t reserved2[6];
   // Line 3: the sleep handshake, written by the consumer when it sleeps and by the producer
   // that wakes it; on its own line so that neither index line bounces when it changes.
   std::uint32_t waiting;
@@ -56,6 +58,7 @@ static_assert(sizeof(RingHeader) == 256, "four cache lines: geometry, tail, head
 static_assert(offsetof(RingHeader, peers) == 20);
 static_assert(offsetof(RingHeader, tail) == 64, "producer index on its own cache line");
 static_assert(offsetof(RingHeader, head) == 128, "consumer index on its own cache line");
+static_assert(offsetof(RingHeader, routed) == 136);
 static_assert(offsetof(RingHeader, waiting) == 192, "waiting word on its own cache line");
 static_assert(offsetof(RingHeader, dropped) == 200);
 static_assert(std::is_trivially_copyable_v<RingHeader>);

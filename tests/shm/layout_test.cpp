@@ -89,6 +89,7 @@ TEST(Layout, Rings) {
   EXPECT_EQ(offsetof(RingHeader, tail), 64U);
   EXPECT_EQ(offsetof(RingHeader, high_water), 72U);
   EXPECT_EQ(offsetof(RingHeader, head), 128U);
+  EXPECT_EQ(offsetof(RingHeader, routed), 136U);
   EXPECT_EQ(offsetof(RingHeader, waiting), 192U);
   EXPECT_EQ(offsetof(RingHeader, dropped), 200U);
   EXPECT_EQ(sizeof(QueueDescriptor), 24U);

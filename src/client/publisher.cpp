@@ -1,0 +1,338 @@
+// zcp::Publisher<void> and its port. Hot path: loan() pops a chunk reference lent by the
+// router and resolves it; publish() stamps the chunk and pushes one 32-byte MessageHeader.
+// Neither allocates, locks or makes a system call unless the router parks (doorbell).
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "client/access.hpp"
+#include "client/backoff.hpp"
+#include "client/publisher_port.hpp"
+#include "shm/heartbeat_pool.hpp"
+#include "shm/ports.hpp"
+
+namespace zcp {
+namespace detail {
+
+namespace {
+
+std::string describe(const Topic& t) { return "publisher " + t.str(); }
+
+shm::MessageHeader return_header(const shm::ChunkRef& r, std::uint32_t publisher_id) noexcept {
+  return shm::MessageHeader{r.index, r.pool_class, shm::kMsgReturn, r.generation, publisher_id, 0, 0};
+}
+
+Result<void> check_topic(const Topic& t) {
+  if (t.service.empty() || t.instance.empty() || t.event.empty()) {
+    return Unexpected(Error{Errc::kInvalidArgument, 0,
+                            "topic '" + t.str() + "' has an empty part; expected SERVICE/INSTANCE/EVENT"});
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<PublisherPort*> PublisherPort::open(Runtime& runtime, const Topic& topic,
+                                           const PublisherOptions& o) {
+  if (auto ok = check_topic(topic); !ok) return Unexpected(ok.error());
+  if (o.loan_wait.count() < 0 || o.publish_timeout.count() < 0) {
+    return Unexpected(Error{Errc::kInvalidArgument, 0, describe(topic) + ": negative timeout"});
+  }
+  RuntimeImpl& rt = runtime.impl();
+  if (rt.disconnected()) return Unexpected(rt.disconnected_error("create " + describe(topic)));
+  auto grant = rt.create_publisher({topic.service, topic.instance, topic.event},
+                                   {o.history_depth, o.max_loans, o.max_payload});
+  if (!grant) return Unexpected(grant.error());
+
+  // From here on the daemon holds a publisher for us: undo it if we cannot use it.
+  auto fail = [&](std::string why) -> Result<PublisherPort*> {
+    (void)rt.destroy_publisher(grant->id);
+    return Unexpected(Error{Errc::kProtocol, 0, "create " + describe(topic) + ": " + why});
+  };
+  shm::Segment& seg = rt.segment;
+  auto loans = shm::SpscConsumer<shm::ChunkRef>::attach(seg.base(), seg.size(), grant->loan_ring);
+  if (!loans) {
+    return fail("the loan ring the daemon granted is unusable (" + loans.error() +
+                "); is this diroute without a data plane?");
+  }
+  auto ring = shm::SpscProducer<shm::MessageHeader>::attach(seg.base(), seg.size(), grant->ring);
+  if (!ring) return fail("the publish ring the daemon granted is unusable (" + ring.error() + ")");
+  const shm::ChunkPool& pool = seg.pool();
+  if (grant->pool_class >= pool.class_count()) {
+    return fail("granted pool class " + std::to_string(grant->pool_class) + " does not exist (" +
+                std::to_string(pool.class_count()) + " classes)");
+  }
+  if (grant->max_loans == 0) return fail("the daemon granted max_loans 0");
+  if (!grant->doorbell.valid()) return fail("no worker doorbell eventfd");
+
+  auto* p = new PublisherPort();
+  p->rt_ = &rt;
+  p->topic_ = topic;
+  p->id_ = grant->id;
+  // The class's real size bounds every write; the grant's is only what the daemon said.
+  p->chunk_size_ = std::min(grant->chunk_size, pool.chunk_size(grant->pool_class));
+  p->max_loans_ = grant->max_loans;
+  p->history_depth_ = grant->history_depth;
+  p->pool_class_ = static_cast<std::uint16_t>(grant->pool_class);
+  p->loan_wait_ = o.loan_wait;
+  p->publish_timeout_ = o.publish_timeout;
+  p->pool_ = pool;
+  p->loans_ = std::move(*loans);
+  p->ring_ = std::move(*ring);
+  p->doorbell_ = std::move(grant->doorbell);
+  p->pending_returns_.reserve(p->max_loans_);
+  return p;
+}
+
+Error PublisherPort::error(Errc code, std::string what) const {
+  return Error{code, 0, describe(topic_) + ": " + what};
+}
+
+void PublisherPort::kick_router() noexcept {
+  // exchange (acq_rel) on the publish ring's waiting word, after our tail store: the
+  // StoreLoad handshake of shm::WaitWord. A parking worker announces itself on every
+  // publish ring it serves; exactly one publisher sees the announcement and rings.
+  if (ring_.wait_word().wake_needed()) {
+    std::uint64_t one = 1;
+    (void)sys::call(::write, doorbell_.get(), &one, sizeof(one));  // EAGAIN: already rung
+  }
+}
+
+bool PublisherPort::flush_returns() noexcept {
+  if (pending_returns_.empty()) return true;
+  std::size_t done = 0;
+  while (done < pending_returns_.size() &&
+         ring_.try_push(return_header(pending_returns_[done], id_))) {
+    ++done;
+  }
+  pending_returns_.erase(pending_returns_.begin(), pending_returns_.begin() + static_cast<long>(done));
+  if (done > 0) kick_router();
+  return pending_returns_.empty();
+}
+
+Result<Loan<>> PublisherPort::loan(std::size_t size) noexcept {
+  if (size > chunk_size_) {
+    return Unexpected(error(Errc::kTooLarge, "loan of " + std::to_string(size) +
+                                                 " bytes exceeds the chunk size of " +
+                                                 std::to_string(chunk_size_) +
+                                                 " bytes; create the publisher with a larger max_payload"));
+  }
+  if (rt_->disconnected()) return Unexpected(rt_->disconnected_error(describe(topic_) + ": loan"));
+  flush_returns();
+  if (loaned_ + pending_returns_.size() >= max_loans_) {
+    return Unexpected(error(Errc::kTooManyLoans,
+                            std::to_string(loaned_) + " loans are outstanding" +
+                                (pending_returns_.empty()
+                                     ? ""
+                                     : " and " + std::to_string(pending_returns_.size()) +
+                                           " returns wait for room in the publish ring") +
+                                " (max_loans " + std::to_string(max_loans_) +
+                                "); publish or drop a loan first"));
+  }
+  // Each invalid reference is given back and skipped; at most max_loans of them can be
+  // queued for us, so the loop ends.
+  for (std::uint32_t attempt = 0; attempt <= max_loans_; ++attempt) {
+    shm::ChunkRef ref;
+    if (!loans_.try_pop(ref)) {
+      if (loans_.corrupted()) {
+        return Unexpected(error(Errc::kProtocol, "the loan ring is corrupted (its tail moved more "
+                                                 "than its capacity)"));
+      }
+      // Empty: the router refills the ring as it routes. Kick it (it may have parked while
+      // subscribers still held every chunk), then give it loan_wait to catch up.
+      kick_router();
+      const bool got = loan_wait_.count() > 0 &&
+                       client::spin_then_yield(
+                           loan_wait_, [&] { return loans_.try_pop(ref); }, [&] { kick_router(); });
+      if (!got) {
+        if (rt_->disconnected()) {
+          return Unexpected(rt_->disconnected_error(describe(topic_) + ": loan"));
+        }
+        return Unexpected(error(
+            Errc::kPoolExhausted,
+            "no free chunk of " + std::to_string(chunk_size_) + " bytes arrived within " +
+                std::to_string(loan_wait_.count() / 1000) + " us (" + std::to_string(loaned_) +
+                " of " + std::to_string(max_loans_) +
+                " loans outstanding): the router is not keeping up, or the pool class is too "
+                "small for what subscribers hold"));
+      }
+    }
+    auto chunk = pool_.resolve(ref);
+    if (!chunk || chunk->capacity < size) {
+      // Not a chunk we can use: hand it back (the router checks it) and try the next one.
+      ++rejected_;
+      if (!ring_.try_push(return_header(ref, id_))) pending_returns_.push_back(ref);
+      continue;
+    }
+    ++loaned_;
+    return LoanAccess::make(this, chunk->payload, static_cast<std::uint32_t>(size),
+                            std::min(chunk->capacity, chunk_size_),
+                            ChunkToken{ref.index, ref.generation, ref.pool_class});
+  }
+  return Unexpected(error(Errc::kProtocol, "the router lent only invalid chunk references"));
+}
+
+Result<void> PublisherPort::publish(Loan<>& loan, std::chrono::nanoseconds timeout) noexcept {
+  PublisherPort* owner = LoanAccess::port(loan);
+  if (owner == nullptr) {
+    return Unexpected(error(Errc::kInvalidArgument, "publish of an empty loan (already published or dropped)"));
+  }
+  if (owner != this) {
+    return Unexpected(error(Errc::kInvalidArgument, "publish of a loan made by publisher " +
+                                                        owner->topic_.str() + " (id " +
+                                                        std::to_string(owner->id_) + ")"));
+  }
+  if (rt_->disconnected()) return Unexpected(rt_->disconnected_error(describe(topic_) + ": publish"));
+  flush_returns();  // returns first: they free chunks the router can lend again
+
+  const ChunkToken& t = LoanAccess::token(loan);
+  const std::uint32_t size = LoanAccess::size(loan);
+  const std::uint64_t seq = sequence_ + 1;
+  const std::uint64_t now = shm::monotonic_ns();
+  // The chunk is ours until the push below; plain stores, published by the ring's release
+  // store of its tail (SpscProducer::try_push), which the router acquires.
+  auto* h = reinterpret_cast<shm::ChunkHeader*>(LoanAccess::data(loan) - sizeof(shm::ChunkHeader));
+  h->payload_size = size;
+  h->sequence = seq;
+  h->timestamp_ns = now;
+  h->origin = id_;
+  const shm::MessageHeader m{t.index, t.pool_class, 0, t.generation, id_, seq, now};
+  if (!ring_.try_push(m)) {
+    kick_router();
+    const bool pushed = timeout.count() > 0 &&
+                        client::spin_then_yield(
+                            timeout,
+                            [&] { return rt_->disconnected() || ring_.try_push(m); },
+                            [&] { kick_router(); }) &&
+                        !rt_->disconnected();
+    if (!pushed) {
+      if (rt_->disconnected()) {
+        return Unexpected(rt_->disconnected_error(describe(topic_) + ": publish"));
+      }
+      return Unexpected(error(
+          Errc::kWouldBlock,
+          "the publish ring is full (" + std::to_string(ring_.capacity()) + " messages" +
+              (timeout.count() > 0 ? ", still after " + std::to_string(timeout.count() / 1000) + " us" : "") +
+              "): the router is behind, or a block_publisher subscriber's queue is full"));
+    }
+  }
+  sequence_ = seq;
+  --loaned_;
+  LoanAccess::disarm(loan);
+  kick_router();
+  return {};
+}
+
+Result<void> PublisherPort::publish_copy(std::span<const std::byte> bytes,
+                                         std::chrono::nanoseconds timeout) noexcept {
+  auto l = loan(bytes.size());
+  if (!l) return Unexpected(std::move(l).error());
+  if (!bytes.empty()) std::memcpy(l->data().data(), bytes.data(), bytes.size());
+  return publish(*l, timeout);  // on failure *l is dropped here: its chunk goes back
+}
+
+void PublisherPort::drop_loan(const ChunkToken& t) noexcept {
+  --loaned_;
+  const shm::ChunkRef ref{t.index, t.pool_class, 0, t.generation};
+  if (flush_returns() && ring_.try_push(return_header(ref, id_))) {
+    kick_router();
+  } else {
+    // The ring is full (back-pressure): keep the return; the next operation retries it.
+    pending_returns_.push_back(ref);
+  }
+  if (orphaned_ && loaned_ == 0) delete this;
+}
+
+Result<void> PublisherPort::flush(std::chrono::nanoseconds timeout) noexcept {
+  // Drained once the router has fully routed everything we pushed: `routed` counts messages
+  // it delivered (or returned), stash included, so a flush() before destroying a publisher
+  // loses nothing even while a block_publisher subscriber holds the router back.
+  // acquire: pairs with the router's release of routed; our tail is our own (relaxed).
+  auto drained = [&] {
+    return flush_returns() && shm::atomic_load(ring_.header()->routed, std::memory_order_acquire) >=
+                                  shm::atomic_load(ring_.header()->tail, std::memory_order_relaxed);
+  };
+  if (drained()) return {};
+  kick_router();
+  const bool ok = client::spin_then_yield(
+      timeout, [&] { return rt_->disconnected() || drained(); }, [&] { kick_router(); });
+  if (rt_->disconnected()) return Unexpected(rt_->disconnected_error(describe(topic_) + ": flush"));
+  if (!ok) {
+    const std::uint64_t left = shm::atomic_load(ring_.header()->tail, std::memory_order_relaxed) -
+                               shm::atomic_load(ring_.header()->routed, std::memory_order_acquire);
+    return Unexpected(error(Errc::kTimeout, std::to_string(left) +
+                                                " messages not yet routed after " +
+                                                std::to_string(timeout.count() / 1000) + " us"));
+  }
+  return {};
+}
+
+std::uint32_t PublisherPort::subscriber_count() const noexcept {
+  // relaxed: a count the router maintains for information; it guards no data.
+  return shm::atomic_load(ring_.header()->peers, std::memory_order_relaxed);
+}
+
+void PublisherPort::close() noexcept {
+  orphaned_ = true;
+  if (loaned_ == 0) delete this;
+}
+
+PublisherPort::~PublisherPort() {
+  if (rt_->disconnected()) return;
+  // Best effort: let the router take what is still queued (and our pending returns), then
+  // remove the publisher. The daemon reclaims whatever it still finds lent to us.
+  (void)flush(kDrainOnDestroy);
+  (void)rt_->destroy_publisher(id_);
+}
+
+void drop_loan(PublisherPort* port, const ChunkToken& token) noexcept { port->drop_loan(token); }
+
+}  // namespace detail
+
+// ---- Publisher<void>: forwards to the port --------------------------------------------
+
+Result<Publisher<void>> Publisher<void>::create(Runtime& runtime, const Topic& topic,
+                                                const PublisherOptions& options) {
+  auto port = detail::PublisherPort::open(runtime, topic, options);
+  if (!port) return Unexpected(std::move(port).error());
+  return Publisher(*port);
+}
+
+Result<Publisher<void>> Publisher<void>::create(Runtime& runtime, std::string_view topic,
+                                                const PublisherOptions& options) {
+  auto t = Topic::parse(topic);
+  if (!t) return Unexpected(std::move(t).error());
+  return create(runtime, *t, options);
+}
+
+void Publisher<void>::close() noexcept {
+  if (port_ != nullptr) std::exchange(port_, nullptr)->close();
+}
+
+Result<Loan<>> Publisher<void>::loan(std::size_t size) noexcept { return port_->loan(size); }
+Result<void> Publisher<void>::publish(Loan<>&& loan) noexcept {
+  return port_->publish(loan, port_->default_publish_timeout());
+}
+Result<void> Publisher<void>::publish(Loan<>&& loan, std::chrono::nanoseconds timeout) noexcept {
+  return port_->publish(loan, timeout);
+}
+Result<void> Publisher<void>::publish_copy(std::span<const std::byte> bytes) noexcept {
+  return port_->publish_copy(bytes, port_->default_publish_timeout());
+}
+Result<void> Publisher<void>::publish_copy(std::span<const std::byte> bytes,
+                                           std::chrono::nanoseconds timeout) noexcept {
+  return port_->publish_copy(bytes, timeout);
+}
+std::uint32_t Publisher<void>::subscriber_count() const noexcept { return port_->subscriber_count(); }
+Result<void> Publisher<void>::flush(std::chrono::nanoseconds timeout) noexcept { return port_->flush(timeout); }
+std::uint32_t Publisher<void>::id() const noexcept { return port_->id(); }
+const Topic& Publisher<void>::topic() const noexcept { return port_->topic(); }
+std::size_t Publisher<void>::max_payload() const noexcept { return port_->chunk_size(); }
+std::uint32_t Publisher<void>::max_loans() const noexcept { return port_->max_loans(); }
+std::uint32_t Publisher<void>::history_depth() const noexcept { return port_->history_depth(); }
+std::uint32_t Publisher<void>::loans_outstanding() const noexcept { return port_->loans_outstanding(); }
+std::uint64_t Publisher<void>::published() const noexcept { return port_->published(); }
+bool Publisher<void>::connected() const noexcept { return port_->connected(); }
+
+}  // namespace zcp

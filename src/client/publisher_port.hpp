@@ -1,0 +1,92 @@
+// PublisherPort: the process-local side of one publisher (docs: src/shm/ports.hpp).
+//
+//   loan ring    SPSC<ChunkRef>       router → us   we consume: free chunks lent to us
+//   publish ring SPSC<MessageHeader>  us → router   we produce: publications, and returns
+//                                                   (flags kMsgReturn) of unpublished loans
+//
+// We never loan or release on the pool ourselves (the router owns allocation and reference
+// counts); we only resolve references to pointers and write the chunks lent to us.
+//
+// Ownership: Publisher<void> owns the port; every live Loan points at it. When the Publisher
+// goes first, the port is orphaned and destroys itself when its last Loan is dropped, so a
+// Loan never points at freed memory and its chunk still goes back through the ring.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+#include <zcp/loan.hpp>
+#include <zcp/publisher.hpp>
+
+#include "client/runtime_impl.hpp"
+#include "shm/chunk_pool.hpp"
+#include "shm/layout.hpp"
+#include "shm/spsc_ring.hpp"
+
+namespace zcp::detail {
+
+class PublisherPort {
+ public:
+  static Result<PublisherPort*> open(Runtime& runtime, const Topic& topic,
+                                     const PublisherOptions& options);
+
+  Result<Loan<>> loan(std::size_t size) noexcept;
+  // On success the loan is disarmed (the chunk is the router's); on failure untouched.
+  Result<void> publish(Loan<>& loan, std::chrono::nanoseconds timeout) noexcept;
+  Result<void> publish_copy(std::span<const std::byte> bytes,
+                            std::chrono::nanoseconds timeout) noexcept;
+  void drop_loan(const ChunkToken& token) noexcept;
+  Result<void> flush(std::chrono::nanoseconds timeout) noexcept;
+  std::uint32_t subscriber_count() const noexcept;
+  // The Publisher lets go: destroy now, or when the last Loan is dropped.
+  void close() noexcept;
+
+  std::uint32_t id() const noexcept { return id_; }
+  const Topic& topic() const noexcept { return topic_; }
+  std::uint32_t chunk_size() const noexcept { return chunk_size_; }
+  std::uint32_t max_loans() const noexcept { return max_loans_; }
+  std::uint32_t history_depth() const noexcept { return history_depth_; }
+  std::uint32_t loans_outstanding() const noexcept { return loaned_; }
+  std::uint64_t published() const noexcept { return sequence_; }
+  bool connected() const noexcept { return !rt_->disconnected(); }
+  std::chrono::nanoseconds default_publish_timeout() const noexcept { return publish_timeout_; }
+
+ private:
+  PublisherPort() = default;
+  ~PublisherPort();  // drains, sends DestroyPublisher (best effort)
+  PublisherPort(const PublisherPort&) = delete;
+  PublisherPort& operator=(const PublisherPort&) = delete;
+
+  // Pushes pending returns into the publish ring; true when none is left.
+  bool flush_returns() noexcept;
+  // Writes the worker's doorbell if it announced that it parks. Once per push batch.
+  void kick_router() noexcept;
+  Error error(Errc code, std::string what) const;
+
+  RuntimeImpl* rt_ = nullptr;
+  Topic topic_;
+  std::uint32_t id_ = 0;
+  std::uint32_t chunk_size_ = 0;
+  std::uint32_t max_loans_ = 0;
+  std::uint32_t history_depth_ = 0;
+  std::uint16_t pool_class_ = 0;
+  std::chrono::nanoseconds loan_wait_{0};
+  std::chrono::nanoseconds publish_timeout_{0};
+
+  shm::ChunkPool pool_;                         // a view: resolves references
+  shm::SpscConsumer<shm::ChunkRef> loans_;      // router → us
+  shm::SpscProducer<shm::MessageHeader> ring_;  // us → router
+  sys::UniqueFd doorbell_;
+
+  std::uint64_t sequence_ = 0;   // last published
+  std::uint32_t loaned_ = 0;     // live Loan objects
+  std::uint64_t rejected_ = 0;   // invalid references found in the loan ring
+  // Returns that found the publish ring full; retried by every later operation. Capacity
+  // max_loans, reserved at open: loaned_ + pending_returns_.size() ≤ max_loans always, so
+  // push_back never allocates.
+  std::vector<shm::ChunkRef> pending_returns_;
+  bool orphaned_ = false;
+};
+
+}  // namespace zcp::detail

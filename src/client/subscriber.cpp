@@ -1,0 +1,251 @@
+// zcp::Subscriber<void> and its port. Hot path: take() pops one MessageHeader and resolves
+// its chunk; destroying the Sample pushes one ChunkRef into the release ring. No lock, no
+// allocation, no system call; wait() makes system calls only when the queue is empty.
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <ctime>
+
+#include "client/access.hpp"
+#include "client/subscriber_port.hpp"
+#include "shm/ports.hpp"
+
+namespace zcp {
+namespace detail {
+
+namespace {
+
+std::string describe(const Topic& t) { return "subscriber " + t.str(); }
+
+fb::QueuePolicy to_wire(QueuePolicy p) {
+  switch (p) {
+    case QueuePolicy::kDropOldest: return fb::QueuePolicy::DropOldest;
+    case QueuePolicy::kDropNewest: return fb::QueuePolicy::DropNewest;
+    case QueuePolicy::kBlockPublisher: return fb::QueuePolicy::BlockPublisher;
+  }
+  return fb::QueuePolicy::DropOldest;
+}
+
+}  // namespace
+
+Result<SubscriberPort*> SubscriberPort::open(Runtime& runtime, const Topic& topic,
+                                             const SubscriberOptions& o) {
+  if (topic.service.empty() || topic.instance.empty() || topic.event.empty()) {
+    return Unexpected(Error{Errc::kInvalidArgument, 0,
+                            "topic '" + topic.str() + "' has an empty part; expected SERVICE/INSTANCE/EVENT"});
+  }
+  if (o.policy != QueuePolicy::kDropOldest && o.policy != QueuePolicy::kDropNewest &&
+      o.policy != QueuePolicy::kBlockPublisher) {
+    return Unexpected(Error{Errc::kInvalidArgument, 0, describe(topic) + ": unknown queue policy"});
+  }
+  RuntimeImpl& rt = runtime.impl();
+  if (rt.disconnected()) return Unexpected(rt.disconnected_error("create " + describe(topic)));
+  auto grant = rt.create_subscriber({topic.service, topic.instance, topic.event},
+                                    {o.queue_capacity, to_wire(o.policy), o.history_request, o.max_held});
+  if (!grant) return Unexpected(grant.error());
+
+  auto fail = [&](std::string why) -> Result<SubscriberPort*> {
+    (void)rt.destroy_subscriber(grant->id);
+    return Unexpected(Error{Errc::kProtocol, 0, "create " + describe(topic) + ": " + why});
+  };
+  shm::Segment& seg = rt.segment;
+  auto queue = shm::MpmcRing<shm::MessageHeader>::attach(seg.base(), seg.size(), grant->queue);
+  if (!queue) return fail("the queue the daemon granted is unusable (" + queue.error() + ")");
+  auto rel = shm::SpscProducer<shm::ChunkRef>::attach(seg.base(), seg.size(), grant->release_ring);
+  if (!rel) {
+    return fail("the release ring the daemon granted is unusable (" + rel.error() +
+                "); is this diroute without a data plane?");
+  }
+  if (grant->max_held == 0) return fail("the daemon granted max_held 0");
+  if (!grant->eventfd.valid()) return fail("no subscriber eventfd");
+  // Non-blocking, so that finish_wait() can clear the counter without knowing whether it is
+  // set. The flag is on the open file the daemon shares; it only ever writes (never blocks).
+  int flags = ::fcntl(grant->eventfd.get(), F_GETFL);
+  if (flags >= 0) (void)::fcntl(grant->eventfd.get(), F_SETFL, flags | O_NONBLOCK);
+
+  auto* p = new SubscriberPort();
+  p->rt_ = &rt;
+  p->topic_ = topic;
+  p->id_ = grant->id;
+  p->max_held_ = grant->max_held;
+  p->pool_ = seg.pool();
+  p->queue_ = std::move(*queue);
+  p->release_ = std::move(*rel);
+  p->eventfd_ = std::move(grant->eventfd);
+  p->pending_releases_.reserve(p->max_held_ + 16);
+  rt.watch_eventfd(p->eventfd_.get());
+  // The runtime may have lost the daemon between the request and the watch: wake now.
+  if (rt.disconnected()) rt.wake_watched();
+  return p;
+}
+
+Sample<> SubscriberPort::take(TakeStatus& status) noexcept {
+  if (!pending_releases_.empty()) flush_releases();
+  if (held_ >= max_held_) {
+    status = TakeStatus::kTooManyHeld;
+    return {};
+  }
+  shm::MessageHeader m;
+  while (queue_.try_pop(m)) {
+    const shm::ChunkRef ref = m.chunk();
+    auto chunk = pool_.resolve(ref);
+    if (!chunk) {
+      // The router counts us as a holder of whatever it queued: give the reference back
+      // (the router validates it) and move on.
+      ++rejected_;
+      release(ref);
+      continue;
+    }
+    // payload_size was written by the publisher, which we do not trust: clamp it to the
+    // chunk. Plain load: the publisher wrote it before its ring push, which the router
+    // acquired before its release push into our queue, which try_pop acquired.
+    const std::uint32_t size = std::min(chunk->header->payload_size, chunk->capacity);
+    ++held_;
+    status = TakeStatus::kTaken;
+    return SampleAccess::make(this, chunk->payload, size, m.publisher_id, m.sequence,
+                              m.timestamp_ns, ChunkToken{ref.index, ref.generation, ref.pool_class});
+  }
+  status = TakeStatus::kEmpty;
+  return {};
+}
+
+Error SubscriberPort::too_many_held() const {
+  return Error{Errc::kTooManyHeld, 0,
+               describe(topic_) + ": take refused, " + std::to_string(held_) +
+                   " samples are held (max_held " + std::to_string(max_held_) +
+                   "); destroy a sample before taking more"};
+}
+
+Error SubscriberPort::disconnected(const char* what) const {
+  return rt_->disconnected_error(describe(topic_) + ": " + what);
+}
+
+bool SubscriberPort::prepare_wait() noexcept {
+  shm::WaitWord w = queue_.wait_word();
+  // exchange(1) acq_rel, then the re-check: our half of the StoreLoad handshake (ring.hpp).
+  w.prepare_wait();
+  if (!queue_.empty() || rt_->disconnected()) {
+    w.cancel_wait();
+    return false;
+  }
+  return true;
+}
+
+void SubscriberPort::finish_wait(bool drain) noexcept {
+  queue_.wait_word().cancel_wait();  // relaxed store 0: publishes nothing
+  if (drain) {
+    std::uint64_t count;
+    (void)sys::call(::read, eventfd_.get(), &count, sizeof(count));  // EAGAIN: nothing to clear
+  }
+}
+
+bool SubscriberPort::wait(std::chrono::nanoseconds timeout) noexcept {
+  if (!queue_.empty()) return true;
+  if (rt_->disconnected() || timeout.count() <= 0) return false;
+  if (!prepare_wait()) return !queue_.empty();
+  const auto ns = timeout.count();
+  timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+  pollfd p{eventfd_.get(), POLLIN, 0};
+  // One ppoll, EINTR included: a signal ends the wait early (the caller's loop decides).
+  const int n = ::ppoll(&p, 1, &ts, nullptr);
+  finish_wait(n > 0 && (p.revents & POLLIN) != 0);
+  return !queue_.empty();
+}
+
+void SubscriberPort::release(const shm::ChunkRef& ref) noexcept {
+  if (!flush_releases() || !release_.try_push(ref)) pending_releases_.push_back(ref);
+}
+
+bool SubscriberPort::flush_releases() noexcept {
+  if (pending_releases_.empty()) return true;
+  const std::size_t done = release_.try_push_batch(pending_releases_.data(), pending_releases_.size());
+  pending_releases_.erase(pending_releases_.begin(), pending_releases_.begin() + static_cast<long>(done));
+  return pending_releases_.empty();
+}
+
+void SubscriberPort::drop_sample(const ChunkToken& t) noexcept {
+  --held_;
+  release(shm::ChunkRef{t.index, t.pool_class, 0, t.generation});
+  if (orphaned_ && held_ == 0) delete this;
+}
+
+std::uint64_t SubscriberPort::dropped() const noexcept {
+  // relaxed: a counter the router maintains; it guards no data.
+  return shm::atomic_load(queue_.header()->dropped, std::memory_order_relaxed);
+}
+
+void SubscriberPort::close() noexcept {
+  orphaned_ = true;
+  if (held_ == 0) delete this;
+}
+
+SubscriberPort::~SubscriberPort() {
+  rt_->unwatch_eventfd(eventfd_.get());
+  if (rt_->disconnected()) return;
+  flush_releases();
+  // Best effort; the daemon reclaims what is still queued for us (and what we released).
+  (void)rt_->destroy_subscriber(id_);
+}
+
+void drop_sample(SubscriberPort* port, const ChunkToken& token) noexcept { port->drop_sample(token); }
+
+}  // namespace detail
+
+// ---- Subscriber<void>: forwards to the port -------------------------------------------
+
+Result<Subscriber<void>> Subscriber<void>::create(Runtime& runtime, const Topic& topic,
+                                                  const SubscriberOptions& options) {
+  auto port = detail::SubscriberPort::open(runtime, topic, options);
+  if (!port) return Unexpected(std::move(port).error());
+  return Subscriber(*port);
+}
+
+Result<Subscriber<void>> Subscriber<void>::create(Runtime& runtime, std::string_view topic,
+                                                  const SubscriberOptions& options) {
+  auto t = Topic::parse(topic);
+  if (!t) return Unexpected(std::move(t).error());
+  return create(runtime, *t, options);
+}
+
+void Subscriber<void>::close() noexcept {
+  if (port_ != nullptr) std::exchange(port_, nullptr)->close();
+}
+
+std::optional<Sample<>> Subscriber<void>::take() noexcept {
+  detail::SubscriberPort::TakeStatus st;
+  Sample<> s = port_->take(st);
+  if (st != detail::SubscriberPort::TakeStatus::kTaken) return std::nullopt;
+  return std::optional<Sample<>>(std::move(s));
+}
+
+Result<std::optional<Sample<>>> Subscriber<void>::try_take() noexcept {
+  detail::SubscriberPort::TakeStatus st;
+  Sample<> s = port_->take(st);
+  switch (st) {
+    case detail::SubscriberPort::TakeStatus::kTaken: return std::optional<Sample<>>(std::move(s));
+    case detail::SubscriberPort::TakeStatus::kEmpty:
+      // Empty for good once the daemon is gone (what was queued has been taken).
+      if (!port_->connected()) return Unexpected(port_->disconnected("take"));
+      return std::optional<Sample<>>();
+    case detail::SubscriberPort::TakeStatus::kTooManyHeld: break;
+  }
+  return Unexpected(port_->too_many_held());
+}
+
+bool Subscriber<void>::has_data() const noexcept { return port_->has_data(); }
+bool Subscriber<void>::wait(std::chrono::nanoseconds timeout) noexcept { return port_->wait(timeout); }
+int Subscriber<void>::native_handle() const noexcept { return port_->native_handle(); }
+bool Subscriber<void>::prepare_wait() noexcept { return port_->prepare_wait(); }
+void Subscriber<void>::finish_wait() noexcept { port_->finish_wait(); }
+std::uint64_t Subscriber<void>::dropped() const noexcept { return port_->dropped(); }
+std::uint64_t Subscriber<void>::rejected() const noexcept { return port_->rejected(); }
+std::uint32_t Subscriber<void>::held() const noexcept { return port_->held(); }
+std::uint32_t Subscriber<void>::max_held() const noexcept { return port_->max_held(); }
+std::uint32_t Subscriber<void>::queue_capacity() const noexcept { return port_->queue_capacity(); }
+std::uint32_t Subscriber<void>::id() const noexcept { return port_->id(); }
+const Topic& Subscriber<void>::topic() const noexcept { return port_->topic(); }
+bool Subscriber<void>::connected() const noexcept { return port_->connected(); }
+
+}  // namespace zcp

@@ -1,0 +1,82 @@
+// SubscriberPort: the process-local side of one subscriber (docs: src/shm/ports.hpp).
+//
+//   queue         MPMC<MessageHeader>  router → us   we pop (take); the router may also pop
+//                                                    (drop_oldest evictions)
+//   release ring  SPSC<ChunkRef>       us → router   we produce: chunks of destroyed Samples
+//
+// Its capacity is queue capacity + max_held, so an honest router never lets it fill; should
+// it be full anyway, releases wait in a local list and every later take() retries them.
+//
+// Ownership: Subscriber<void> owns the port; every live Sample points at it. When the
+// Subscriber goes first, the port is orphaned and destroys itself with its last Sample.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include <zcp/sample.hpp>
+#include <zcp/subscriber.hpp>
+
+#include "client/runtime_impl.hpp"
+#include "shm/chunk_pool.hpp"
+#include "shm/layout.hpp"
+#include "shm/mpmc_ring.hpp"
+#include "shm/spsc_ring.hpp"
+
+namespace zcp::detail {
+
+class SubscriberPort {
+ public:
+  static Result<SubscriberPort*> open(Runtime& runtime, const Topic& topic,
+                                      const SubscriberOptions& options);
+
+  enum class TakeStatus : std::uint8_t { kTaken, kEmpty, kTooManyHeld };
+  Sample<> take(TakeStatus& status) noexcept;
+  Error too_many_held() const;
+  Error disconnected(const char* what) const;
+  bool has_data() const noexcept { return !queue_.empty(); }
+  bool wait(std::chrono::nanoseconds timeout) noexcept;
+  bool prepare_wait() noexcept;
+  void finish_wait(bool drain = true) noexcept;
+  void drop_sample(const ChunkToken& token) noexcept;
+  void close() noexcept;
+
+  int native_handle() const noexcept { return eventfd_.get(); }
+  std::uint64_t dropped() const noexcept;
+  std::uint64_t rejected() const noexcept { return rejected_; }
+  std::uint32_t held() const noexcept { return held_; }
+  std::uint32_t max_held() const noexcept { return max_held_; }
+  std::uint32_t queue_capacity() const noexcept { return queue_.capacity(); }
+  std::uint32_t id() const noexcept { return id_; }
+  const Topic& topic() const noexcept { return topic_; }
+  bool connected() const noexcept { return !rt_->disconnected(); }
+
+ private:
+  SubscriberPort() = default;
+  ~SubscriberPort();  // sends DestroySubscriber (best effort)
+  SubscriberPort(const SubscriberPort&) = delete;
+  SubscriberPort& operator=(const SubscriberPort&) = delete;
+
+  bool flush_releases() noexcept;
+  void release(const shm::ChunkRef& ref) noexcept;
+
+  RuntimeImpl* rt_ = nullptr;
+  Topic topic_;
+  std::uint32_t id_ = 0;
+  std::uint32_t max_held_ = 0;
+
+  shm::ChunkPool pool_;
+  shm::MpmcRing<shm::MessageHeader> queue_;
+  shm::SpscProducer<shm::ChunkRef> release_;
+  sys::UniqueFd eventfd_;
+
+  std::uint32_t held_ = 0;      // live Sample objects
+  std::uint64_t rejected_ = 0;  // queue entries naming no valid chunk
+  // Releases that found the release ring full (see above). Reserved to max_held + a margin.
+  std::vector<shm::ChunkRef> pending_releases_;
+  bool orphaned_ = false;
+};
+
+}  // namespace zcp::detail

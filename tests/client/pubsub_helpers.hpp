@@ -1,0 +1,180 @@
+// Helpers shared by the end-to-end tests of libzcp (pubsub_test.cpp, policy_test.cpp,
+// failure_test.cpp, cli_test.cpp): one binary, client_pubsub_test, against the real diroute
+// (daemon_fixture.hpp). Children are forked per role; they report failures on stderr and
+// through their exit code, and the test process itself holds no Runtime.
+#pragma once
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <span>
+#include <string>
+#include <thread>
+
+#include <zcp/zcp.hpp>
+
+#include "daemon_fixture.hpp"
+#include "support/test_support.hpp"
+
+namespace zcp::client_test {
+
+
+using namespace std::chrono_literals;
+using zcp::test::Child;
+using zcp::test::ProcessBarrier;
+using zcp::test::SharedAnon;
+
+inline constexpr auto kChildTimeout = std::chrono::seconds(60);
+
+// A failed check in a child: say where and why on stderr, and exit non-zero.
+#define CHILD_CHECK(cond, ...)                                                                    \
+  do {                                                                                            \
+    if (!(cond)) {                                                                                \
+      std::fprintf(stderr, "[pid %d] %s:%d: CHILD_CHECK(%s) failed: ", ::getpid(), __FILE__,       \
+                   __LINE__, #cond);                                                              \
+      std::fprintf(stderr, __VA_ARGS__);                                                          \
+      std::fputc('\n', stderr);                                                                   \
+      return 1;                                                                                   \
+    }                                                                                             \
+  } while (0)
+
+inline std::unique_ptr<Runtime> connect(const std::string& name) {
+  RuntimeOptions o;
+  o.name = name + "-" + std::to_string(::getpid());
+  auto rt = Runtime::connect(o);
+  if (!rt) {
+    std::fprintf(stderr, "[pid %d] connect: %s\n", ::getpid(), rt.error().message.c_str());
+    return nullptr;
+  }
+  return std::move(*rt);
+}
+
+// Flags shared by the processes of one test (MAP_SHARED, inherited by fork).
+struct Flags {
+  std::atomic<int> step{0};
+  std::atomic<int> count{0};
+  std::atomic<std::uint64_t> value{0};
+};
+
+inline bool await_step(const Flags& f, int at_least, std::chrono::milliseconds timeout = 20s) {
+  return wait_until([&] { return f.step.load() >= at_least; }, timeout);
+}
+
+// Lossless tests keep their publishers alive until every subscriber is done: the router
+// delivers from a stash it popped from the publish ring, and a publisher removed while its
+// stash waits behind a full block_publisher queue loses the stash (see
+// DISABLED_PublisherDestroyedRightAfterPublishingLosesNothing in policy_test.cpp).
+struct Done {
+  explicit Done(Flags* f) : f_(f) {}
+  ~Done() { f_->count.fetch_add(1); }  // on every exit of a subscriber child
+  Flags* f_;
+};
+inline bool await_done(const Flags& f, int n) {
+  return wait_until([&] { return f.count.load() >= n; }, 40s);
+}
+
+// Payload bytes are a function of (tag, sequence, index) so every byte is checked.
+inline std::byte pattern(std::uint32_t tag, std::uint64_t seq, std::size_t i) {
+  return static_cast<std::byte>((seq * 131 + i * 7 + tag * 17) & 0xff);
+}
+inline void fill(std::span<std::byte> p, std::uint32_t tag, std::uint64_t seq) {
+  for (std::size_t i = 0; i < p.size(); ++i) p[i] = pattern(tag, seq, i);
+}
+inline bool intact(std::span<const std::byte> p, std::uint32_t tag, std::uint64_t seq) {
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (p[i] != pattern(tag, seq, i)) return false;
+  }
+  return true;
+}
+
+// Waits until the router counts n subscribers on the publisher's ring (RingHeader::peers).
+// Returns false if it does not within 2 s; either way, a short pause then lets the worker
+// apply the AddSubscriber command the daemon sent before it replied.
+inline bool wait_subscribers(const Publisher<>& pub, std::uint32_t n) {
+  bool ok = wait_until([&] { return pub.subscriber_count() >= n; }, 2s);
+  std::this_thread::sleep_for(20ms);
+  return ok;
+}
+
+// Publishes n messages of `size` bytes (tag-patterned); returns the number of WouldBlock
+// results seen (each retried with a timeout), or -1 on a failure (reported on stderr).
+inline long publish_n(Publisher<>& pub, std::uint64_t n, std::size_t size, std::uint32_t tag) {
+  long would_block = 0;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    auto loan = pub.loan(size);
+    if (!loan) {
+      std::fprintf(stderr, "[pid %d] loan %llu: %s\n", ::getpid(), static_cast<unsigned long long>(i),
+                   loan.error().message.c_str());
+      return -1;
+    }
+    fill(loan->data(), tag, pub.published() + 1);
+    auto r = pub.publish(std::move(*loan));
+    if (!r && r.error().code == Errc::kWouldBlock) {
+      ++would_block;
+      if (!loan->valid()) {
+        std::fprintf(stderr, "[pid %d] a failed publish consumed the loan\n", ::getpid());
+        return -1;
+      }
+      r = pub.publish(std::move(*loan), 10s);
+    }
+    if (!r) {
+      std::fprintf(stderr, "[pid %d] publish %llu: %s\n", ::getpid(), static_cast<unsigned long long>(i),
+                   r.error().message.c_str());
+      return -1;
+    }
+    if (loan->valid()) {
+      std::fprintf(stderr, "[pid %d] a published loan is still valid\n", ::getpid());
+      return -1;
+    }
+  }
+  if (auto f = pub.flush(10s); !f) {
+    std::fprintf(stderr, "[pid %d] flush: %s\n", ::getpid(), f.error().message.c_str());
+    return -1;
+  }
+  return would_block;
+}
+
+// Takes until `n` samples were handed to `each` (which returns false to fail), waiting on
+// the eventfd in between; false on timeout.
+template <class Each>
+bool receive_n(Subscriber<>& sub, std::uint64_t n, Each&& each, std::chrono::seconds timeout = 30s) {
+  std::uint64_t got = 0;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (got < n) {
+    while (auto s = sub.take()) {
+      if (!each(*s)) return false;
+      if (++got == n) return true;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      std::fprintf(stderr, "[pid %d] received %llu of %llu before the timeout (dropped %llu)\n", ::getpid(),
+                   static_cast<unsigned long long>(got), static_cast<unsigned long long>(n),
+                   static_cast<unsigned long long>(sub.dropped()));
+      return false;
+    }
+    sub.wait(100ms);
+  }
+  return true;
+}
+
+// An in-order, complete, intact stream from one publisher.
+struct InOrder {
+  std::uint32_t tag;
+  std::uint64_t next = 1;
+  std::size_t size;
+  bool operator()(const Sample<>& s) {
+    if (s.sequence() != next || s.size() != size || !intact(s.data(), tag, s.sequence())) {
+      std::fprintf(stderr, "[pid %d] got sequence %llu size %zu (intact %d), expected %llu size %zu\n", ::getpid(),
+                   static_cast<unsigned long long>(s.sequence()), s.size(), intact(s.data(), tag, s.sequence()),
+                   static_cast<unsigned long long>(next), size);
+      return false;
+    }
+    ++next;
+    return true;
+  }
+};
+
+}  // namespace zcp::client_test
