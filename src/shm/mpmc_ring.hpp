@@ -36,6 +36,12 @@ class MpmcRing {
   // handful; only a corrupted queue needs more. Too low fails honest pushes under heavy
   // contention; too high lets a corrupt queue stall a router worker longer.
   static constexpr int kMaxSpins = 4096;
+  // Positions per high-water sample (a power of two; see note_fill). Too low keeps pulling
+  // the consumer's head line away from it (16 still cost ~1.5x in transfer throughput); too
+  // high coarsens the mark, which can under-report a peak by up to this many elements
+  // (1/16 of a 1024 ring). Rings no larger than this are sampled on every push.
+  static constexpr std::uint64_t kHighWaterSample = 64;
+  static_assert(is_pow2(kHighWaterSample), "note_fill() masks with kHighWaterSample - 1");
 
   MpmcRing() = default;
 
@@ -77,7 +83,10 @@ class MpmcRing {
       } else {
         const std::uint64_t prev = pos;
         pos = atomic_load(h_->tail, std::memory_order_relaxed);
-        if (pos == prev) return false;  // our cell is not free and nobody moved on: full
+        if (pos == prev) {  // our cell is not free and nobody moved on: full
+          note_full();
+          return false;
+        }
       }
     }
     return false;
@@ -130,12 +139,29 @@ class MpmcRing {
   Cell* cell(std::uint64_t pos) const noexcept {
     return reinterpret_cast<Cell*>(cells_ + idx_(pos) * kStride);
   }
+  // The high-water mark. Reading head on every push pulls the consumer's head line into the
+  // producer's cache, and the consumer's next head CAS, a locked instruction, then waits
+  // for the line to come back (the SPSC consumer's plain store does not wait, so SpscRing
+  // can afford its read). It made 1-producer/1-consumer transfer 2-3x slower
+  // (bench/mpmc_bench.cpp, mpmc/transfer_1p1c). So the fill is sampled only at every
+  // kHighWaterSample-th position, and a push that finds the ring full records capacity
+  // (also when a consumer stalled mid-pop holds the cell: producers cannot tell the two
+  // apart, and for them the ring is full). Between two samples tail moves by
+  // kHighWaterSample, so the mark can miss a peak by up to about that many elements.
   void note_fill(std::uint64_t tail) noexcept {
+    if ((tail & (kHighWaterSample - 1)) != 0 && capacity() > kHighWaterSample) return;
     std::uint64_t hd = atomic_load(h_->head, std::memory_order_relaxed);  // estimate only
     std::uint64_t fill = tail > hd ? std::min<std::uint64_t>(tail - hd, capacity()) : 0;
     if (fill > hw_cache_) {
       hw_cache_ = fill;
       atomic_fetch_max(h_->high_water, fill);  // several producers: atomic maximum
+    }
+  }
+
+  void note_full() noexcept {
+    if (hw_cache_ < capacity()) {
+      hw_cache_ = capacity();
+      atomic_fetch_max(h_->high_water, std::uint64_t{capacity()});
     }
   }
 
