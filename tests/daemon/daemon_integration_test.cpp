@@ -408,6 +408,22 @@ TEST_F(DaemonIntegration, BadCommandLineIsExitCode2) {
   EXPECT_EQ(d->run_to_exit(), 2);
   auto e = make_daemon({"--no-such-flag"});
   EXPECT_EQ(e->run_to_exit(), 2);
+  for (const char* bad : {"8192", "x10", "12x", "1kx5", "0x10", "64x0", "64x10,128x5"}) {
+    auto p = make_daemon({"--pool", bad});
+    EXPECT_EQ(p->run_to_exit(), 2) << "--pool " << bad;
+    EXPECT_NE(p->log().find("--pool"), std::string::npos) << p->log();
+  }
+}
+
+TEST_F(DaemonIntegration, PoolFlagSetsTheSegmentsSizeClasses) {
+  start_daemon({"--pool", "8192x64", "--pool", "100x16"});
+  auto seg = shm::Segment::open(daemon_->segment_path().substr(std::string("/dev/shm").size()), false);
+  ASSERT_TRUE(seg) << seg.error().message;
+  ASSERT_EQ(seg->pool().class_count(), 2U);
+  EXPECT_EQ(seg->pool().stats(0).chunk_size, 128U) << "sorted, and rounded up to 64 bytes";
+  EXPECT_EQ(seg->pool().stats(0).total, 16U);
+  EXPECT_EQ(seg->pool().stats(1).chunk_size, 8192U);
+  EXPECT_EQ(seg->pool().stats(1).total, 64U);
 }
 
 }  // namespace

@@ -81,6 +81,10 @@ int main(int argc, char** argv) {
   app.add_option("--router-cpus", router_cpus,
                  "Pin one router worker per listed CPU (e.g. --router-cpus 1 or 2,3); overrides --workers")
       ->delimiter(',');
+  std::vector<std::string> pools;
+  app.add_option("--pool", pools,
+                 "A chunk pool class SIZExCOUNT (payload bytes x chunks), repeatable; replaces the "
+                 "default 128x4096 1024x2048 8192x1024 (e.g. --pool 256x8192 --pool 8192x4096)");
   std::string idle = "hybrid";
   app.add_option("--idle", idle,
                  "Router idle strategy: spin (lowest latency, a CPU at 100%), hybrid (spin, yield, "
@@ -141,6 +145,30 @@ int main(int argc, char** argv) {
   cfg.control.daemon_version = ZCP_VERSION;
   cfg.registry.limits.max_processes = cfg.heartbeat_slots;
   cfg.queue_arena_bytes = std::uint64_t{arena_mb} << 20;
+  if (!pools.empty()) {
+    cfg.pools.classes.clear();
+    for (const std::string& spec : pools) {
+      auto x = spec.find('x');
+      std::uint64_t size = 0, count = 0;
+      bool ok = x != std::string::npos && x > 0 && x + 1 < spec.size() &&
+                spec.find_first_not_of("0123456789", 0) == x &&
+                spec.find_first_not_of("0123456789", x + 1) == std::string::npos;
+      if (ok) {
+        size = std::stoull(spec.substr(0, x));
+        count = std::stoull(spec.substr(x + 1));
+        ok = size <= UINT32_MAX && count <= UINT32_MAX;
+      }
+      if (!ok) {
+        spdlog::error("--pool {}: expected SIZExCOUNT, e.g. 8192x1024", spec);
+        return code(ExitCode::kUsage);
+      }
+      cfg.pools.classes.push_back({static_cast<std::uint32_t>(size), static_cast<std::uint32_t>(count)});
+    }
+    if (auto problem = cfg.pools.normalize()) {
+      spdlog::error("--pool: {}", *problem);
+      return code(ExitCode::kUsage);
+    }
+  }
   cfg.router_cpus = router_cpus;
   cfg.idle = *zcp::router::parse_idle_strategy(idle);
   cfg.spin = std::chrono::microseconds(spin_us);
