@@ -4,6 +4,7 @@
 // (docs/router.md, "Retiring a port").
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <vector>
@@ -81,7 +82,11 @@ struct PublisherPort {
   std::vector<shm::MessageHeader> hist;  // ring of the last history_depth publications
   std::size_t hist_head = 0;
   std::size_t hist_size = 0;
-  std::vector<shm::MessageHeader> stash;  // popped from the ring, not yet fully delivered
+  // Popped from the publish ring, not yet fully delivered: stash[stash_pos, stash_len).
+  // A fixed array: refilling it each pass costs no allocation and no zeroing.
+  static constexpr std::size_t kStash = 64;
+  std::array<shm::MessageHeader, kStash> stash;
+  std::size_t stash_len = 0;
   std::size_t stash_pos = 0;
   bool current_taken = false;  // stash[stash_pos] already taken from `owned`
   std::size_t next_sub = 0;    // where delivery of stash[stash_pos] resumes

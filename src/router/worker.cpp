@@ -99,7 +99,6 @@ std::size_t Worker::apply_commands() noexcept {
         if (c.pub->worker != opt_.id) break;  // another worker's publisher
         pubs_.push_back(c.pub);
         topics_[c.pub->topic].pubs.push_back(c.pub);
-        c.pub->stash.reserve(kBatch);
         c.pub->hist.resize(c.pub->history_depth);
         break;
       }
@@ -113,13 +112,10 @@ std::size_t Worker::apply_commands() noexcept {
         }
         // Messages popped but not delivered are the router's: drop the references it took.
         PublisherPort& p = *c.pub;
-        for (std::size_t i = p.stash_pos; i < p.stash.size(); ++i) {
-          if (i == p.stash_pos && p.current_taken) {
-            ledger_.drop(p.stash[i].chunk());
-          }
-          // Not yet taken: still in p.owned; the reactor's reclaim drops it.
-        }
-        p.stash.clear();
+        // Only the message being delivered was taken from p.owned; the rest are still owned
+        // by the publisher port, and the reactor's reclaim drops them.
+        if (p.stash_pos < p.stash_len && p.current_taken) ledger_.drop(p.stash[p.stash_pos].chunk());
+        p.stash_len = 0;
         p.stash_pos = 0;
         p.current_taken = false;
         break;
@@ -184,10 +180,9 @@ std::size_t Worker::route(PublisherPort& p) noexcept {
   if (p.fault.load(std::memory_order_relaxed)) return 0;
   std::size_t work = 0;
   for (;;) {
-    if (p.stash_pos == p.stash.size()) {
-      p.stash.resize(kBatch);
+    if (p.stash_pos == p.stash_len) {
       std::size_t n = p.in.try_pop_batch(p.stash.data(), kBatch);
-      p.stash.resize(n);
+      p.stash_len = n;
       p.stash_pos = 0;
       if (p.in.corrupted()) {
         fault(p.fault, PortFault::kCorruptRing);
@@ -195,13 +190,13 @@ std::size_t Worker::route(PublisherPort& p) noexcept {
       }
       if (n == 0) return work;
     }
-    while (p.stash_pos < p.stash.size()) {
+    while (p.stash_pos < p.stash_len) {
       shm::MessageHeader& m = p.stash[p.stash_pos];
       if (!p.current_taken) {
         // The reference is untrusted: it must name a chunk this publisher was lent.
         if (!ledger_.take(p.owned, m.chunk())) {
           fault(p.fault, PortFault::kForeignChunk);
-          p.stash.clear();
+          p.stash_len = 0;
           p.stash_pos = 0;
           return work;
         }
@@ -458,7 +453,7 @@ bool Worker::park() noexcept {
   bool work = !cmd_in_.empty();
   for (PublisherPort* p : pubs_) {
     // After announcing: a publication that raced with us is visible here (see WaitWord).
-    if (!p->in.empty() || p->stash_pos < p->stash.size()) work = true;
+    if (!p->in.empty() || p->stash_pos < p->stash_len) work = true;
   }
   if (!work) {
     stats_.parks.fetch_add(1, std::memory_order_relaxed);

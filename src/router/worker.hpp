@@ -61,7 +61,7 @@ class Worker {
   // How many publications one pass takes from a publisher. Too small pays the per-batch
   // costs (index stores, wake checks) more often; too large lets one busy publisher delay
   // others within a pass.
-  static constexpr std::size_t kBatch = 64;
+  static constexpr std::size_t kBatch = PublisherPort::kStash;
   // Capacity of the command ring. Commands are rare (topology changes); a full ring makes
   // the reactor retry on its next turn.
   static constexpr std::uint32_t kCommandRing = 1024;
