@@ -19,8 +19,9 @@ namespace zcp::shm {
 // "ZCPSEG" + 0x0001: written last at creation (release), so a reader that sees it sees an
 // initialised header.
 inline constexpr std::uint64_t kSegmentMagic = 0x5a43'5053'4547'0001ULL;  // fixed across versions
-// Version history: 1 first layout; 2 adds RingHeader::peers (20), ::routed (136), ::dropped (200).
-inline constexpr std::uint32_t kLayoutVersion = 2;
+// Version history: 1 first layout; 2 adds RingHeader::peers (20), ::routed (136), ::dropped (200);
+// 3 adds the stats region (stats_layout.hpp), RingHeader::producer_full (80), ::consumer_empty (144).
+inline constexpr std::uint32_t kLayoutVersion = 3;
 
 // ---------------------------------------------------------------------------
 // Region table
@@ -30,8 +31,8 @@ enum class RegionKind : std::uint32_t {
   kHeartbeat = 1,   // HeartbeatPool: one slot per registered process
   kChunkPool = 2,   // ChunkPool: the pool header, then every size class's chunks
   kQueueArena = 3,  // QueueAllocator carves rings and queues from here
+  kStats = 4,       // counters and descriptors read by zcp-top (stats_layout.hpp)
   // Reserved for later layouts; the table has room for them without moving anything:
-  kStats = 4,       // counters read by zcp-top
   kAccounting = 5,  // per-process chunk ownership records (crash reclaim)
   kRouteTable = 6,  // topic → subscriber queues, for direct delivery
 };

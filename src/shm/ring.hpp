@@ -40,12 +40,18 @@ struct RingHeader {
   // Line 1: producer side. SPSC: written by the one producer. MPMC: CAS by producers.
   std::uint64_t tail;
   std::uint64_t high_water;    // atomic maximum of the fill level seen by producers
-  std::uint64_t reserved1[6];
+  std::uint64_t producer_full;  // SPSC rings written by a client only: times the producer found
+                                // the ring full (publish ring: publish() reported WouldBlock).
+                                // Single writer (the producer): a relaxed load+store.
+  std::uint64_t reserved1[5];
   // Line 2: consumer side.
   std::uint64_t head;
   std::uint64_t routed;        // atomic, router-written on a publish ring: messages fully
                                // delivered (or returned); flush() waits for it to reach tail
-  std::uint64_t reserved2[6];
+  std::uint64_t consumer_empty;  // SPSC rings read by a client only: times the consumer found
+                                 // the ring empty when it needed an element (loan ring: loan()
+                                 // found no chunk). Single writer (the consumer).
+  std::uint64_t reserved2[5];
   // Line 3: the sleep handshake, written by the consumer when it sleeps and by the producer
   // that wakes it; on its own line so that neither index line bounces when it changes.
   std::uint32_t waiting;
@@ -58,7 +64,9 @@ static_assert(sizeof(RingHeader) == 256, "four cache lines: geometry, tail, head
 static_assert(offsetof(RingHeader, peers) == 20);
 static_assert(offsetof(RingHeader, tail) == 64, "producer index on its own cache line");
 static_assert(offsetof(RingHeader, head) == 128, "consumer index on its own cache line");
+static_assert(offsetof(RingHeader, producer_full) == 80);
 static_assert(offsetof(RingHeader, routed) == 136);
+static_assert(offsetof(RingHeader, consumer_empty) == 144);
 static_assert(offsetof(RingHeader, waiting) == 192, "waiting word on its own cache line");
 static_assert(offsetof(RingHeader, dropped) == 200);
 static_assert(std::is_trivially_copyable_v<RingHeader>);

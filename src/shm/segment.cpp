@@ -107,6 +107,14 @@ Expected<SegmentPlan, std::string> plan_segment(SegmentConfig& cfg) {
   std::uint64_t arena = align_up(cfg.queue_arena_bytes, kPage);
   plan.queue_arena = region_entry(RegionKind::kQueueArena, at, arena);
   at += arena;
+  if (cfg.stats.process_slots == 0) cfg.stats.process_slots = cfg.heartbeat_slots;
+  if (cfg.stats.worker_slots == 0 || cfg.stats.topic_slots == 0 || cfg.stats.publisher_slots == 0 ||
+      cfg.stats.subscriber_slots == 0) {
+    return Unexpected(std::string("stats tables need at least one slot each"));
+  }
+  std::uint64_t stats = StatsRegion::region_bytes(cfg.stats);
+  plan.stats = region_entry(RegionKind::kStats, at, stats);
+  at += stats;
   plan.total_size = at;
   return plan;
 }
@@ -123,6 +131,7 @@ Segment& Segment::operator=(Segment&& o) noexcept {
     owner_ = std::exchange(o.owner_, false);
     pool_ = o.pool_;
     heartbeats_ = o.heartbeats_;
+    stats_ = o.stats_;
     lock_problem_ = std::move(o.lock_problem_);
   }
   return *this;
@@ -229,10 +238,13 @@ Expected<Segment, SegmentError> Segment::create(const std::string& name, std::st
   h->regions[0] = plan->heartbeat;
   h->regions[1] = plan->pool;
   h->regions[2] = plan->queue_arena;
-  h->region_count = 3;
+  h->regions[3] = plan->stats;
+  h->region_count = 4;
 
   seg.heartbeats_ = HeartbeatPool::format(seg.base_ + plan->heartbeat.offset, cfg.heartbeat_slots);
   seg.pool_ = ChunkPool::format(seg.base_, plan->pool.offset, cfg.pools);
+  seg.stats_ = StatsRegion::format(seg.base_ + plan->stats.offset, plan->stats.size, cfg.stats, ::getpid(),
+                                   cfg.daemon_version, realtime_ns(), monotonic_ns());
   h->state = static_cast<std::uint32_t>(SegmentState::kReady);
   // release: everything above (header, regions) happens-before any reader that sees the magic
   // with acquire. Readers check the magic first.
@@ -332,6 +344,11 @@ Expected<Segment, SegmentError> Segment::map_and_check(int fd, const std::string
     auto v = ChunkPool::attach(seg.base_, pr->offset, pr->size);
     if (!v) return Unexpected(seg_error(SegmentErrc::kBadRegions, 0, "segment " + name + ": " + v.error()));
     seg.pool_ = *v;
+  }
+  if (auto sr = seg.region(RegionKind::kStats)) {
+    auto v = StatsRegion::attach(seg.base_ + sr->offset, sr->size);
+    if (!v) return Unexpected(seg_error(SegmentErrc::kBadRegions, 0, "segment " + name + ": " + v.error()));
+    seg.stats_ = *v;
   }
   return seg;
 }

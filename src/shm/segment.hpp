@@ -19,6 +19,7 @@
 #include "shm/chunk_pool.hpp"
 #include "shm/heartbeat_pool.hpp"
 #include "shm/layout.hpp"
+#include "shm/stats.hpp"
 
 namespace zcp::shm {
 
@@ -31,6 +32,8 @@ struct SegmentConfig {
   mode_t mode = 0660;
   bool prefault = false;  // MAP_POPULATE: no page faults on the hot path later
   bool lock = false;      // mlock: never paged out (may be refused: RLIMIT_MEMLOCK)
+  StatsConfig stats;      // the stats region's tables (process_slots 0: heartbeat_slots)
+  std::string daemon_version;  // written into the stats header
 };
 
 // Where each region goes for a config: the same function sizes the segment for the daemon
@@ -39,6 +42,7 @@ struct SegmentPlan {
   RegionEntry heartbeat;
   RegionEntry pool;
   RegionEntry queue_arena;
+  RegionEntry stats;
   std::uint64_t total_size;
 };
 Expected<SegmentPlan, std::string> plan_segment(SegmentConfig& cfg);  // normalizes cfg.pools
@@ -94,6 +98,8 @@ class Segment {
   std::optional<RegionEntry> region(RegionKind kind) const noexcept;
   ChunkPool& pool() noexcept { return pool_; }
   HeartbeatPool& heartbeats() noexcept { return heartbeats_; }
+  // The stats region (valid() is false only for a segment without one).
+  const StatsRegion& stats() const noexcept { return stats_; }
   // Empty unless mlock was asked for and refused (the daemon reports it).
   const std::string& lock_problem() const noexcept { return lock_problem_; }
 
@@ -112,6 +118,7 @@ class Segment {
   bool owner_ = false;
   ChunkPool pool_;
   HeartbeatPool heartbeats_;
+  StatsRegion stats_;
   std::string lock_problem_;
 };
 

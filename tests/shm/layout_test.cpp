@@ -8,13 +8,14 @@
 #include "shm/heartbeat_pool.hpp"
 #include "shm/layout.hpp"
 #include "shm/ring.hpp"
+#include "shm/stats_layout.hpp"
 
 namespace zcp::shm {
 namespace {
 
 TEST(Layout, VersionMatchesPinnedLayout) {
-  // The values below are layout version 2. Change them only together with the version.
-  EXPECT_EQ(kLayoutVersion, 2U) << "layout version changed: update the pinned sizes below";
+  // The values below are layout version 3. Change them only together with the version.
+  EXPECT_EQ(kLayoutVersion, 3U) << "layout version changed: update the pinned sizes below";
   EXPECT_EQ(kSegmentMagic, 0x5a43'5053'4547'0001ULL);
 }
 
@@ -89,12 +90,56 @@ TEST(Layout, Rings) {
   EXPECT_EQ(offsetof(RingHeader, tail), 64U);
   EXPECT_EQ(offsetof(RingHeader, high_water), 72U);
   EXPECT_EQ(offsetof(RingHeader, head), 128U);
+  EXPECT_EQ(offsetof(RingHeader, producer_full), 80U);
   EXPECT_EQ(offsetof(RingHeader, routed), 136U);
+  EXPECT_EQ(offsetof(RingHeader, consumer_empty), 144U);
   EXPECT_EQ(offsetof(RingHeader, waiting), 192U);
   EXPECT_EQ(offsetof(RingHeader, dropped), 200U);
   EXPECT_EQ(sizeof(QueueDescriptor), 24U);
   EXPECT_EQ(slot_stride<MessageHeader>(RingKind::kSpsc), 32U);
   EXPECT_EQ(slot_stride<MessageHeader>(RingKind::kMpmc), 64U);
+}
+
+TEST(Layout, StatsRegion) {
+  // Stats layout version 1: tools built from another release refuse a different version.
+  EXPECT_EQ(kStatsVersion, 1U);
+  EXPECT_EQ(kStatsMagic, 0x5a43'5053U);
+  EXPECT_EQ(sizeof(StatsHeader), 4096U);
+  EXPECT_EQ(offsetof(StatsHeader, daemon_counter_count), 8U);
+  EXPECT_EQ(offsetof(StatsHeader, process_slots), 12U);
+  EXPECT_EQ(offsetof(StatsHeader, daemon_counters_offset), 32U);
+  EXPECT_EQ(offsetof(StatsHeader, config_offset), 80U);
+  EXPECT_EQ(offsetof(StatsHeader, daemon_pid), 88U);
+  EXPECT_EQ(offsetof(StatsHeader, config_len), 92U);
+  EXPECT_EQ(offsetof(StatsHeader, started_monotonic_ns), 104U);
+  EXPECT_EQ(offsetof(StatsHeader, topology_generation), 112U);
+  EXPECT_EQ(offsetof(StatsHeader, daemon_version), 120U);
+
+  EXPECT_EQ(sizeof(ProcessStats), 256U);
+  EXPECT_EQ(offsetof(ProcessStats, pid), 12U);
+  EXPECT_EQ(offsetof(ProcessStats, heartbeat_slot), 24U);
+  EXPECT_EQ(offsetof(ProcessStats, heartbeat_epoch), 32U);
+  EXPECT_EQ(offsetof(ProcessStats, name), 56U);
+  EXPECT_EQ(sizeof(TopicStats), 384U);
+  EXPECT_EQ(offsetof(TopicStats, service), 24U);
+  EXPECT_EQ(offsetof(TopicStats, instance), 128U);
+  EXPECT_EQ(offsetof(TopicStats, event), 232U);
+
+  EXPECT_EQ(sizeof(PublisherStats), 256U);
+  EXPECT_EQ(offsetof(PublisherStats, topic_slot), 16U);
+  EXPECT_EQ(offsetof(PublisherStats, publish_ring_offset), 48U);
+  EXPECT_EQ(offsetof(PublisherStats, loan_ring_offset), 56U);
+  EXPECT_EQ(offsetof(PublisherStats, routed), 128U);
+  EXPECT_EQ(offsetof(PublisherStats, history_size), 160U);
+  EXPECT_EQ(sizeof(SubscriberStats), 256U);
+  EXPECT_EQ(offsetof(SubscriberStats, capacity), 36U);
+  EXPECT_EQ(offsetof(SubscriberStats, queue_offset), 48U);
+  EXPECT_EQ(offsetof(SubscriberStats, delivered), 128U);
+  EXPECT_EQ(offsetof(SubscriberStats, wakeups), 144U);
+  EXPECT_EQ(sizeof(WorkerStatsSlot), 128U);
+  EXPECT_EQ(offsetof(WorkerStatsSlot, routed), 16U);
+  EXPECT_EQ(offsetof(WorkerStatsSlot, max_pass_ns), 56U);
+  EXPECT_EQ(offsetof(WorkerStatsSlot, faults), 64U);
 }
 
 }  // namespace

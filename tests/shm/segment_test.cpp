@@ -43,7 +43,9 @@ TEST_F(SegmentTest, CreateThenOpenByNameAndByFd) {
   EXPECT_EQ(seg->header().creator_pid, ::getpid());
   ASSERT_TRUE(seg->region(RegionKind::kQueueArena));
   EXPECT_EQ(seg->region(RegionKind::kQueueArena)->offset % 4096, 0U);
-  EXPECT_FALSE(seg->region(RegionKind::kStats)) << "reserved kinds are absent in version 1";
+  ASSERT_TRUE(seg->region(RegionKind::kStats));
+  EXPECT_EQ(seg->region(RegionKind::kStats)->offset % 4096, 0U);
+  EXPECT_FALSE(seg->region(RegionKind::kRouteTable)) << "reserved kinds are absent in version 3";
 
   auto chunk = seg->pool().loan(100);
   ASSERT_TRUE(chunk);
