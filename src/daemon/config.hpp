@@ -65,6 +65,11 @@ inline constexpr std::uint32_t kDefaultMaxSubscribersPerProcess = 1024;
 // Distinct topics (service, instance, event) with at least one endpoint. Too low: large
 // systems are refused; too high: only the topic map grows (a few hundred bytes per topic).
 inline constexpr std::uint32_t kDefaultMaxTopics = 4096;
+// Live publishers and subscribers daemon-wide. Each has a 256-byte slot in the stats region
+// (backed only when touched), so these also size that region. Too low: large systems are
+// refused; too high: only address space in /dev/shm grows.
+inline constexpr std::uint32_t kDefaultMaxPublishers = 4096;
+inline constexpr std::uint32_t kDefaultMaxSubscribers = 8192;
 
 // ---- Router --------------------------------------------------------------------------------
 // Router workers: one doorbell eventfd each (the router itself arrives with issue 4). Too
@@ -94,6 +99,8 @@ struct Limits {
   std::uint32_t max_publishers_per_process = kDefaultMaxPublishersPerProcess;
   std::uint32_t max_subscribers_per_process = kDefaultMaxSubscribersPerProcess;
   std::uint32_t max_topics = kDefaultMaxTopics;
+  std::uint32_t max_publishers = kDefaultMaxPublishers;    // daemon-wide: stats publisher slots
+  std::uint32_t max_subscribers = kDefaultMaxSubscribers;  // daemon-wide: stats subscriber slots
 };
 
 struct RegistryConfig {
