@@ -8,11 +8,12 @@ TSAN_BUILD  ?= build-tsan
 FUZZ_BUILD  ?= build-fuzz
 CTEST_FLAGS ?= --output-on-failure --timeout 300 -j$(JOBS)
 FUZZ_SECONDS ?= 60
+SOAK_SECONDS ?= 180
 
 CMAKE_COMMON = -DZCP_WERROR=ON
 
 .PHONY: all deps configure build test test-release test-asan test-tsan test-fuzz \
-        bench demo clean format tidy
+        bench demo soak clean format tidy
 
 all: build
 
@@ -68,6 +69,12 @@ bench: build
 
 demo: build
 	scripts/demo.sh $(BUILD)
+
+# Bounded soak (not part of `make test`): load, topic churn and random kill -9 of clients
+# against a private diroute, then exact pool accounting and daemon health. SOAK_SECONDS=600
+# for longer; zcp-soak --help for the knobs.
+soak: build
+	$(BUILD)/bin/zcp-soak --duration $(SOAK_SECONDS) --victims 6 --max-life-ms 200
 
 format:
 	clang-format -i $$(git ls-files '*.hpp' '*.cpp')

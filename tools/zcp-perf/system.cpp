@@ -114,9 +114,9 @@ Status<pid_t> spawn_child(const std::string& role, std::function<int()> fn) {
   try {
     rc = fn();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "zcp-perf %s: %s\n", role.c_str(), e.what());
+    std::fprintf(stderr, "%s %s: %s\n", program_invocation_short_name, role.c_str(), e.what());
   } catch (...) {
-    std::fprintf(stderr, "zcp-perf %s: unknown exception\n", role.c_str());
+    std::fprintf(stderr, "%s %s: unknown exception\n", program_invocation_short_name, role.c_str());
   }
   std::fflush(stdout);
   std::fflush(stderr);
