@@ -11,6 +11,7 @@
 #include "client/publisher_port.hpp"
 #include "shm/heartbeat_pool.hpp"
 #include "shm/ports.hpp"
+#include "shm/stats.hpp"
 
 namespace zcp {
 namespace detail {
@@ -141,6 +142,9 @@ Result<Loan<>> PublisherPort::loan(std::size_t size) noexcept {
       }
       // Empty: the router refills the ring as it routes. Kick it (it may have parked while
       // subscribers still held every chunk), then give it loan_wait to catch up.
+      // Counted for tools on the loan ring's consumer line, which only we write: a relaxed
+      // load and store (a statistic; it publishes nothing).
+      shm::bump(loans_.header()->consumer_empty);
       kick_router();
       const bool got = loan_wait_.count() > 0 &&
                        client::spin_then_yield(
@@ -199,6 +203,9 @@ Result<void> PublisherPort::publish(Loan<>& loan, std::chrono::nanoseconds timeo
   h->origin = id_;
   const shm::MessageHeader m{t.index, t.pool_class, 0, t.generation, id_, seq, now};
   if (!ring_.try_push(m)) {
+    // Back-pressure, counted for tools on the publish ring's producer line, which only we
+    // write: a relaxed load and store (a statistic; it publishes nothing).
+    shm::bump(ring_.header()->producer_full);
     kick_router();
     const bool pushed = timeout.count() > 0 &&
                         client::spin_then_yield(

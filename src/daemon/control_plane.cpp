@@ -66,7 +66,13 @@ ControlPlane::ControlPlane(Registry& registry, router::Router& router, ControlPl
       host_(host),
       config_(config),
       segment_(std::move(segment)),
-      router_(router) {}
+      router_(router) {
+  // The counters live in the stats region from here on (tools read them there).
+  if (shm::StatsRegion stats = registry_.stats().region(); stats.valid()) {
+    counters_.attach(stats.daemon_counters());
+    stats.set_daemon_counter_count(static_cast<std::uint32_t>(kCounterCount));
+  }
+}
 
 // ---- Connections -----------------------------------------------------------------------------
 
@@ -284,6 +290,7 @@ void ControlPlane::tick(MonoTime now) {
     host_.close_connection(id, reactor::CloseMode::kNow);
   }
   reclaim_retired();
+  health_.check(registry_, router_.ledger().pool(), now, counters_);
 }
 
 void ControlPlane::remove_all() {

@@ -29,6 +29,7 @@
 #include "common/sys.hpp"
 #include "daemon/config.hpp"
 #include "daemon/counters.hpp"
+#include "daemon/health_watch.hpp"
 #include "daemon/registry.hpp"
 #include "protocol/encode.hpp"
 #include "reactor/reactor.hpp"
@@ -95,7 +96,8 @@ class ControlPlane {
   void closed(reactor::ConnId conn, reactor::CloseReason reason);
   // pidfd: the process registered under `handle` exited.
   void process_exited(ProcessHandle handle);
-  // Heartbeat timeouts and idle unregistered connections. Call every heartbeat interval.
+  // Heartbeat timeouts, idle unregistered connections, and the rate-limited health warnings
+  // (pools near exhaustion, subscribers dropping). Call every heartbeat interval.
   void tick(MonoTime now);
   // A router worker acknowledged commands or faulted a port: free what settled, resubmit
   // backlogged commands, and disconnect clients whose ports were faulted.
@@ -159,7 +161,8 @@ class ControlPlane {
   SegmentGrant segment_;
   router::Router& router_;
   std::unordered_map<reactor::ConnId, Connection, reactor::ConnIdHash> conns_;
-  Counters counters_;
+  Counters counters_;  // in the registry's stats region when it has one
+  HealthWatch health_;  // rate-limited warnings, checked on every tick
   bool shutting_down_ = false;
 };
 

@@ -41,6 +41,10 @@ constexpr std::array<std::string_view, kCounterCount> kCounterNames = {
     "queues_retired",             // kQueuesRetired
     "queues_reclaimed",           // kQueuesReclaimed
     "port_faults",                // kPortFaults
+    "limit_publishers_total",     // kLimitPublishersTotal
+    "limit_subscribers_total",    // kLimitSubscribersTotal
+    "pool_low_warnings",          // kPoolLowWarnings
+    "drop_warnings",              // kDropWarnings
 };
 
 constexpr bool all_named() {
@@ -58,6 +62,15 @@ std::string_view to_string(Counter c) noexcept {
   return i < kCounterCount ? kCounterNames[i] : std::string_view("unknown");
 }
 
+void Counters::attach(std::uint64_t* words) noexcept {
+  if (words == nullptr || words == values_) return;
+  for (std::size_t i = 0; i < kCounterCount; ++i) {
+    // relaxed: the reactor is the only writer; readers take each word as a statistic.
+    shm::atomic_store(words[i], shm::read_counter(values_[i]), std::memory_order_relaxed);
+  }
+  values_ = words;
+}
+
 std::uint64_t Counters::rejected_total() const noexcept {
   std::uint64_t sum = 0;
   for (std::size_t i = 0; i < protocol::kDecodeErrcCount; ++i) {
@@ -73,7 +86,7 @@ std::string Counters::summary() const {
     if (i != 0) out += ' ';
     out += to_string(static_cast<Counter>(i));
     out += '=';
-    out += std::to_string(values_[i]);
+    out += std::to_string(shm::read_counter(values_[i]));
   }
   return out;
 }

@@ -1,8 +1,9 @@
 // The daemon's control-plane counters: one enum with a kCount sentinel, one plain array.
 //
-// Written only by the reactor thread, so they are plain integers for now. Issue 6 moves
-// the array into the segment's stats region (one writer: the reactor), where zcp-top reads
-// it without asking the daemon; until then the daemon logs the summary at shutdown.
+// Written only by the reactor thread. The words live in the segment's stats region (the
+// daemon counter array, shm/stats_layout.hpp), where zcp-top and `zcp metrics` read them
+// without asking the daemon; a Counters not attached to a region (a ControlPlane built by a
+// test without one) counts into its own array. The daemon also logs the summary at shutdown.
 #pragma once
 
 #include <array>
@@ -12,6 +13,7 @@
 #include <string_view>
 
 #include "protocol/errors.hpp"
+#include "shm/stats.hpp"
 
 namespace zcp::daemon {
 
@@ -52,10 +54,17 @@ enum class Counter : std::uint8_t {
   kQueuesRetired,      // rings/queues removed from the topology
   kQueuesReclaimed,    // ... and given back to the arena (after the router let go)
   kPortFaults,         // clients disconnected for breaking the ring protocol
-  kCount               // sentinel
+  kLimitPublishersTotal,   // LimitReached: daemon-wide publishers (Limits::max_publishers)
+  kLimitSubscribersTotal,  // LimitReached: daemon-wide subscribers (Limits::max_subscribers)
+  kPoolLowWarnings,        // a pool class fell below 10% free (warned once per episode)
+  kDropWarnings,           // rate-limited warnings about a subscriber dropping
+  kCount                   // sentinel
 };
 
 inline constexpr std::size_t kCounterCount = static_cast<std::size_t>(Counter::kCount);
+static_assert(kCounterCount <= shm::kMaxDaemonCounters,
+              "the stats region holds shm::kMaxDaemonCounters daemon counters; raise it (and "
+              "kStatsVersion) before adding more");
 
 static_assert(static_cast<std::size_t>(Counter::kRejectedUnknownResponse) -
                       static_cast<std::size_t>(Counter::kRejectedBadMagic) + 1 ==
@@ -77,8 +86,19 @@ std::string_view to_string(Counter c) noexcept;
 
 class Counters {
  public:
-  void add(Counter c, std::uint64_t n = 1) noexcept { values_[index(c)] += n; }
-  std::uint64_t get(Counter c) const noexcept { return values_[index(c)]; }
+  Counters() = default;
+  // values_ may point into own_: a copy would point into the source.
+  Counters(const Counters&) = delete;
+  Counters& operator=(const Counters&) = delete;
+
+  // Moves the counters into `words` (kCounterCount of them, the stats region's daemon counter
+  // array), carrying over what was counted so far. Reactor thread, before it serves.
+  void attach(std::uint64_t* words) noexcept;
+
+  // One writer (the reactor): shm::bump is a relaxed load and store, no locked instruction.
+  // Readers (tools) load each word relaxed: a statistic that publishes nothing.
+  void add(Counter c, std::uint64_t n = 1) noexcept { shm::bump(values_[index(c)], n); }
+  std::uint64_t get(Counter c) const noexcept { return shm::read_counter(values_[index(c)]); }
   std::uint64_t rejected(protocol::DecodeErrc code) const noexcept {
     return get(rejected_counter(code));
   }
@@ -88,7 +108,8 @@ class Counters {
 
  private:
   static constexpr std::size_t index(Counter c) noexcept { return static_cast<std::size_t>(c); }
-  std::array<std::uint64_t, kCounterCount> values_{};
+  std::array<std::uint64_t, kCounterCount> own_{};
+  std::uint64_t* values_ = own_.data();
 };
 
 }  // namespace zcp::daemon

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <functional>
 
+#include <time.h>
+
 #include "daemon/eventfd.hpp"
 #include "shm/atomic.hpp"
 #include "shm/layout.hpp"
@@ -30,6 +32,25 @@ RegistryError limit_error(LimitKind limit, std::string message) {
   return RegistryError{fb::ResultCode::LimitReached, std::move(message), limit};
 }
 
+std::uint64_t realtime_ns() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+// The LimitReached refusal of a daemon-wide endpoint limit. `retiring`: removed endpoints of
+// this kind whose slots return once the router lets go of them (a retry soon succeeds).
+RegistryError total_limit_error(LimitKind limit, const char* what, std::uint32_t max,
+                                std::size_t retiring, const char* flag) {
+  std::string msg = std::string("limit reached: ") + what + " = " + std::to_string(max) + " daemon-wide";
+  if (retiring > 0) {
+    msg += " (" + std::to_string(retiring) + " removed port(s) are still being released by the router; retry shortly, or raise diroute " + flag + ")";
+  } else {
+    msg += std::string(" (raise diroute ") + flag + ")";
+  }
+  return limit_error(limit, std::move(msg));
+}
+
 }  // namespace
 
 std::string_view to_string(LimitKind limit) noexcept {
@@ -44,6 +65,10 @@ std::string_view to_string(LimitKind limit) noexcept {
       return "subscribers per process";
     case LimitKind::kTopics:
       return "topics";
+    case LimitKind::kPublishers:
+      return "publishers";
+    case LimitKind::kSubscribers:
+      return "subscribers";
   }
   return "unknown";
 }
@@ -59,15 +84,20 @@ std::size_t TopicKeyHash::operator()(const TopicKey& k) const noexcept {
 
 Registry::Registry(shm::HeartbeatPool& heartbeats, shm::QueueAllocator& queues,
                    std::byte* segment_base, std::uint64_t segment_size, router::Router& router,
-                   const RegistryConfig& config)
+                   const RegistryConfig& config, const shm::StatsRegion& stats)
     : heartbeats_(heartbeats),
       queues_(queues),
       segment_base_(segment_base),
       segment_size_(segment_size),
       router_(router),
-      config_(config) {
+      config_(config),
+      stats_(stats, config.limits) {
   processes_.resize(heartbeats_.slot_count());
   config_.limits.max_processes = std::min(config_.limits.max_processes, heartbeats_.slot_count());
+  // A live topic, publisher or subscriber always has its stats slot.
+  config_.limits.max_topics = stats_.topic_slots().capacity();
+  config_.limits.max_publishers = stats_.publisher_slots().capacity();
+  config_.limits.max_subscribers = stats_.subscriber_slots().capacity();
   config_.workers = std::max<std::uint32_t>(config_.workers, 1);
   worker_load_.assign(config_.workers, 0);
 }
@@ -107,8 +137,11 @@ RegistryResult<const ProcessRecord*> Registry::add_process(reactor::ConnId conn,
   slot->monitored = monitored;
   slot->conn = conn;
   slot->registered_ns = now_ns;
+  slot->registered_realtime_ns = realtime_ns();
   names_.emplace(std::move(key), lease->index);
   ++live_processes_;
+  stats_.process_live(*slot);
+  stats_.changed();
   return &*slot;
 }
 
@@ -142,9 +175,11 @@ std::optional<RemovedProcess> Registry::remove_process(ProcessHandle handle) {
   // 3. The shm heartbeat slot. If it was already free (it should not be: only the registry
   //    releases), say so and carry on: the rest of the cleanup must still happen.
   removed.heartbeat_released = heartbeats_.release(handle);
-  // 4. The record.
+  // 4. The record, and its descriptor.
   processes_[handle.index].reset();
   --live_processes_;
+  stats_.process_free(handle.index);
+  stats_.changed();
   return removed;
 }
 
@@ -184,8 +219,14 @@ RegistryResult<TopicEntry*> Registry::topic_for(const TopicKey& key) {
         LimitKind::kTopics, "limit reached: topics = " + std::to_string(config_.limits.max_topics) +
                                 " (no new topic " + key.str() + "; raise diroute --max-topics)"));
   }
+  std::optional<std::uint32_t> slot = stats_.topic_slots().take();
+  if (!slot) {  // cannot happen: max_topics is the slot count, and topic slots free at once
+    return Unexpected(limit_error(LimitKind::kTopics, "limit reached: no free topic stats slot"));
+  }
   TopicEntry entry;
   entry.id = next_topic_id_++;
+  entry.stats_slot = *slot;
+  // Its descriptor is written once an endpoint joined (mirror_topic).
   return &topics_.emplace(key, std::move(entry)).first->second;
 }
 
@@ -226,6 +267,12 @@ RegistryResult<const PublisherRecord*> Registry::add_publisher(
   std::uint32_t max_loans = options.max_loans ? options.max_loans : config_.default_max_loans;
   max_loans = std::clamp<std::uint32_t>(max_loans, 1, config_.max_loans_cap);
   const std::uint32_t history = std::min(options.history_depth, config_.max_history);
+  if (publishers_.size() >= config_.limits.max_publishers || stats_.publisher_slots().available() == 0) {
+    return Unexpected(total_limit_error(LimitKind::kPublishers, "publishers", config_.limits.max_publishers,
+                                        stats_.publisher_slots().capacity() - stats_.publisher_slots().available() -
+                                            publishers_.size(),
+                                        "--max-publishers"));
+  }
 
   TopicKey key = TopicKey::from(topic);
   auto entry = topic_for(key);
@@ -244,11 +291,18 @@ RegistryResult<const PublisherRecord*> Registry::add_publisher(
   ++*least;
   (*entry)->publishers.push_back(id);
   owner->publishers.push_back(id);
-  PublisherRecord rec{id, slot, std::move(key), worker, pool.chunk_size(*cls), std::move(*port)};
+  const std::uint32_t stats_slot = *stats_.publisher_slots().take();  // checked above
+  // The counter line is zeroed before the Add command, whose ring push publishes it.
+  if (shm::PublisherStats* line = stats_.publisher_counters(stats_slot)) (*port)->stats = line;
+  PublisherRecord rec{id, slot, key, worker, pool.chunk_size(*cls), stats_slot, std::move(*port)};
   auto [it, inserted] = publishers_.emplace(id, std::move(rec));
   (void)inserted;
   router_.add_publisher(it->second.port.get());
   update_peers(**entry);
+  stats_.publisher_live(it->second, *owner, (*entry)->stats_slot);
+  mirror_topic(key);
+  mirror_process(slot);
+  stats_.changed();
   return &it->second;
 }
 
@@ -277,6 +331,12 @@ RegistryResult<const SubscriberRecord*> Registry::add_subscriber(
     default:
       return Unexpected(RegistryError{fb::ResultCode::InvalidArgument, "unknown queue policy"});
   }
+  if (subscribers_.size() >= config_.limits.max_subscribers || stats_.subscriber_slots().available() == 0) {
+    return Unexpected(total_limit_error(LimitKind::kSubscribers, "subscribers", config_.limits.max_subscribers,
+                                        stats_.subscriber_slots().capacity() - stats_.subscriber_slots().available() -
+                                            subscribers_.size(),
+                                        "--max-subscribers"));
+  }
 
   TopicKey key = TopicKey::from(topic);
   auto entry = topic_for(key);
@@ -300,11 +360,18 @@ RegistryResult<const SubscriberRecord*> Registry::add_subscriber(
   }
   (*entry)->subscribers.push_back(id);
   owner->subscribers.push_back(id);
-  SubscriberRecord rec{id, slot, std::move(key), options.policy, max_held, std::move(*efd), std::move(*port)};
+  const std::uint32_t stats_slot = *stats_.subscriber_slots().take();  // checked above
+  // The counter line is zeroed before the Add command, whose ring push publishes it.
+  if (shm::SubscriberStats* line = stats_.subscriber_counters(stats_slot)) (*port)->stats = line;
+  SubscriberRecord rec{id, slot, key, options.policy, max_held, std::move(*efd), stats_slot, std::move(*port)};
   auto [it, inserted] = subscribers_.emplace(id, std::move(rec));
   (void)inserted;
   router_.add_subscriber(it->second.port.get());
   update_peers(**entry);
+  stats_.subscriber_live(it->second, *owner, (*entry)->stats_slot);
+  mirror_topic(key);
+  mirror_process(slot);
+  stats_.changed();
   return &it->second;
 }
 
@@ -329,6 +396,8 @@ bool Registry::remove_publisher(std::uint32_t slot, std::uint32_t id) {
   if (it == publishers_.end() || it->second.slot != slot) return false;
   if (ProcessRecord* owner = find(slot)) erase_value(owner->publishers, id);
   detach_publisher(id);
+  mirror_process(slot);
+  stats_.changed();
   return true;
 }
 
@@ -337,7 +406,17 @@ bool Registry::remove_subscriber(std::uint32_t slot, std::uint32_t id) {
   if (it == subscribers_.end() || it->second.slot != slot) return false;
   if (ProcessRecord* owner = find(slot)) erase_value(owner->subscribers, id);
   detach_subscriber(id);
+  mirror_process(slot);
+  stats_.changed();
   return true;
+}
+
+void Registry::mirror_process(std::uint32_t slot) noexcept {
+  if (const ProcessRecord* p = process(slot)) stats_.process_live(*p);
+}
+
+void Registry::mirror_topic(const TopicKey& key) noexcept {
+  if (auto t = topics_.find(key); t != topics_.end()) stats_.topic_live(t->first, t->second);
 }
 
 // Detaching takes an endpoint out of the maps and its topic, tells the router, and retires
@@ -349,10 +428,12 @@ void Registry::detach_publisher(std::uint32_t id) {
   if (auto t = topics_.find(rec.topic); t != topics_.end()) erase_value(t->second.publishers, id);
   if (rec.worker < worker_load_.size() && worker_load_[rec.worker] > 0) --worker_load_[rec.worker];
   epoch_ = router_.remove_publisher(rec.port.get());
-  retired_.retire(std::move(rec.port), epoch_);
+  stats_.publisher_free(rec.stats_slot);  // kFree now; the slot itself once reclaimed
+  retired_.retire(std::move(rec.port), rec.stats_slot, epoch_);
   TopicKey key = std::move(rec.topic);
   publishers_.erase(it);
   if (auto t = topics_.find(key); t != topics_.end()) update_peers(t->second);
+  mirror_topic(key);
   drop_topic_if_empty(key);
 }
 
@@ -362,16 +443,21 @@ void Registry::detach_subscriber(std::uint32_t id) {
   SubscriberRecord& rec = it->second;
   if (auto t = topics_.find(rec.topic); t != topics_.end()) erase_value(t->second.subscribers, id);
   epoch_ = router_.remove_subscriber(rec.port.get());
-  retired_.retire(std::move(rec.port), std::move(rec.eventfd), epoch_);
+  stats_.subscriber_free(rec.stats_slot);  // kFree now; the slot itself once reclaimed
+  retired_.retire(std::move(rec.port), std::move(rec.eventfd), rec.stats_slot, epoch_);
   TopicKey key = std::move(rec.topic);
   subscribers_.erase(it);
   if (auto t = topics_.find(key); t != topics_.end()) update_peers(t->second);
+  mirror_topic(key);
   drop_topic_if_empty(key);
 }
 
 void Registry::drop_topic_if_empty(const TopicKey& key) {
   auto it = topics_.find(key);
   if (it != topics_.end() && it->second.publishers.empty() && it->second.subscribers.empty()) {
+    // No worker writes a topic slot: it is free again at once.
+    stats_.topic_free(it->second.stats_slot);
+    stats_.topic_slots().give(it->second.stats_slot);
     topics_.erase(it);
   }
 }
@@ -393,7 +479,7 @@ const TopicEntry* Registry::topic(const TopicKey& key) const noexcept {
 
 ReclaimResult Registry::reclaim() {
   router_.flush();
-  return retired_.reclaim(router_.safe_seq(), queues_, router_.ledger());
+  return retired_.reclaim(router_.safe_seq(), queues_, router_.ledger(), stats_);
 }
 
 std::vector<std::uint32_t> Registry::faulted_slots() const {

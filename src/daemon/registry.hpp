@@ -16,6 +16,8 @@
 // Removal cascades by slot: remove_process() detaches every endpoint of the slot, retires
 // their queues, releases the heartbeat slot and the name, all or nothing is left.
 // check_invariants() states the consistency rules and tests call it after every step.
+// Every change is mirrored into the stats region's descriptors (StatsWriter) before the
+// public method returns, so tools see the registry as it is.
 #pragma once
 
 #include <cstdint>
@@ -30,12 +32,14 @@
 #include "common/sys.hpp"
 #include "daemon/config.hpp"
 #include "daemon/retire_list.hpp"
+#include "daemon/stats_writer.hpp"
 #include "protocol/encode.hpp"
 #include "reactor/reactor.hpp"
 #include "reactor/uds_types.hpp"
 #include "router/router.hpp"
 #include "shm/heartbeat_pool.hpp"
 #include "shm/queue_allocator.hpp"
+#include "shm/stats.hpp"
 
 namespace zcp::daemon {
 
@@ -67,7 +71,8 @@ struct ProcessRecord {
   bool monitored = false;
   reactor::ConnId conn;
   reactor::WatchId watch;  // pidfd watch, set after registration
-  std::uint64_t registered_ns = 0;
+  std::uint64_t registered_ns = 0;           // CLOCK_MONOTONIC (heartbeat clock)
+  std::uint64_t registered_realtime_ns = 0;  // CLOCK_REALTIME, for tools
   std::vector<std::uint32_t> publishers;  // ids owned by this slot
   std::vector<std::uint32_t> subscribers;
 };
@@ -78,6 +83,7 @@ struct PublisherRecord {
   TopicKey topic;
   std::uint32_t worker = 0;  // router worker serving it (doorbell index)
   std::uint32_t chunk_size = 0;
+  std::uint32_t stats_slot = kNoStatsSlot;  // its PublisherStats slot (descriptor + counters)
   // Rings (publish, loan), ownership set and counters; handed to the router.
   std::unique_ptr<router::PublisherPort> port;
 };
@@ -89,12 +95,14 @@ struct SubscriberRecord {
   fb::QueuePolicy policy = fb::QueuePolicy::DropOldest;
   std::uint32_t max_held = 0;
   sys::UniqueFd eventfd;  // written by the router when the subscriber waits
+  std::uint32_t stats_slot = kNoStatsSlot;  // its SubscriberStats slot (descriptor + counters)
   // Rings (queue, release), ownership set and counters; handed to the router.
   std::unique_ptr<router::SubscriberPort> port;
 };
 
 struct TopicEntry {
   std::uint32_t id = 0;  // the router's name for the topic
+  std::uint32_t stats_slot = kNoStatsSlot;  // its TopicStats slot
   std::vector<std::uint32_t> publishers;
   std::vector<std::uint32_t> subscribers;
 };
@@ -104,7 +112,9 @@ enum class LimitKind : std::uint8_t {
   kProcesses,
   kPublishersPerProcess,
   kSubscribersPerProcess,
-  kTopics
+  kTopics,
+  kPublishers,   // daemon-wide (Limits::max_publishers, the stats publisher slots)
+  kSubscribers,  // daemon-wide (Limits::max_subscribers, the stats subscriber slots)
 };
 
 // A refusal: the wire code and a message for the reply (it names the limit or the cause).
@@ -126,9 +136,12 @@ class Registry {
  public:
   // `heartbeats` and `queues` live in (and `segment_base`/`segment_size` describe) the daemon's
   // segment; they and `router` must outlive the registry. config.limits.max_processes is
-  // capped at the slot count; config.workers must equal the router's worker count.
+  // capped at the slot count; config.workers must equal the router's worker count. `stats`:
+  // the segment's stats region, where the registry mirrors its objects (invalid: none);
+  // max_topics, max_publishers and max_subscribers are capped at its table sizes.
   Registry(shm::HeartbeatPool& heartbeats, shm::QueueAllocator& queues, std::byte* segment_base,
-           std::uint64_t segment_size, router::Router& router, const RegistryConfig& config);
+           std::uint64_t segment_size, router::Router& router, const RegistryConfig& config,
+           const shm::StatsRegion& stats = {});
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
 
@@ -186,6 +199,7 @@ class Registry {
   }
   const RegistryConfig& config() const noexcept { return config_; }
   const shm::HeartbeatPool& heartbeats() const noexcept { return heartbeats_; }
+  const StatsWriter& stats() const noexcept { return stats_; }
 
   // ---- Retirement (see retire_list.hpp and docs/router.md) --------------------------------
   // The router's sequence number of the latest removal.
@@ -195,7 +209,7 @@ class Registry {
   // their chunks go back to the pool, their rings to the arena.
   ReclaimResult reclaim();
   // Frees every retired port: only once the router's workers have stopped.
-  ReclaimResult reclaim_all() { return retired_.reclaim_all(queues_, router_.ledger()); }
+  ReclaimResult reclaim_all() { return retired_.reclaim_all(queues_, router_.ledger(), stats_); }
   // Every port whose client broke the ring protocol (the router faulted it): the slots of
   // their owners, to be disconnected.
   std::vector<std::uint32_t> faulted_slots() const;
@@ -216,6 +230,9 @@ class Registry {
   void drop_topic_if_empty(const TopicKey& key);
   // Tells every port of the topic how many peers it has (has_subscribers()).
   void update_peers(const TopicEntry& entry);
+  // Rewrites the descriptors of a process and of a topic (its endpoint counts changed).
+  void mirror_process(std::uint32_t slot) noexcept;
+  void mirror_topic(const TopicKey& key) noexcept;
   std::string arena_problem(const char* what, std::uint64_t bytes) const;
 
   shm::HeartbeatPool& heartbeats_;
@@ -224,6 +241,7 @@ class Registry {
   std::uint64_t segment_size_;
   router::Router& router_;
   RegistryConfig config_;
+  StatsWriter stats_;
 
   std::vector<std::optional<ProcessRecord>> processes_;  // indexed by heartbeat slot
   std::size_t live_processes_ = 0;

@@ -102,6 +102,21 @@ std::string Registry::check_invariants() const {
       }
     }
   }
+  // Stats slots: every live topic and endpoint holds one, a retired port holds its own until
+  // reclaimed, and no other slot is taken.
+  const SlotFreeList& ts = stats_.topic_slots();
+  if (ts.capacity() - ts.available() != topics_.size()) {
+    return std::to_string(ts.capacity() - ts.available()) + " topic stats slots taken for " +
+           std::to_string(topics_.size()) + " topics";
+  }
+  const SlotFreeList& ps = stats_.publisher_slots();
+  const SlotFreeList& ss = stats_.subscriber_slots();
+  const std::size_t endpoint_slots = (ps.capacity() - ps.available()) + (ss.capacity() - ss.available());
+  if (endpoint_slots != publishers_.size() + subscribers_.size() + retired_.pending()) {
+    return std::to_string(endpoint_slots) + " endpoint stats slots taken for " +
+           std::to_string(publishers_.size() + subscribers_.size()) + " endpoints and " +
+           std::to_string(retired_.pending()) + " retired ports";
+  }
   std::uint64_t blocks = queues_.stats().allocations;
   if (blocks != 2 * live_blocks + retired_.blocks()) {
     return "the queue arena holds " + std::to_string(blocks) + " blocks, but " +

@@ -167,6 +167,12 @@ Reply ControlPlane::registry_refusal(std::uint64_t id, const RegistryError& erro
     case LimitKind::kTopics:
       counters_.add(Counter::kLimitTopics);
       break;
+    case LimitKind::kPublishers:
+      counters_.add(Counter::kLimitPublishersTotal);
+      break;
+    case LimitKind::kSubscribers:
+      counters_.add(Counter::kLimitSubscribersTotal);
+      break;
     case LimitKind::kNone:
       break;
   }

@@ -18,6 +18,7 @@
 
 #include "common/sys.hpp"
 #include "shm/queue_allocator.hpp"
+#include "daemon/stats_writer.hpp"
 #include "router/router.hpp"
 #include "shm/ring.hpp"
 
@@ -28,6 +29,7 @@ struct RetiredPort {
   std::unique_ptr<router::SubscriberPort> sub;
   sys::UniqueFd eventfd;    // a subscriber's eventfd (the router writes it)
   std::uint64_t epoch = 0;  // the router's sequence number of the removal
+  std::uint32_t stats_slot = kNoStatsSlot;  // its stats slot: free again once the port is reclaimed
 };
 
 struct ReclaimResult {
@@ -38,13 +40,17 @@ struct ReclaimResult {
 class RetireList {
  public:
   // Epochs must not decrease from one call to the next (router sequence numbers only grow).
-  void retire(std::unique_ptr<router::PublisherPort> port, std::uint64_t epoch);
-  void retire(std::unique_ptr<router::SubscriberPort> port, sys::UniqueFd eventfd, std::uint64_t epoch);
+  void retire(std::unique_ptr<router::PublisherPort> port, std::uint32_t stats_slot, std::uint64_t epoch);
+  void retire(std::unique_ptr<router::SubscriberPort> port, sys::UniqueFd eventfd,
+              std::uint32_t stats_slot, std::uint64_t epoch);
   // Frees, in retirement order, every port retired at or before `safe_epoch`: its chunks go
-  // back through the ledger, its rings to the allocator, its eventfd is closed.
-  ReclaimResult reclaim(std::uint64_t safe_epoch, shm::QueueAllocator& allocator, router::ChunkLedger& ledger);
+  // back through the ledger, its rings to the allocator, its stats slot (whose counter line no
+  // worker writes any more) to its free list, its eventfd is closed.
+  ReclaimResult reclaim(std::uint64_t safe_epoch, shm::QueueAllocator& allocator,
+                        router::ChunkLedger& ledger, StatsWriter& stats);
   // Frees everything regardless of epoch: only once the router's threads have stopped.
-  ReclaimResult reclaim_all(shm::QueueAllocator& allocator, router::ChunkLedger& ledger);
+  ReclaimResult reclaim_all(shm::QueueAllocator& allocator, router::ChunkLedger& ledger,
+                            StatsWriter& stats);
   std::size_t pending() const noexcept { return entries_.size(); }
   // Arena blocks the pending ports still hold (two rings each).
   std::size_t blocks() const noexcept { return entries_.size() * 2; }

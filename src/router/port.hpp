@@ -1,5 +1,6 @@
 // The router's side of a publisher or subscriber port: its ring views, its ownership set in
-// the ledger, and its counters. The reactor creates a port, hands it to workers by command,
+// the ledger, and where its counters live (the counter line of its slot in the stats region,
+// so that tools read them without asking the daemon). The reactor creates a port, hands it to workers by command,
 // and frees it only after every worker acknowledged that it no longer touches it
 // (docs/router.md, "Retiring a port").
 #pragma once
@@ -13,6 +14,7 @@
 #include "shm/layout.hpp"
 #include "shm/mpmc_ring.hpp"
 #include "shm/spsc_ring.hpp"
+#include "shm/stats_layout.hpp"
 
 namespace zcp::router {
 
@@ -31,15 +33,16 @@ enum class PortFault : std::uint32_t {
 };
 const char* to_string(PortFault f) noexcept;
 
-struct PortCounters {
-  // Written by router workers (relaxed: statistics), read by the reactor and tools.
-  std::atomic<std::uint64_t> messages{0};     // publisher: routed; subscriber: delivered
-  std::atomic<std::uint64_t> dropped{0};      // subscriber: policy drops
-  std::atomic<std::uint64_t> blocked{0};      // publisher held back by a full block_publisher queue
-  std::atomic<std::uint64_t> wakeups{0};      // subscriber: eventfd writes
-  std::atomic<std::uint64_t> returned{0};     // publisher: unpublished loans given back
-  std::atomic<std::uint64_t> loan_failures{0};  // publisher: refills the pool could not serve
-};
+// Counters. A port's counters are the counter line (line 2) of its PublisherStats or
+// SubscriberStats slot in the segment's stats region; `stats` points there. The reactor zeroes
+// that line when it (re)uses the slot, before its Add command, whose ring release publishes the
+// zeroes to the workers. A port built without a region (router unit tests) counts into its
+// own fallback slot. The descriptor lines of the slot belong to the reactor: workers write
+// only the counter words.
+//  - PublisherStats::routed, blocked, returned, loan_failures, history_size: one writer, the
+//    worker that routes the publisher (shm::bump / relaxed stores).
+//  - SubscriberStats::delivered, dropped, wakeups: every worker that serves a publisher of the
+//    topic may write them (shm::bump_shared, relaxed fetch_add).
 
 struct SubscriberPort {
   std::uint32_t id = 0;
@@ -54,13 +57,19 @@ struct SubscriberPort {
   shm::MpmcRing<shm::MessageHeader> queue;
   shm::SpscConsumer<shm::ChunkRef> releases;  // touched by the home worker only
   OwnerSet owned;
-  PortCounters counters;
+  shm::SubscriberStats own_stats{};       // fallback counter storage (no stats region)
+  shm::SubscriberStats* stats = &own_stats;  // never null; the port is never copied or moved
   std::atomic<std::uint32_t> fault{0};  // PortFault; set once by a worker
   // Per worker: the pass in which it last pushed here, so each worker wakes a subscriber at
   // most once per pass. Each worker writes only its own element.
   std::uint64_t touched_epoch[kMaxWorkers] = {};
-
 };
+
+// Zeroes the counter line of a stats slot (reactor, before the port's Add command). Relaxed
+// stores: the command ring's release push publishes them to the workers, and a tool that reads
+// a counter of a reused slot mid-way sees a statistic, nothing it acts on.
+void reset_counters(shm::PublisherStats& s) noexcept;
+void reset_counters(shm::SubscriberStats& s) noexcept;
 
 struct PublisherPort {
   std::uint32_t id = 0;
@@ -75,7 +84,8 @@ struct PublisherPort {
   shm::SpscProducer<shm::ChunkRef> loans;     // the loan ring
   OwnerSet owned;    // loaned: in the loan ring, in the client's hands, or published unrouted
   OwnerSet history;  // references kept for late joiners
-  PortCounters counters;
+  shm::PublisherStats own_stats{};          // fallback counter storage (no stats region)
+  shm::PublisherStats* stats = &own_stats;  // never null; the port is never copied or moved
   std::atomic<std::uint32_t> fault{0};
 
   // Worker-private state (the owning worker only).

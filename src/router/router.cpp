@@ -5,8 +5,30 @@
 #include <algorithm>
 
 #include "shm/ports.hpp"
+#include "shm/stats.hpp"
 
 namespace zcp::router {
+
+namespace {
+// The counter line of a stats slot: from its first counter word to the end of the slot.
+template <class Slot, std::size_t First>
+void zero_counter_line(Slot& s) noexcept {
+  static_assert(First % 8 == 0 && sizeof(Slot) % 8 == 0);
+  auto* words = reinterpret_cast<std::uint64_t*>(&s);
+  for (std::size_t i = First / 8; i < sizeof(Slot) / 8; ++i) {
+    // relaxed: the Add command's ring push (release) publishes these to the workers; tools
+    // reading a reused slot meanwhile see a statistic.
+    shm::atomic_store(words[i], std::uint64_t{0}, std::memory_order_relaxed);
+  }
+}
+}  // namespace
+
+void reset_counters(shm::PublisherStats& s) noexcept {
+  zero_counter_line<shm::PublisherStats, offsetof(shm::PublisherStats, routed)>(s);
+}
+void reset_counters(shm::SubscriberStats& s) noexcept {
+  zero_counter_line<shm::SubscriberStats, offsetof(shm::SubscriberStats, delivered)>(s);
+}
 
 Expected<std::unique_ptr<PublisherPort>, std::string> make_publisher_port(
     std::byte* base, std::uint64_t size, shm::QueueAllocator& alloc, ChunkLedger& ledger,

@@ -12,6 +12,7 @@
 #include "common/sys.hpp"
 #include "shm/heartbeat_pool.hpp"
 #include "shm/ports.hpp"
+#include "shm/stats.hpp"
 
 namespace zcp::router {
 
@@ -50,7 +51,18 @@ Expected<IdleStrategy, std::string> parse_idle_strategy(std::string_view s) {
 }
 
 Worker::Worker(WorkerOptions options, ChunkLedger& ledger, int doorbell, int notify)
-    : opt_(options), ledger_(ledger), doorbell_(doorbell), notify_(notify) {
+    : opt_(options),
+      ledger_(ledger),
+      doorbell_(doorbell),
+      notify_(notify),
+      stats_(options.stats != nullptr ? options.stats : &own_stats_) {
+  // The slot may be reused from a previous run of a worker with this id: start from zero.
+  // Plain stores: the worker thread does not exist yet (std::thread's start orders them), and
+  // tools reading meanwhile see statistics only.
+  *stats_ = shm::WorkerStatsSlot{};
+  stats_->id = opt_.id;
+  stats_->cpu = opt_.cpu;
+  stats_->idle_strategy = static_cast<std::uint32_t>(opt_.idle);
   // The command ring is process-local memory; the shm ring code works on any memory.
   const std::uint64_t bytes = shm::ring_bytes(kCommandRing, sizeof(Command));
   cmd_mem_.reset(static_cast<std::byte*>(std::aligned_alloc(64, shm::align_up(bytes, 64))));
@@ -78,7 +90,7 @@ void Worker::fault(std::atomic<std::uint32_t>& word, PortFault f) noexcept {
   std::uint32_t none = 0;
   // relaxed: the reactor reads the fault after our notify; the eventfd write orders it.
   if (word.compare_exchange_strong(none, static_cast<std::uint32_t>(f), std::memory_order_relaxed)) {
-    stats_.faults.fetch_add(1, std::memory_order_relaxed);
+    shm::bump(stats_->faults);  // single writer: this worker
     notify();
   }
 }
@@ -125,6 +137,7 @@ std::size_t Worker::apply_commands() noexcept {
     }
   }
   if (n) {
+    shm::bump(stats_->commands, n);  // single writer: this worker
     // release: everything we did to our tables (no longer touching a removed port)
     // happens-before the reactor's acquire load of acked(), after which it frees the port.
     acked_.store(last, std::memory_order_release);
@@ -165,12 +178,15 @@ std::size_t Worker::do_work(std::uint64_t now_ns) noexcept {
   }
   for (SubscriberPort* s : home_subs_) work += drain_releases(*s);
   wake_touched();
-  stats_.passes.fetch_add(1, std::memory_order_relaxed);  // statistics: relaxed throughout
+  // Statistics with one writer (this worker): relaxed load+store (shm::bump), no locked
+  // instruction; tools read them relaxed and act on nothing they say.
+  shm::bump(stats_->passes);
   if (work) {
-    stats_.busy_passes.fetch_add(1, std::memory_order_relaxed);
+    shm::bump(stats_->busy_passes);
     const std::uint64_t took = shm::monotonic_ns() - start;
-    if (took > stats_.max_pass_ns.load(std::memory_order_relaxed)) {
-      stats_.max_pass_ns.store(took, std::memory_order_relaxed);  // single writer: this worker
+    shm::bump(stats_->busy_ns, took);
+    if (took > shm::read_counter(stats_->max_pass_ns)) {
+      shm::atomic_store(stats_->max_pass_ns, took, std::memory_order_relaxed);  // single writer
     }
   }
   return work;
@@ -202,7 +218,7 @@ std::size_t Worker::route(PublisherPort& p) noexcept {
         }
         if (m.flags & shm::kMsgReturn) {  // an unpublished loan comes back
           ledger_.drop(m.chunk());
-          p.counters.returned.fetch_add(1, std::memory_order_relaxed);
+          shm::bump(p.stats->returned);  // single writer: the publisher's worker
           ++p.stash_pos;
           ++work;
           note_routed(p);
@@ -214,7 +230,7 @@ std::size_t Worker::route(PublisherPort& p) noexcept {
         m.flags = 0;
       }
       if (!deliver(p, m)) {
-        p.counters.blocked.fetch_add(1, std::memory_order_relaxed);
+        shm::bump(p.stats->blocked);  // single writer: the publisher's worker
         return work;  // block_publisher: resume here on a later pass
       }
       remember(p, m);
@@ -222,8 +238,8 @@ std::size_t Worker::route(PublisherPort& p) noexcept {
       p.current_taken = false;
       ++p.stash_pos;
       ++work;
-      p.counters.messages.fetch_add(1, std::memory_order_relaxed);
-      stats_.routed.fetch_add(1, std::memory_order_relaxed);
+      shm::bump(p.stats->routed);   // single writer: the publisher's worker
+      shm::bump(stats_->routed);    // single writer: this worker
       note_routed(p);
     }
   }
@@ -251,7 +267,8 @@ bool Worker::push_owned(SubscriberPort& s, const shm::MessageHeader& m) noexcept
   if (s.owned.count() >= s.limit) return false;  // it owns all it may (queue + held)
   if (!ledger_.give(s.owned, m.chunk())) return false;
   if (s.queue.try_push(m)) {
-    s.counters.messages.fetch_add(1, std::memory_order_relaxed);
+    // Several workers may deliver to one subscriber: a relaxed fetch_add (a statistic).
+    shm::bump_shared(s.stats->delivered);
     touch(s);
     return true;
   }
@@ -290,7 +307,7 @@ Worker::Offer Worker::offer(SubscriberPort& s, const shm::MessageHeader& m) noex
 }
 
 void Worker::note_dropped(SubscriberPort& s) noexcept {
-  s.counters.dropped.fetch_add(1, std::memory_order_relaxed);  // statistic
+  shm::bump_shared(s.stats->dropped);  // several workers may write it: relaxed fetch_add
   // The client reads this to reconcile sequence gaps (relaxed: a counter, no data).
   shm::atomic_fetch_add(s.queue.header()->dropped, std::uint64_t{1}, std::memory_order_relaxed);
 }
@@ -306,6 +323,8 @@ void Worker::remember(PublisherPort& p, const shm::MessageHeader& m) noexcept {
     p.hist[(p.hist_head + p.hist_size) % p.history_depth] = m;
     ++p.hist_size;
   }
+  // relaxed: the current fill, for tools; single writer (the publisher's worker).
+  shm::atomic_store(p.stats->history_size, static_cast<std::uint64_t>(p.hist_size), std::memory_order_relaxed);
 }
 
 void Worker::replay_history(SubscriberPort& s) noexcept {
@@ -325,7 +344,7 @@ std::size_t Worker::refill(PublisherPort& p) noexcept {
   while (p.owned.count() < p.max_loans && p.loans.size_approx() < shm::kLoanPrefill) {
     auto ref = ledger_.lend(p.owned, p.pool_class);
     if (!ref) {
-      p.counters.loan_failures.fetch_add(1, std::memory_order_relaxed);
+      shm::bump(p.stats->loan_failures);  // single writer: the publisher's worker
       break;
     }
     if (!p.loans.try_push(*ref)) {  // cannot happen while owned ≤ capacity; stay safe
@@ -370,7 +389,7 @@ void Worker::wake_touched() noexcept {
     if (s->queue.wait_word().wake_needed()) {
       std::uint64_t one = 1;
       (void)sys::call(::write, s->eventfd, &one, sizeof(one));
-      s->counters.wakeups.fetch_add(1, std::memory_order_relaxed);
+      shm::bump_shared(s->stats->wakeups);  // several workers may wake it: relaxed fetch_add
     }
   }
   touched_.clear();
@@ -417,6 +436,8 @@ void Worker::stop() {
 }
 
 void Worker::run() noexcept {
+  // relaxed: a statistic for tools (uptime of the worker); single writer.
+  shm::atomic_store(stats_->started_monotonic_ns, shm::monotonic_ns(), std::memory_order_relaxed);
   std::uint64_t idle_since = 0;
   while (!stop_.load(std::memory_order_relaxed)) {
     const std::uint64_t now = shm::monotonic_ns();
@@ -456,7 +477,7 @@ bool Worker::park() noexcept {
     if (!p->in.empty() || p->stash_pos < p->stash_len) work = true;
   }
   if (!work) {
-    stats_.parks.fetch_add(1, std::memory_order_relaxed);
+    shm::bump(stats_->parks);  // single writer: this worker
     pollfd pfd{doorbell_, POLLIN, 0};
     if (::poll(&pfd, 1, static_cast<int>(opt_.park_timeout.count())) > 0) {
       std::uint64_t v;

@@ -23,6 +23,7 @@
 #include "router/chunk_ledger.hpp"
 #include "router/port.hpp"
 #include "shm/spsc_ring.hpp"
+#include "shm/stats_layout.hpp"
 
 namespace zcp::router {
 
@@ -45,15 +46,10 @@ struct WorkerOptions {
   // A parked worker wakes at least this often to drain release rings and refill loan rings.
   // Too short costs idle CPU; too long delays recycling chunks released while it slept.
   std::chrono::milliseconds park_timeout{50};
-};
-
-struct WorkerStats {
-  std::atomic<std::uint64_t> routed{0};
-  std::atomic<std::uint64_t> passes{0};
-  std::atomic<std::uint64_t> busy_passes{0};
-  std::atomic<std::uint64_t> parks{0};
-  std::atomic<std::uint64_t> max_pass_ns{0};
-  std::atomic<std::uint64_t> faults{0};
+  // The worker's slot in the segment's stats region, written by this worker only (id, cpu and
+  // idle strategy by the constructor, on the reactor thread, before the worker starts).
+  // nullptr: the worker counts into a slot of its own (router unit tests).
+  shm::WorkerStatsSlot* stats = nullptr;
 };
 
 class Worker {
@@ -85,7 +81,8 @@ class Worker {
   void stop();
 
   const WorkerOptions& options() const noexcept { return opt_; }
-  const WorkerStats& stats() const noexcept { return stats_; }
+  // Its counters (tools read them from the stats region; tests through this).
+  const shm::WorkerStatsSlot& stats() const noexcept { return *stats_; }
 
  private:
   enum class Offer : std::uint8_t { kDelivered, kDropped, kBlocked, kSkipped };
@@ -133,7 +130,8 @@ class Worker {
   std::vector<SubscriberPort*> touched_;
   std::uint64_t epoch_ = 1;
 
-  WorkerStats stats_;
+  shm::WorkerStatsSlot own_stats_{};  // fallback when options.stats is null
+  shm::WorkerStatsSlot* stats_;       // one writer: this worker's thread (or do_work's caller)
   std::thread thread_;
   std::atomic<bool> stop_{false};
 };

@@ -41,7 +41,8 @@ struct RingHeader {
   std::uint64_t tail;
   std::uint64_t high_water;    // atomic maximum of the fill level seen by producers
   std::uint64_t producer_full;  // SPSC rings written by a client only: times the producer found
-                                // the ring full (publish ring: publish() reported WouldBlock).
+                                // the ring full (publish ring: each publish() that found it full,
+                                // whether it then reported WouldBlock or waited for room).
                                 // Single writer (the producer): a relaxed load+store.
   std::uint64_t reserved1[5];
   // Line 2: consumer side.

@@ -99,6 +99,11 @@ class ControlPlaneTest : public ::testing::Test {
     cfg.pools.classes = {{128, 64}};
     cfg.heartbeat_slots = opt.heartbeat_slots;
     cfg.queue_arena_bytes = opt.arena_bytes;
+    // The stats tables sized by the limits, as diroute does (daemon.cpp).
+    cfg.stats.topic_slots = opt.registry.limits.max_topics;
+    cfg.stats.publisher_slots = opt.registry.limits.max_publishers;
+    cfg.stats.subscriber_slots = opt.registry.limits.max_subscribers;
+    cfg.stats.worker_slots = opt.registry.workers;
     const std::string instance = zcp::test::unique_instance("cp");
     auto seg = shm::Segment::create("/zcp." + instance + ".seg", instance, cfg);
     ASSERT_TRUE(seg) << seg.error().message;
@@ -115,7 +120,7 @@ class ControlPlaneTest : public ::testing::Test {
     router_ = std::move(*router);
     for (std::size_t i = 0; i < router_->worker_count(); ++i) doorbell_fds_.push_back(router_->doorbell(i));
     registry_ = std::make_unique<Registry>(segment_.heartbeats(), *queues_, segment_.base(),
-                                           segment_.size(), *router_, opt.registry);
+                                           segment_.size(), *router_, opt.registry, segment_.stats());
     SegmentGrant grant{segment_.fd(), segment_.name(), segment_.size(), shm::kLayoutVersion};
     control_ = std::make_unique<ControlPlane>(*registry_, *router_, host_, opt.control, grant);
   }

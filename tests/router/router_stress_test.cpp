@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "router_harness.hpp"
+#include "shm/stats.hpp"
 
 namespace zcp::router {
 namespace {
@@ -71,8 +72,8 @@ TEST(RouterStress, ThreadedLosslessFanOutWithSleepingSubscribers) {
   EXPECT_FALSE(failed.load()) << "out of order, lost, or a lost wake-up";
   h.router().stop();
   h.step(3);  // drain the last releases
-  for (auto& s : subs) EXPECT_EQ(s.port->counters.dropped.load(), 0U);
-  EXPECT_EQ(h.router().worker(0).stats().routed.load(), kMessages);
+  for (auto& s : subs) EXPECT_EQ(shm::read_counter(s.port->stats->dropped), 0U);
+  EXPECT_EQ(shm::read_counter(h.router().worker(0).stats().routed), kMessages);
   h.remove(pub);
   for (auto& s : subs) h.remove(s);
   EXPECT_TRUE(h.pool_full());

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "router_harness.hpp"
+#include "shm/stats.hpp"
 #include "shm/atomic.hpp"
 
 namespace zcp::router {
@@ -25,6 +26,55 @@ TEST(Router, LoanRingIsFilledFromThePublishersClass) {
   EXPECT_TRUE(h.pool_full());
 }
 
+// The counters tools read: publisher routed and history fill, subscriber delivered, and the
+// worker's slot (passes, busy passes and time, commands, routed). Here they live in the
+// ports' and worker's own fallback slots, written exactly as into the stats region.
+TEST(Router, CountersTrackRoutingHistoryAndPasses) {
+  Harness h;
+  auto sub = h.add_sub(1, 7, QueuePolicy::kDropOldest, 16, 2);
+  auto pub = h.add_pub(1, 7, 0, 8, /*history=*/3);
+  const shm::WorkerStatsSlot& w = h.router().worker(0).stats();
+  EXPECT_EQ(shm::read_counter(w.commands), 2U) << "two Add commands applied";
+  for (std::uint64_t v = 1; v <= 5; ++v) {
+    ASSERT_TRUE(h.publish(pub, v));
+    h.step();
+    ASSERT_EQ(h.take(sub), v);
+    h.step();
+  }
+  EXPECT_EQ(shm::read_counter(pub.port->stats->routed), 5U);
+  EXPECT_EQ(shm::read_counter(pub.port->stats->history_size), 3U) << "the history holds its depth";
+  EXPECT_EQ(shm::read_counter(sub.port->stats->delivered), 5U);
+  EXPECT_EQ(shm::read_counter(w.routed), 5U);
+  EXPECT_GE(shm::read_counter(w.passes), shm::read_counter(w.busy_passes));
+  EXPECT_GE(shm::read_counter(w.busy_passes), 5U);
+  EXPECT_GE(shm::read_counter(w.busy_ns), shm::read_counter(w.max_pass_ns));
+  EXPECT_GT(shm::read_counter(w.max_pass_ns), 0U);
+  EXPECT_EQ(w.id, 0U);
+  EXPECT_EQ(w.cpu, -1);
+  h.remove(pub);
+  h.remove(sub);
+  EXPECT_TRUE(h.pool_full());
+}
+
+// A worker given a slot of the stats region writes there, from zero, with its identity.
+TEST(Router, WorkerWritesTheSlotItIsGiven) {
+  shm::WorkerStatsSlot slot{};
+  slot.routed = 99;  // left over from an earlier daemon using this slot
+  WorkerOptions o;
+  o.id = 3;
+  o.cpu = -1;
+  o.idle = IdleStrategy::kPark;
+  o.stats = &slot;
+  ChunkLedger ledger;  // no ports: the ledger is never asked
+  Worker w(o, ledger, -1, -1);
+  EXPECT_EQ(&w.stats(), &slot);
+  EXPECT_EQ(slot.routed, 0U);
+  EXPECT_EQ(slot.id, 3U);
+  EXPECT_EQ(slot.idle_strategy, static_cast<std::uint32_t>(IdleStrategy::kPark));
+  w.do_work(0);
+  EXPECT_EQ(shm::read_counter(slot.passes), 1U);
+}
+
 TEST(Router, OnePublisherOneSubscriberOrderedAndComplete) {
   Harness h;
   auto sub = h.add_sub(1, 7, QueuePolicy::kBlockPublisher, 4);
@@ -36,8 +86,8 @@ TEST(Router, OnePublisherOneSubscriberOrderedAndComplete) {
     while (auto v = h.take(sub)) ASSERT_EQ(*v, ++got) << "in order, none lost";
     h.step();
   }
-  EXPECT_EQ(sub.port->counters.messages.load(), 1000U);
-  EXPECT_EQ(sub.port->counters.dropped.load(), 0U);
+  EXPECT_EQ(shm::read_counter(sub.port->stats->delivered), 1000U);
+  EXPECT_EQ(shm::read_counter(sub.port->stats->dropped), 0U);
   h.remove(pub);
   h.remove(sub);
   EXPECT_TRUE(h.pool_full());
@@ -104,7 +154,7 @@ TEST(Router, DropOldestKeepsTheNewestAndCountsExactly) {
     ASSERT_TRUE(h.publish(pub, v));
     h.step();
   }
-  EXPECT_EQ(sub.port->counters.dropped.load(), 7U);
+  EXPECT_EQ(shm::read_counter(sub.port->stats->dropped), 7U);
   EXPECT_EQ(shm::atomic_load(sub.queue.header()->dropped, std::memory_order_relaxed), 7U)
       << "the client sees the same drop count in shared memory";
   for (std::uint64_t v = 8; v <= 10; ++v) EXPECT_EQ(h.take(sub).value_or(0), v);
@@ -123,7 +173,7 @@ TEST(Router, DropNewestKeepsTheOldestAndCountsExactly) {
     ASSERT_TRUE(h.publish(pub, v));
     h.step();
   }
-  EXPECT_EQ(sub.port->counters.dropped.load(), 7U);
+  EXPECT_EQ(shm::read_counter(sub.port->stats->dropped), 7U);
   for (std::uint64_t v = 1; v <= 3; ++v) EXPECT_EQ(h.take(sub).value_or(0), v);
   h.step();
   h.remove(pub);
@@ -143,7 +193,7 @@ TEST(Router, BlockPublisherIsLosslessAndBacksUpIntoThePublishRing) {
   }
   // The blocked subscriber holds 2, the router holds one mid-delivery, the ring backs up.
   EXPECT_LT(sent, 20U) << "back-pressure must reach the publisher";
-  EXPECT_GT(pub.port->counters.blocked.load(), 0U);
+  EXPECT_GT(shm::read_counter(pub.port->stats->blocked), 0U);
   EXPECT_EQ(pub.out.size_approx(), 4U) << "publish ring full: publish() reports WouldBlock";
   std::uint64_t got = 0;
   while (got < 200) {
@@ -154,7 +204,7 @@ TEST(Router, BlockPublisherIsLosslessAndBacksUpIntoThePublishRing) {
     }
     h.step();
   }
-  EXPECT_EQ(slow.port->counters.dropped.load(), 0U);
+  EXPECT_EQ(shm::read_counter(slow.port->stats->dropped), 0U);
   h.step();
   h.remove(pub);
   h.remove(slow);
@@ -208,7 +258,7 @@ TEST(Router, UnpublishedLoanComesBack) {
   shm::MessageHeader ret{r.index, r.pool_class, shm::kMsgReturn, r.generation, 0, 0, 0};
   ASSERT_TRUE(pub.out.try_push(ret));
   h.step();
-  EXPECT_EQ(pub.port->counters.returned.load(), 1U);
+  EXPECT_EQ(shm::read_counter(pub.port->stats->returned), 1U);
   EXPECT_EQ(pub.port->owned.count(), 8U) << "returned, then the loan ring refilled";
   h.remove(pub);
   EXPECT_TRUE(h.pool_full());
@@ -300,7 +350,7 @@ TEST(Router, SubscriberSleepingIsWokenOncePerPass) {
   ASSERT_TRUE(h.publish(pub, 3));
   h.step();
   EXPECT_EQ(::read(sub.efd, &n, sizeof(n)), -1) << "a polling subscriber costs no system call";
-  EXPECT_EQ(sub.port->counters.wakeups.load(), 1U);
+  EXPECT_EQ(shm::read_counter(sub.port->stats->wakeups), 1U);
 }
 
 }  // namespace
