@@ -1,7 +1,8 @@
 // A consistent-enough copy of a daemon's stats region, taken without asking the daemon.
 // zcp-top, `zcp ls`, `zcp info` and `zcp metrics` all read through this: they open the
 // instance's segment read-only, copy the tables (descriptors under their sequence locks,
-// counters with relaxed loads), and work on the copy. Rates come from two snapshots.
+// counters with relaxed loads), and work on the copy. Rates come from two snapshots
+// (rates.hpp); output formats are in format.hpp.
 //
 // Every offset read from the region is range-checked against the mapping: the stats are
 // written by the daemon, but ring headers are also written by clients.
@@ -31,6 +32,7 @@ struct DaemonRow {
   std::string instance;
   std::string segment;            // shm name
   std::uint64_t segment_bytes = 0;
+  std::uint32_t layout_version = 0;
   std::uint64_t started_realtime_ns = 0;
   std::uint64_t uptime_ns = 0;
   std::vector<RegionRow> regions;
@@ -79,6 +81,8 @@ struct PublisherRow {
   std::uint64_t client_loan_failures = 0;  // loan ring consumer_empty: loan() found no chunk
   std::uint64_t would_block = 0;     // publish ring producer_full: publish() hit a full ring
   std::uint64_t history_size = 0;
+  bool rings_ok = true;              // false: a ring offset or magic failed its check
+  std::string topic() const { return service + "/" + instance + "/" + event; }
 };
 
 struct SubscriberRow {
@@ -95,6 +99,8 @@ struct SubscriberRow {
   std::uint64_t delivered = 0;
   std::uint64_t dropped = 0;
   std::uint64_t wakeups = 0;
+  bool rings_ok = true;          // false: the queue offset or magic failed its check
+  std::string topic() const { return service + "/" + instance + "/" + event; }
 };
 
 struct PoolRow {
@@ -131,12 +137,15 @@ struct Snapshot {
   std::vector<SubscriberRow> subscribers;
   std::vector<PoolRow> pools;
   std::vector<WorkerRow> workers;
+  std::uint32_t busy_slots = 0;  // descriptors skipped: a writer held their seqlock throughout
 };
 
-// Copies the stats of `segment` (mapped read-only is enough).
-Expected<Snapshot, std::string> take_snapshot(const shm::Segment& segment);
+// Copies the stats of `segment` (mapped read-only is enough; the pool view is non-const only
+// because its accessors are). `now_monotonic_ns` 0: read CLOCK_MONOTONIC.
+Expected<Snapshot, std::string> take_snapshot(shm::Segment& segment, std::uint64_t now_monotonic_ns = 0);
 
-// Opens the segment of `instance` read-only. The error says plainly when no daemon runs there.
+// Opens the segment of `instance` read-only (empty: $ZCP_INSTANCE, else "default"). The
+// error says plainly when no daemon runs there, or when the segment outlived its daemon.
 Expected<shm::Segment, std::string> open_instance(const std::string& instance);
 
 }  // namespace zcp::stats
