@@ -1,12 +1,16 @@
 #include "daemon/daemon.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <thread>
 
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -84,6 +88,60 @@ std::uint64_t raise_fd_limit() {
   return static_cast<std::uint64_t>(rl.rlim_cur);
 }
 
+// ---- CPU placement and real-time scheduling (DaemonConfig::reactor_*, worker_priority) ----
+
+// Puts the calling thread under SCHED_FIFO at `priority`, or back under SCHED_OTHER for 0.
+// Threads created afterwards inherit it (glibc's default PTHREAD_INHERIT_SCHED), which is how
+// the router workers get theirs. The message names what grants the permission.
+std::optional<std::string> set_thread_priority(int priority, const char* who) {
+  sched_param param{};
+  param.sched_priority = priority;
+  int rc = ::pthread_setschedparam(::pthread_self(), priority > 0 ? SCHED_FIFO : SCHED_OTHER, &param);
+  if (rc == 0 || priority == 0) return std::nullopt;
+  std::string why = std::strerror(rc);
+  if (rc == EPERM) {
+    rlimit rl{};
+    std::string limit = sys::call(::getrlimit, RLIMIT_RTPRIO, &rl).ok()
+                            ? std::to_string(rl.rlim_cur == RLIM_INFINITY ? 99 : rl.rlim_cur)
+                            : "unknown";
+    why += " (needs CAP_SYS_NICE, or RLIMIT_RTPRIO >= " + std::to_string(priority) +
+           "; RLIMIT_RTPRIO is " + limit + ": set LimitRTPRIO= in the systemd unit, or "
+           "'ulimit -r'; under a cgroup v1 cpu controller also cpu.rt_runtime_us)";
+  }
+  return std::string(who) + ": SCHED_FIFO priority " + std::to_string(priority) + " refused: " + why;
+}
+
+// Pins the calling thread to `cpu`; the CPU must be in the process's allowed set.
+std::optional<std::string> pin_thread(int cpu, const char* who) {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (::sched_getaffinity(0, sizeof(allowed), &allowed) != 0 || cpu < 0 || cpu >= CPU_SETSIZE ||
+      !CPU_ISSET(cpu, &allowed)) {
+    return std::string(who) + ": CPU " + std::to_string(cpu) +
+           " does not exist or is not allowed for this process (see `nproc`, taskset)";
+  }
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  int rc = ::pthread_setaffinity_np(::pthread_self(), sizeof(set), &set);
+  if (rc != 0) return std::string(who) + ": pinning to CPU " + std::to_string(cpu) + " failed: " + std::strerror(rc);
+  return std::nullopt;
+}
+
+// Gives the socket file the configured mode and group (the segment gets them at creation).
+std::optional<std::string> apply_socket_access(const std::string& path, const AccessConfig& a) {
+  if (auto r = sys::call(::chmod, path.c_str(), static_cast<mode_t>(a.mode)); !r.ok()) {
+    return fmt::format("chmod {:o} {}: {}", a.mode, path, std::strerror(r.err));
+  }
+  if (!a.group.empty()) {
+    if (auto r = sys::call(::chown, path.c_str(), static_cast<uid_t>(-1), static_cast<gid_t>(a.gid)); !r.ok()) {
+      return "chown :" + a.group + " " + path + ": " + std::strerror(r.err) +
+             " (the daemon must be a member of the group, or have CAP_CHOWN)";
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::string signal_name(int signo) {
@@ -97,7 +155,34 @@ std::string signal_name(int signo) {
   }
 }
 
+shm::SegmentConfig segment_config(const DaemonConfig& config) {
+  shm::SegmentConfig seg_cfg;
+  seg_cfg.heartbeat_slots = config.heartbeat_slots;
+  seg_cfg.queue_arena_bytes = config.queue_arena_bytes;
+  seg_cfg.pools = config.pools;
+  // The stats region: one slot per allowed topic, publisher and subscriber (the limits are
+  // enforced by slot), one per router worker, one per heartbeat slot for processes.
+  const std::size_t worker_count =
+      config.router_cpus.empty() ? std::max<std::uint32_t>(config.registry.workers, 1) : config.router_cpus.size();
+  seg_cfg.stats.process_slots = 0;  // one per heartbeat slot
+  seg_cfg.stats.topic_slots = std::max<std::uint32_t>(config.registry.limits.max_topics, 1);
+  seg_cfg.stats.publisher_slots = std::max<std::uint32_t>(config.registry.limits.max_publishers, 1);
+  seg_cfg.stats.subscriber_slots = std::max<std::uint32_t>(config.registry.limits.max_subscribers, 1);
+  seg_cfg.stats.worker_slots =
+      static_cast<std::uint32_t>(std::clamp<std::size_t>(worker_count, 1, router::kMaxWorkers));
+  seg_cfg.daemon_version = config.control.daemon_version;
+  seg_cfg.prefault = config.prefault;
+  seg_cfg.lock = config.mlock;
+  seg_cfg.mode = static_cast<mode_t>(config.access.mode);
+  return seg_cfg;
+}
+
 Daemon::Daemon(const DaemonConfig& config) : config_(config) {}
+
+void Daemon::set_config_text(std::string_view toml) noexcept {
+  shm::StatsRegion stats = segment_.stats();  // a view: the copy writes the same region
+  if (stats.valid()) stats.set_config_text(toml);
+}
 
 Daemon::~Daemon() {
   // The router's threads stop first: they touch the registry's ports. Then the reactor: it
@@ -146,10 +231,7 @@ Expected<std::unique_ptr<Daemon>, StartError> Daemon::start(const DaemonConfig& 
 
   // 4. The segment. O_EXCL creation is the real lock on the instance: of two daemons
   //    starting at once, the second finds the first's live segment here.
-  shm::SegmentConfig seg_cfg;
-  seg_cfg.heartbeat_slots = config.heartbeat_slots;
-  seg_cfg.queue_arena_bytes = config.queue_arena_bytes;
-  seg_cfg.pools = config.pools;
+  shm::SegmentConfig seg_cfg = segment_config(config);
   const std::string seg_name = config.paths.shm_name("seg");
   const bool leftover = ::access(("/dev/shm" + seg_name).c_str(), F_OK) == 0;
   auto segment = shm::Segment::create(seg_name, instance, seg_cfg);
@@ -162,6 +244,15 @@ Expected<std::unique_ptr<Daemon>, StartError> Daemon::start(const DaemonConfig& 
   d->segment_ = std::move(*segment);
   if (leftover) spdlog::info("removed the stale segment {} left by a dead diroute", seg_name);
   if (!d->segment_.lock_problem().empty()) spdlog::warn("{}", d->segment_.lock_problem());
+  if (!config.access.group.empty()) {
+    if (auto r = sys::call(::fchown, d->segment_.fd(), static_cast<uid_t>(-1),
+                           static_cast<gid_t>(config.access.gid));
+        !r.ok()) {
+      return start_error(ExitCode::kSetupFailed, "chown :" + config.access.group + " segment " + seg_name +
+                                                     ": " + std::strerror(r.err) +
+                                                     " (the daemon must be a member of the group, or have CAP_CHOWN)");
+    }
+  }
   auto arena = d->segment_.region(shm::RegionKind::kQueueArena);
   if (!arena) {
     return start_error(ExitCode::kSetupFailed, "segment " + seg_name + " has no queue arena");
@@ -181,6 +272,7 @@ Expected<std::unique_ptr<Daemon>, StartError> Daemon::start(const DaemonConfig& 
   if (cpus.empty()) cpus.assign(std::max<std::uint32_t>(config.registry.workers, 1), -1);
   for (int cpu : cpus) {
     router::WorkerOptions w;
+    w.stats = d->segment_.stats().worker(static_cast<std::uint32_t>(workers.size()));  // null past the table
     w.cpu = cpu;
     w.idle = config.idle;
     w.spin = config.spin;
@@ -189,13 +281,25 @@ Expected<std::unique_ptr<Daemon>, StartError> Daemon::start(const DaemonConfig& 
   auto router = router::Router::create(d->segment_.pool(), workers, d->router_notify_.fd());
   if (!router) return start_error(ExitCode::kUsage, router.error());
   d->router_ = std::move(*router);
-  if (auto started = d->router_->start(); !started) {
-    return start_error(ExitCode::kUsage, started.error());
+  // The workers inherit the scheduling policy of the thread that starts them: set theirs
+  // here, start them, then give this thread (the reactor) its own policy and CPU. Pinning the
+  // reactor after the start keeps unpinned workers off its CPU mask.
+  if (auto problem = set_thread_priority(config.worker_priority, "router workers")) {
+    return start_error(ExitCode::kSetupFailed, *problem);
+  }
+  auto started = d->router_->start();
+  (void)set_thread_priority(0, "reactor");  // back to SCHED_OTHER: cannot fail
+  if (!started) return start_error(ExitCode::kUsage, started.error());
+  if (auto problem = set_thread_priority(config.reactor_priority, "reactor")) {
+    return start_error(ExitCode::kSetupFailed, *problem);
+  }
+  if (config.reactor_cpu >= 0) {
+    if (auto problem = pin_thread(config.reactor_cpu, "reactor")) return start_error(ExitCode::kUsage, *problem);
   }
   RegistryConfig reg_cfg = config.registry;
   reg_cfg.workers = static_cast<std::uint32_t>(d->router_->worker_count());
   d->registry_ = std::make_unique<Registry>(d->segment_.heartbeats(), *d->queues_, d->segment_.base(),
-                                            d->segment_.size(), *d->router_, reg_cfg);
+                                            d->segment_.size(), *d->router_, reg_cfg, d->segment_.stats());
   SegmentGrant grant{d->segment_.fd(), seg_name, d->segment_.size(),
                      d->segment_.header().layout_version};
   d->control_ = std::make_unique<ControlPlane>(*d->registry_, *d->router_, *d, config.control,
@@ -215,6 +319,14 @@ Expected<std::unique_ptr<Daemon>, StartError> Daemon::start(const DaemonConfig& 
                        server.error().message());
   }
   d->server_ = *server;
+  if (auto problem = apply_socket_access(socket_path, config.access)) {
+    return start_error(ExitCode::kSetupFailed, *problem);
+  }
+  if (!config.access.allow.empty()) {
+    spdlog::warn("[access] lists {} service allowlist(s): they are NOT enforced yet (issue 7); every "
+                 "client that can open the socket may publish and subscribe",
+                 config.access.allow.size());
+  }
   Daemon* self = d.get();
   auto signals = d->reactor_->add_signals({SIGINT, SIGTERM}, [self](int signo) {
     spdlog::info("received {}: shutting down", signal_name(signo));
@@ -242,11 +354,13 @@ void Daemon::log_settings() {
                reactor::to_string(reactor_->ring_mode()));
   spdlog::info(
       "settings: heartbeat every {} ms, timeout {} ms; {} router worker(s); "
-      "limits: {} processes, {} publishers and {} subscribers per process, {} topics; "
+      "limits: {} processes, {} publishers and {} subscribers per process, {} topics, "
+      "{} publishers and {} subscribers daemon-wide; "
       "publisher ring {} slots; subscriber queue {} slots by default, {} at most",
       c.control.heartbeat_interval.count(), c.control.heartbeat_timeout.count(),
       registry_->config().workers, l.max_processes, l.max_publishers_per_process,
-      l.max_subscribers_per_process, l.max_topics, c.registry.publisher_ring_capacity,
+      l.max_subscribers_per_process, l.max_topics, l.max_publishers, l.max_subscribers,
+      c.registry.publisher_ring_capacity,
       c.registry.default_subscriber_capacity, c.registry.max_subscriber_capacity);
   auto hb = segment_.region(shm::RegionKind::kHeartbeat);
   auto pool = segment_.region(shm::RegionKind::kChunkPool);

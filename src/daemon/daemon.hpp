@@ -45,6 +45,24 @@ enum class ExitCode : int {
   kSetupFailed = 5,         // a start-up resource failed (runtime dir, socket, shm, eventfd)
 };
 
+// Who may reach the daemon (issue 9 reads it from [access]; issue 7 enforces the allowlists).
+struct ServiceAllowlist {
+  std::string service;  // a service name, or a prefix ending in '*' ("md.*"); "*" is every one
+  std::vector<std::uint32_t> publish_uids;
+  std::vector<std::uint32_t> publish_gids;
+  std::vector<std::uint32_t> subscribe_uids;
+  std::vector<std::uint32_t> subscribe_gids;
+};
+
+struct AccessConfig {
+  // Group given to the socket and the segment (empty: the daemon's own group). gid is
+  // resolved from the name when the config is read.
+  std::string group;
+  std::uint32_t gid = 0;
+  std::uint32_t mode = 0660;  // permission bits of the socket and the segment
+  std::vector<ServiceAllowlist> allow;  // parsed and validated; not enforced yet (issue 7)
+};
+
 struct DaemonConfig {
   InstancePaths paths;
   RegistryConfig registry;
@@ -60,7 +78,21 @@ struct DaemonConfig {
   // How long the shutdown waits for clients to take their goodbye. Too low: slow clients
   // miss the notice and only see the hang-up; too high: a wedged client delays the exit.
   std::chrono::milliseconds shutdown_drain = std::chrono::milliseconds(2000);
+  // CPU placement and real-time scheduling. The reactor is the thread that calls run().
+  int reactor_cpu = -1;        // pin the reactor to this CPU; -1: not pinned
+  int reactor_priority = 0;    // SCHED_FIFO priority (1..99) of the reactor; 0: SCHED_OTHER
+  int worker_priority = 0;     // SCHED_FIFO priority of every router worker; 0: SCHED_OTHER
+  // Memory: MAP_POPULATE the segment (no page faults later) and mlock it (a refusal is
+  // logged, not fatal).
+  bool prefault = false;
+  bool mlock = false;
+  std::string log_level = "info";  // applied by main(); kept so the effective config is whole
+  AccessConfig access;
 };
+
+// The segment a daemon with `config` creates: pools, arena, heartbeat slots, and the stats
+// tables sized by the limits. `diroute --check-config` plans the same one for its estimate.
+shm::SegmentConfig segment_config(const DaemonConfig& config);
 
 struct StartError {
   ExitCode code = ExitCode::kSetupFailed;
@@ -76,6 +108,10 @@ class Daemon final : public reactor::ConnectionHandler, public ControlPlaneHost 
 
   // Serves until SIGINT/SIGTERM, then shuts down. Returns the process exit code.
   ExitCode run();
+
+  // Publishes the effective configuration (TOML text) in the stats region, where `zcp info`
+  // reads it. Call before run(); the daemon itself has no TOML writer (src/config has).
+  void set_config_text(std::string_view toml) noexcept;
 
   // reactor::ConnectionHandler
   void on_open(reactor::ConnId id, const reactor::PeerCred& peer) override;
