@@ -169,8 +169,9 @@ std::string to_toml(const daemon::DaemonConfig& c, TomlStyle style) {
   w.key("mode", mode, "Permission bits (octal); the owner needs read and write.");
   w.note(
       "Per-service allowlists: [[access.allow]] with service (a name, or a prefix ending in\n"
-      "'*'), publish_uids, publish_gids, subscribe_uids, subscribe_gids. They are checked here\n"
-      "but NOT enforced yet (issue 7): diroute warns at start when any is set. Example:\n"
+      "'*'), publish_uids, publish_gids, subscribe_uids, subscribe_gids. The most specific entry\n"
+      "matching a service decides (exact, longest prefix, then \"*\"); a service no entry matches\n"
+      "is open. A refusal is a PermissionDenied reply and the access_denied counter. Example:\n"
       "[[access.allow]]\n"
       "service = \"md.*\"\n"
       "publish_uids = [1001]\n"

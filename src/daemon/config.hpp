@@ -6,7 +6,9 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "daemon/access.hpp"
 #include "shm/heartbeat_pool.hpp"
 #include "shm/ports.hpp"
 
@@ -124,6 +126,8 @@ struct ControlPlaneConfig {
   std::chrono::milliseconds idle_connection_timeout = kDefaultIdleConnectionTimeout;
   std::uint32_t malformed_frame_limit = kDefaultMalformedFrameLimit;
   std::string daemon_version = "0.0.0";
+  // Who may publish or subscribe per service ([[access.allow]]); empty: everyone.
+  std::vector<ServiceAllowlist> allow;
 };
 
 }  // namespace zcp::daemon

@@ -65,6 +65,7 @@ ControlPlane::ControlPlane(Registry& registry, router::Router& router, ControlPl
     : registry_(registry),
       host_(host),
       config_(config),
+      access_(config.allow),
       segment_(std::move(segment)),
       router_(router) {
   // The counters live in the stats region from here on (tools read them there).

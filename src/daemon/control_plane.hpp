@@ -27,6 +27,7 @@
 #include <sys/types.h>
 
 #include "common/sys.hpp"
+#include "daemon/access.hpp"
 #include "daemon/config.hpp"
 #include "daemon/counters.hpp"
 #include "daemon/health_watch.hpp"
@@ -158,6 +159,7 @@ class ControlPlane {
   Registry& registry_;
   ControlPlaneHost& host_;
   ControlPlaneConfig config_;
+  AccessPolicy access_;  // from config_.allow
   SegmentGrant segment_;
   router::Router& router_;
   std::unordered_map<reactor::ConnId, Connection, reactor::ConnIdHash> conns_;

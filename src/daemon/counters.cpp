@@ -45,6 +45,7 @@ constexpr std::array<std::string_view, kCounterCount> kCounterNames = {
     "limit_subscribers_total",    // kLimitSubscribersTotal
     "pool_low_warnings",          // kPoolLowWarnings
     "drop_warnings",              // kDropWarnings
+    "access_denied",              // kAccessDenied
 };
 
 constexpr bool all_named() {

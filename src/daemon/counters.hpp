@@ -58,6 +58,7 @@ enum class Counter : std::uint8_t {
   kLimitSubscribersTotal,  // LimitReached: daemon-wide subscribers (Limits::max_subscribers)
   kPoolLowWarnings,        // a pool class fell below 10% free (warned once per episode)
   kDropWarnings,           // rate-limited warnings about a subscriber dropping
+  kAccessDenied,  // CreatePublisher/CreateSubscriber refused by an [[access.allow]] list
   kCount                   // sentinel
 };
 

@@ -302,8 +302,9 @@ Expected<std::unique_ptr<Daemon>, StartError> Daemon::start(const DaemonConfig& 
                                             d->segment_.size(), *d->router_, reg_cfg, d->segment_.stats());
   SegmentGrant grant{d->segment_.fd(), seg_name, d->segment_.size(),
                      d->segment_.header().layout_version};
-  d->control_ = std::make_unique<ControlPlane>(*d->registry_, *d->router_, *d, config.control,
-                                               std::move(grant));
+  ControlPlaneConfig cp_cfg = config.control;
+  cp_cfg.allow = config.access.allow;
+  d->control_ = std::make_unique<ControlPlane>(*d->registry_, *d->router_, *d, cp_cfg, std::move(grant));
 
   // 5. The socket, the signals and the heartbeat tick.
   if (*state == reactor::SocketState::kStale) {
@@ -323,8 +324,7 @@ Expected<std::unique_ptr<Daemon>, StartError> Daemon::start(const DaemonConfig& 
     return start_error(ExitCode::kSetupFailed, *problem);
   }
   if (!config.access.allow.empty()) {
-    spdlog::warn("[access] lists {} service allowlist(s): they are NOT enforced yet (issue 7); every "
-                 "client that can open the socket may publish and subscribe",
+    spdlog::info("[access]: {} service allowlist(s) decide who may publish and subscribe",
                  config.access.allow.size());
   }
   Daemon* self = d.get();

@@ -46,21 +46,13 @@ enum class ExitCode : int {
 };
 
 // Who may reach the daemon (issue 9 reads it from [access]; issue 7 enforces the allowlists).
-struct ServiceAllowlist {
-  std::string service;  // a service name, or a prefix ending in '*' ("md.*"); "*" is every one
-  std::vector<std::uint32_t> publish_uids;
-  std::vector<std::uint32_t> publish_gids;
-  std::vector<std::uint32_t> subscribe_uids;
-  std::vector<std::uint32_t> subscribe_gids;
-};
-
 struct AccessConfig {
   // Group given to the socket and the segment (empty: the daemon's own group). gid is
   // resolved from the name when the config is read.
   std::string group;
   std::uint32_t gid = 0;
   std::uint32_t mode = 0660;  // permission bits of the socket and the segment
-  std::vector<ServiceAllowlist> allow;  // parsed and validated; not enforced yet (issue 7)
+  std::vector<ServiceAllowlist> allow;  // per-service allowlists (daemon/access.hpp), enforced
 };
 
 struct DaemonConfig {

@@ -97,7 +97,13 @@ Reply ControlPlane::on_unregister(Connection& c, std::uint64_t id) {
 Reply ControlPlane::on_create_publisher(const ProcessRecord& p, std::uint64_t id,
                                         const fb::CreatePublisher& req) {
   protocol::PublisherOptions opts{req.history_depth(), req.max_loans(), req.max_payload()};
-  auto pub = registry_.add_publisher(p.handle.index, topic_of(req), opts);
+  const protocol::Topic topic = topic_of(req);
+  if (!access_.allows(AccessRole::kPublish, topic.service, p.peer.uid, p.peer.gid)) {
+    counters_.add(Counter::kAccessDenied);
+    return refuse(id, fb::ResultCode::PermissionDenied,
+                  access_.refusal(AccessRole::kPublish, topic.service, p.peer.uid, p.peer.gid));
+  }
+  auto pub = registry_.add_publisher(p.handle.index, topic, opts);
   if (!pub) return registry_refusal(id, pub.error());
   const PublisherRecord& rec = **pub;
   counters_.add(Counter::kPublishersCreated);
@@ -116,7 +122,13 @@ Reply ControlPlane::on_create_publisher(const ProcessRecord& p, std::uint64_t id
 Reply ControlPlane::on_create_subscriber(const ProcessRecord& p, std::uint64_t id,
                                          const fb::CreateSubscriber& req) {
   protocol::SubscriberOptions opts{req.queue_capacity(), req.policy(), req.history_request(), req.max_held()};
-  auto sub = registry_.add_subscriber(p.handle.index, topic_of(req), opts);
+  const protocol::Topic topic = topic_of(req);
+  if (!access_.allows(AccessRole::kSubscribe, topic.service, p.peer.uid, p.peer.gid)) {
+    counters_.add(Counter::kAccessDenied);
+    return refuse(id, fb::ResultCode::PermissionDenied,
+                  access_.refusal(AccessRole::kSubscribe, topic.service, p.peer.uid, p.peer.gid));
+  }
+  auto sub = registry_.add_subscriber(p.handle.index, topic, opts);
   if (!sub) return registry_refusal(id, sub.error());
   const SubscriberRecord& rec = **sub;
   counters_.add(Counter::kSubscribersCreated);

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include "diroute_process.hpp"
+#include "raw_client.hpp"
 #include "shm/segment.hpp"
 
 namespace zcp::daemon::test {
@@ -101,7 +102,7 @@ TEST_F(ConfigCli, ConfigFileShapesTheSegment) {
   EXPECT_NE(log.find("workers = 2"), std::string::npos) << log;
   EXPECT_NE(log.find("prefault = true"), std::string::npos) << log;
   EXPECT_NE(log.find("memory estimate:"), std::string::npos) << log;
-  EXPECT_NE(log.find("NOT enforced yet (issue 7)"), std::string::npos) << "allowlists are not silently ignored: " << log;
+  EXPECT_NE(log.find("allowlist(s) decide who may publish and subscribe"), std::string::npos) << log;
 }
 
 TEST_F(ConfigCli, PoolFlagOverridesTheFilesPools) {
@@ -128,6 +129,39 @@ TEST_F(ConfigCli, ReactorPinningAndRefusedPriorityAreReported) {
   } else {
     EXPECT_NE(d->log().find("RLIMIT_RTPRIO"), std::string::npos) << d->log();
   }
+}
+
+TEST_F(ConfigCli, AllowlistsDecideWhoPublishesAndSubscribes) {
+  // This test runs as some uid/gid; the file lets that uid subscribe to md.* but publish only
+  // as another uid, closes every unlisted service to publishers, and leaves "open" open by
+  // an entry that names our uid.
+  const std::string me = std::to_string(::getuid());
+  const std::string other = std::to_string(::getuid() + 4242);
+  std::string path = write("access.toml",
+                           "[[access.allow]]\nservice = \"*\"\nsubscribe_uids = [" + me + "]\n"
+                           "[[access.allow]]\nservice = \"md.*\"\npublish_uids = [" + other +
+                               "]\nsubscribe_uids = [" + me + "]\n"
+                           "[[access.allow]]\nservice = \"open\"\npublish_uids = [" + me + "]\n"
+                           "subscribe_uids = [" + me + "]\n");
+  start_daemon({"--config", path});
+  RawClient c = RawClient::connect(daemon_->socket_path());
+  ASSERT_TRUE(c.valid());
+  ASSERT_EQ(c.hello()->code(), fb::ResultCode::Ok);
+  ASSERT_EQ(c.register_process("access-test", false)->code(), fb::ResultCode::Ok);
+
+  auto denied = c.create_publisher({"md.fx", "i", "e"});
+  ASSERT_TRUE(denied);
+  EXPECT_EQ(denied->code(), fb::ResultCode::PermissionDenied);
+  EXPECT_NE(denied->message().find("may not publish to service 'md.fx'"), std::string::npos) << denied->message();
+  EXPECT_NE(denied->message().find("entry 'md.*'"), std::string::npos) << denied->message();
+  EXPECT_EQ(c.create_subscriber({"md.fx", "i", "e"}, {})->code(), fb::ResultCode::Ok);
+  EXPECT_EQ(c.create_publisher({"open", "i", "e"})->code(), fb::ResultCode::Ok);
+  EXPECT_EQ(c.create_publisher({"robot", "i", "e"})->code(), fb::ResultCode::PermissionDenied)
+      << "the '*' entry lists no publisher";
+  EXPECT_EQ(c.create_subscriber({"robot", "i", "e"}, {})->code(), fb::ResultCode::Ok);
+  c.close();
+  EXPECT_EQ(daemon_->stop(SIGTERM), 0) << daemon_->log();
+  EXPECT_EQ(daemon_->counters()["access_denied"], 2U) << daemon_->log();
 }
 
 }  // namespace

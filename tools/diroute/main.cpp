@@ -85,7 +85,7 @@ int check_config(const diroute::Options& o) {
               c.reactor_priority, c.worker_priority);
   std::printf("memory: prefault %s, mlock %s; access: mode %03o, group '%s', %zu allowlist(s)%s\n",
               c.prefault ? "on" : "off", c.mlock ? "on" : "off", c.access.mode, c.access.group.c_str(),
-              c.access.allow.size(), c.access.allow.empty() ? "" : " (not enforced yet: issue 7)");
+              c.access.allow.size(), c.access.allow.empty() ? "" : " (enforced per service)");
   std::printf("%s\n", zcp::config::describe(*estimate, c).c_str());
   return 0;
 }
