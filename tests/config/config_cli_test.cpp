@@ -11,25 +11,14 @@
 #include "diroute_process.hpp"
 #include "raw_client.hpp"
 #include "shm/segment.hpp"
+#include "support/test_support.hpp"
 
 namespace zcp::daemon::test {
 namespace {
 
-struct Ran {
-  int code = -1;
-  std::string out;  // stdout and stderr
-};
+using Ran = zcp::test::CommandResult;
 
-Ran run(const std::string& command) {
-  Ran r;
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof(buf), p)) > 0;) r.out.append(buf, n);
-  int status = ::pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+Ran run(const std::string& command) { return zcp::test::run_command(command); }
 
 const std::string kDiroute = ZCP_DIROUTE_PATH;
 

@@ -12,19 +12,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/test_support.hpp"
+
 namespace {
 
 nlohmann::json run_soak(const std::string& args, int& exit_code) {
-  std::string cmd = std::string(ZCP_SOAK_PATH) + " --json " + args;
-  FILE* f = ::popen(cmd.c_str(), "r");
-  if (f == nullptr) return {};
-  std::string out;
-  char buf[4096];
-  while (std::size_t n = std::fread(buf, 1, sizeof(buf), f)) out.append(buf, n);
-  int status = ::pclose(f);
-  exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  auto j = nlohmann::json::parse(out, nullptr, /*allow_exceptions=*/false);
-  return j;
+  auto r = zcp::test::run_command(std::string(ZCP_SOAK_PATH) + " --json " + args, /*merge_stderr=*/false);
+  exit_code = r.code;
+  return nlohmann::json::parse(r.out, nullptr, /*allow_exceptions=*/false);
 }
 
 void expect_clean(const nlohmann::json& r, std::uint64_t rounds) {

@@ -14,6 +14,17 @@
 
 namespace zcp::test {
 
+CommandResult run_command(const std::string& command, bool merge_stderr) {
+  CommandResult r;
+  FILE* p = ::popen((merge_stderr ? command + " 2>&1" : command).c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof(buf), p)) > 0;) r.out.append(buf, n);
+  int status = ::pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
 std::string unique_instance(const std::string& tag) {
   static std::atomic<unsigned> counter{0};
   // relaxed: only uniqueness within this process matters, not ordering.

@@ -15,6 +15,14 @@ namespace zcp::test {
 // parallel never share a socket or a segment.
 std::string unique_instance(const std::string& tag = "");
 
+// What a shell command printed and how it exited.
+struct CommandResult {
+  int code = -1;    // exit status; -1 if it did not exit normally (or popen failed)
+  std::string out;  // stdout, and stderr too when merge_stderr
+};
+// Runs `command` with /bin/sh and collects its output.
+CommandResult run_command(const std::string& command, bool merge_stderr = true);
+
 // Anonymous MAP_SHARED memory that survives fork(): parent and children see the same bytes.
 class SharedAnon {
  public:
