@@ -12,7 +12,7 @@ SOAK_SECONDS ?= 180
 
 CMAKE_COMMON = -DZCP_WERROR=ON
 
-.PHONY: all deps configure build test test-release test-asan test-tsan test-fuzz \
+.PHONY: install all deps configure build test test-release test-asan test-tsan test-fuzz \
         bench demo soak clean format tidy
 
 all: build
@@ -64,8 +64,20 @@ test-fuzz:
 	  scripts/run-fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS); \
 	else echo "test-fuzz: no fuzz targets yet"; fi
 
+# Installs the build into $(PREFIX) (binaries, headers, libzcp, CMake and pkg-config files,
+# example config, systemd unit): `make install PREFIX=/opt/zerocp`.
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
 bench: build
 	scripts/run-bench.sh $(BUILD)
+
+# zerocp side by side with iceoryx 2.0.3 and Unix sockets, one table of medians
+# (docs/performance.md). Installs iceoryx if missing; builds in build-bench. Not in `make test`.
+.PHONY: bench-compare
+bench-compare: deps
+	JOBS=$(JOBS) scripts/bench-compare.sh build-bench
 
 demo: build
 	scripts/demo.sh $(BUILD)
