@@ -129,6 +129,9 @@ class Publisher<void> {
   std::uint32_t history_depth() const noexcept;    // granted
   std::uint32_t loans_outstanding() const noexcept;
   std::uint64_t published() const noexcept;        // the last sequence number published
+  // Publications (not yet routed) and loans lost because diroute restarted under them
+  // (RuntimeOptions::reconnect). The publisher itself carries on with the new daemon.
+  std::uint64_t lost() const noexcept;
   bool connected() const noexcept;
 
  private:
@@ -208,6 +211,7 @@ class Publisher {
   std::uint32_t history_depth() const noexcept { return raw_.history_depth(); }
   std::uint32_t loans_outstanding() const noexcept { return raw_.loans_outstanding(); }
   std::uint64_t published() const noexcept { return raw_.published(); }
+  std::uint64_t lost() const noexcept { return raw_.lost(); }
   bool connected() const noexcept { return raw_.connected(); }
   // The untyped publisher underneath (for byte-level access).
   Publisher<void>& untyped() noexcept { return raw_; }

@@ -28,6 +28,14 @@ struct RuntimeOptions {
   std::string instance{};  // empty: $ZCP_INSTANCE, else "default"
   bool monitored = true; // heartbeat-monitored: a hung (not only a dead) process is removed
   std::chrono::milliseconds request_timeout{2000};
+  // When the daemon goes away: wait for a new diroute on the same instance, register again,
+  // and let every Publisher and Subscriber of this runtime carry on (each re-creates itself
+  // on its next call). Until then calls fail with kDisconnected. Messages in flight across the
+  // restart are lost and counted (Publisher::lost(), Subscriber::lost()). false: a lost
+  // daemon is final for this runtime.
+  bool reconnect = true;
+  // How often the reconnect thread tries the socket while no daemon answers.
+  std::chrono::milliseconds reconnect_interval{50};
 };
 
 struct TopologyProcess {
@@ -64,8 +72,11 @@ class Runtime {
   std::uint32_t slot() const noexcept;
   std::string daemon_version() const;
 
-  // False once the daemon went away or declared this process dead.
+  // False while no daemon serves this runtime (it went away or declared this process dead,
+  // and no new one was found yet).
   bool connected() const noexcept;
+  // Times this runtime re-registered with a new daemon (RuntimeOptions::reconnect).
+  std::uint64_t reconnects() const noexcept;
   // Why the connection ended, if it did.
   std::optional<Error> disconnect_reason() const;
 

@@ -107,6 +107,9 @@ class Subscriber<void> {
   std::uint64_t dropped() const noexcept;
   // Queue entries skipped because they named no valid chunk (a router or memory bug).
   std::uint64_t rejected() const noexcept;
+  // Messages lost because diroute restarted while they were queued for this subscriber
+  // (RuntimeOptions::reconnect). The subscriber itself carries on with the new daemon.
+  std::uint64_t lost() const noexcept;
   std::uint32_t held() const noexcept;
   std::uint32_t max_held() const noexcept;       // granted
   std::uint32_t queue_capacity() const noexcept;  // granted
@@ -171,6 +174,7 @@ class Subscriber {
   void finish_wait() noexcept { raw_.finish_wait(); }
   std::uint64_t dropped() const noexcept { return raw_.dropped(); }
   std::uint64_t rejected() const noexcept { return raw_.rejected(); }
+  std::uint64_t lost() const noexcept { return raw_.lost(); }
   // Messages skipped because their payload was not sizeof(T) bytes (another type on the topic).
   std::uint64_t size_mismatches() const noexcept { return size_mismatches_; }
   std::uint32_t held() const noexcept { return raw_.held(); }

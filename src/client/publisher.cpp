@@ -42,16 +42,31 @@ Result<PublisherPort*> PublisherPort::open(Runtime& runtime, const Topic& topic,
   }
   RuntimeImpl& rt = runtime.impl();
   if (rt.disconnected()) return Unexpected(rt.disconnected_error("create " + describe(topic)));
-  auto grant = rt.create_publisher({topic.service, topic.instance, topic.event},
-                                   {o.history_depth, o.max_loans, o.max_payload});
+  auto* p = new PublisherPort();
+  p->rt_ = &rt;
+  p->topic_ = topic;
+  p->options_ = o;
+  p->loan_wait_ = o.loan_wait;
+  p->publish_timeout_ = o.publish_timeout;
+  if (auto b = p->bind(*rt.session()); !b) {
+    delete p;  // never bound: its destructor has nothing to tell a daemon
+    return Unexpected(b.error());
+  }
+  return p;
+}
+
+Result<void> PublisherPort::bind(Session& s) {
+  const PublisherOptions& o = options_;
+  auto grant = rt_->create_publisher(s, {topic_.service, topic_.instance, topic_.event},
+                                     {o.history_depth, o.max_loans, o.max_payload});
   if (!grant) return Unexpected(grant.error());
 
   // From here on the daemon holds a publisher for us: undo it if we cannot use it.
-  auto fail = [&](std::string why) -> Result<PublisherPort*> {
-    (void)rt.destroy_publisher(grant->id);
-    return Unexpected(Error{Errc::kProtocol, 0, "create " + describe(topic) + ": " + why});
+  auto fail = [&](std::string why) -> Result<void> {
+    (void)rt_->destroy_publisher(s, grant->id);
+    return Unexpected(Error{Errc::kProtocol, 0, "create " + describe(topic_) + ": " + why});
   };
-  shm::Segment& seg = rt.segment;
+  shm::Segment& seg = s.segment;
   auto loans = shm::SpscConsumer<shm::ChunkRef>::attach(seg.base(), seg.size(), grant->loan_ring);
   if (!loans) {
     return fail("the loan ring the daemon granted is unusable (" + loans.error() +
@@ -67,23 +82,34 @@ Result<PublisherPort*> PublisherPort::open(Runtime& runtime, const Topic& topic,
   if (grant->max_loans == 0) return fail("the daemon granted max_loans 0");
   if (!grant->doorbell.valid()) return fail("no worker doorbell eventfd");
 
-  auto* p = new PublisherPort();
-  p->rt_ = &rt;
-  p->topic_ = topic;
-  p->id_ = grant->id;
+  if (session_ != nullptr) {
+    // A reconnect: what the old router had not routed is gone with it.
+    lost_ += shm::atomic_load(ring_.header()->tail, std::memory_order_relaxed) -
+             shm::atomic_load(ring_.header()->routed, std::memory_order_relaxed);
+  }
+  session_ = &s;
+  id_ = grant->id;
   // The class's real size bounds every write; the grant's is only what the daemon said.
-  p->chunk_size_ = std::min(grant->chunk_size, pool.chunk_size(grant->pool_class));
-  p->max_loans_ = grant->max_loans;
-  p->history_depth_ = grant->history_depth;
-  p->pool_class_ = static_cast<std::uint16_t>(grant->pool_class);
-  p->loan_wait_ = o.loan_wait;
-  p->publish_timeout_ = o.publish_timeout;
-  p->pool_ = pool;
-  p->loans_ = std::move(*loans);
-  p->ring_ = std::move(*ring);
-  p->doorbell_ = std::move(grant->doorbell);
-  p->pending_returns_.reserve(p->max_loans_);
-  return p;
+  chunk_size_ = std::min(grant->chunk_size, pool.chunk_size(grant->pool_class));
+  max_loans_ = grant->max_loans;
+  history_depth_ = grant->history_depth;
+  pool_class_ = static_cast<std::uint16_t>(grant->pool_class);
+  pool_ = pool;
+  loans_ = std::move(*loans);
+  ring_ = std::move(*ring);
+  doorbell_ = std::move(grant->doorbell);
+  pending_returns_.clear();  // returns of old-session chunks: that router is gone
+  pending_returns_.reserve(max_loans_);
+  return {};
+}
+
+Result<void> PublisherPort::ensure_bound(const char* what) noexcept {
+  Session* cur = rt_->session();
+  if (cur != session_ && !cur->channel->down()) {
+    if (auto b = bind(*cur); !b) return Unexpected(b.error());
+  }
+  if (cur->channel->down()) return Unexpected(rt_->disconnected_error(describe(topic_) + ": " + what));
+  return {};
 }
 
 Error PublisherPort::error(Errc code, std::string what) const {
@@ -119,7 +145,7 @@ Result<Loan<>> PublisherPort::loan(std::size_t size) noexcept {
                                                  std::to_string(chunk_size_) +
                                                  " bytes; create the publisher with a larger max_payload"));
   }
-  if (rt_->disconnected()) return Unexpected(rt_->disconnected_error(describe(topic_) + ": loan"));
+  if (auto b = ensure_bound("loan"); !b) return Unexpected(b.error());
   flush_returns();
   if (loaned_ + pending_returns_.size() >= max_loans_) {
     return Unexpected(error(Errc::kTooManyLoans,
@@ -172,7 +198,7 @@ Result<Loan<>> PublisherPort::loan(std::size_t size) noexcept {
     ++loaned_;
     return LoanAccess::make(this, chunk->payload, static_cast<std::uint32_t>(size),
                             std::min(chunk->capacity, chunk_size_),
-                            ChunkToken{ref.index, ref.generation, ref.pool_class});
+                            ChunkToken{ref.index, ref.generation, ref.pool_class, session_->number});
   }
   return Unexpected(error(Errc::kProtocol, "the router lent only invalid chunk references"));
 }
@@ -187,10 +213,18 @@ Result<void> PublisherPort::publish(Loan<>& loan, std::chrono::nanoseconds timeo
                                                         owner->topic_.str() + " (id " +
                                                         std::to_string(owner->id_) + ")"));
   }
-  if (rt_->disconnected()) return Unexpected(rt_->disconnected_error(describe(topic_) + ": publish"));
+  if (auto b = ensure_bound("publish"); !b) return Unexpected(b.error());
+  const ChunkToken& t = LoanAccess::token(loan);
+  if (t.session != session_->number) {
+    // Loaned from a daemon that is gone: its chunk means nothing to the new one.
+    --loaned_;
+    ++lost_;
+    LoanAccess::disarm(loan);
+    return Unexpected(error(Errc::kDisconnected,
+                            "the loan was made before diroute restarted and is lost; loan again"));
+  }
   flush_returns();  // returns first: they free chunks the router can lend again
 
-  const ChunkToken& t = LoanAccess::token(loan);
   const std::uint32_t size = LoanAccess::size(loan);
   const std::uint64_t seq = sequence_ + 1;
   const std::uint64_t now = shm::monotonic_ns();
@@ -241,6 +275,11 @@ Result<void> PublisherPort::publish_copy(std::span<const std::byte> bytes,
 
 void PublisherPort::drop_loan(const ChunkToken& t) noexcept {
   --loaned_;
+  if (t.session != session_->number) {  // a chunk of a daemon that is gone: nothing to return
+    ++lost_;
+    if (orphaned_ && loaned_ == 0) delete this;
+    return;
+  }
   const shm::ChunkRef ref{t.index, t.pool_class, 0, t.generation};
   if (flush_returns() && ring_.try_push(return_header(ref, id_))) {
     kick_router();
@@ -252,6 +291,7 @@ void PublisherPort::drop_loan(const ChunkToken& t) noexcept {
 }
 
 Result<void> PublisherPort::flush(std::chrono::nanoseconds timeout) noexcept {
+  if (auto b = ensure_bound("flush"); !b) return Unexpected(b.error());
   // Drained once the router has fully routed everything we pushed: `routed` counts messages
   // it delivered (or returned), stash included, so a flush() before destroying a publisher
   // loses nothing even while a block_publisher subscriber holds the router back.
@@ -286,11 +326,12 @@ void PublisherPort::close() noexcept {
 }
 
 PublisherPort::~PublisherPort() {
-  if (rt_->disconnected()) return;
+  // Only the current daemon knows this publisher, and only if it is still there.
+  if (session_ == nullptr || session_ != rt_->session() || rt_->disconnected()) return;
   // Best effort: let the router take what is still queued (and our pending returns), then
   // remove the publisher. The daemon reclaims whatever it still finds lent to us.
   (void)flush(kDrainOnDestroy);
-  (void)rt_->destroy_publisher(id_);
+  (void)rt_->destroy_publisher(*session_, id_);
 }
 
 void drop_loan(PublisherPort* port, const ChunkToken& token) noexcept { port->drop_loan(token); }
@@ -340,6 +381,7 @@ std::uint32_t Publisher<void>::max_loans() const noexcept { return port_->max_lo
 std::uint32_t Publisher<void>::history_depth() const noexcept { return port_->history_depth(); }
 std::uint32_t Publisher<void>::loans_outstanding() const noexcept { return port_->loans_outstanding(); }
 std::uint64_t Publisher<void>::published() const noexcept { return port_->published(); }
+std::uint64_t Publisher<void>::lost() const noexcept { return port_->lost(); }
 bool Publisher<void>::connected() const noexcept { return port_->connected(); }
 
 }  // namespace zcp

@@ -49,6 +49,9 @@ class PublisherPort {
   std::uint32_t history_depth() const noexcept { return history_depth_; }
   std::uint32_t loans_outstanding() const noexcept { return loaned_; }
   std::uint64_t published() const noexcept { return sequence_; }
+  // Publications and loans lost to daemon restarts (not yet routed, or loaned, when the
+  // daemon went away).
+  std::uint64_t lost() const noexcept { return lost_; }
   bool connected() const noexcept { return !rt_->disconnected(); }
   std::chrono::nanoseconds default_publish_timeout() const noexcept { return publish_timeout_; }
 
@@ -58,6 +61,12 @@ class PublisherPort {
   PublisherPort(const PublisherPort&) = delete;
   PublisherPort& operator=(const PublisherPort&) = delete;
 
+  // Creates the daemon-side publisher on `s` and attaches its rings (open, and after a
+  // reconnect). On failure the port is unchanged.
+  Result<void> bind(Session& s);
+  // The data path's check: one acquire load; rebinds when the runtime reconnected. An error
+  // when no daemon serves the runtime (yet).
+  Result<void> ensure_bound(const char* what) noexcept;
   // Pushes pending returns into the publish ring; true when none is left.
   bool flush_returns() noexcept;
   // Writes the worker's doorbell if it announced that it parks. Once per push batch.
@@ -65,6 +74,8 @@ class PublisherPort {
   Error error(Errc code, std::string what) const;
 
   RuntimeImpl* rt_ = nullptr;
+  Session* session_ = nullptr;  // the daemon connection the rings below belong to
+  PublisherOptions options_;    // as asked: a reconnect asks the new daemon the same
   Topic topic_;
   std::uint32_t id_ = 0;
   std::uint32_t chunk_size_ = 0;
@@ -82,6 +93,7 @@ class PublisherPort {
   std::uint64_t sequence_ = 0;   // last published
   std::uint32_t loaned_ = 0;     // live Loan objects
   std::uint64_t rejected_ = 0;   // invalid references found in the loan ring
+  std::uint64_t lost_ = 0;       // see lost()
   // Returns that found the publish ring full; retried by every later operation. Capacity
   // max_loans, reserved at open: loaned_ + pending_returns_.size() ≤ max_loans always, so
   // push_back never allocates.

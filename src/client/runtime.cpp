@@ -53,7 +53,8 @@ shm::QueueDescriptor to_shm(const fb::QueueDescriptor& d) {
 }  // namespace
 
 template <class Encode>
-Result<client::Reply> RuntimeImpl::request(const std::string& what, Encode&& encode) {
+Result<client::Reply> RuntimeImpl::request(Session& s, const std::string& what, Encode&& encode) {
+  client::ControlChannel* channel = s.channel.get();
   std::uint64_t id = channel->next_request_id();
   auto frame = encode(id);
   if (!frame) {
@@ -77,11 +78,11 @@ Result<client::Reply> RuntimeImpl::request(const std::string& what, Encode&& enc
   return reply;
 }
 
-Result<PublisherGrant> RuntimeImpl::create_publisher(const protocol::Topic& topic,
+Result<PublisherGrant> RuntimeImpl::create_publisher(Session& s, const protocol::Topic& topic,
                                                      const protocol::PublisherOptions& o) {
   std::string what = "create publisher " + std::string(topic.service) + "/" + std::string(topic.instance) +
                      "/" + std::string(topic.event);
-  auto reply = request(what, [&](std::uint64_t id) { return protocol::encode_create_publisher(id, topic, o); });
+  auto reply = request(s, what, [&](std::uint64_t id) { return protocol::encode_create_publisher(id, topic, o); });
   if (!reply) return Unexpected(reply.error());
   auto* body = reply->response->body_as_PublisherReply();
   if (!body || !body->ring() || reply->fds.size() != 1) {
@@ -100,11 +101,11 @@ Result<PublisherGrant> RuntimeImpl::create_publisher(const protocol::Topic& topi
                         std::move(reply->fds[0])};
 }
 
-Result<SubscriberGrant> RuntimeImpl::create_subscriber(const protocol::Topic& topic,
+Result<SubscriberGrant> RuntimeImpl::create_subscriber(Session& s, const protocol::Topic& topic,
                                                        const protocol::SubscriberOptions& o) {
   std::string what = "create subscriber " + std::string(topic.service) + "/" + std::string(topic.instance) +
                      "/" + std::string(topic.event);
-  auto reply = request(what, [&](std::uint64_t id) { return protocol::encode_create_subscriber(id, topic, o); });
+  auto reply = request(s, what, [&](std::uint64_t id) { return protocol::encode_create_subscriber(id, topic, o); });
   if (!reply) return Unexpected(reply.error());
   auto* body = reply->response->body_as_SubscriberReply();
   if (!body || !body->queue() || reply->fds.size() != 1) {
@@ -115,29 +116,31 @@ Result<SubscriberGrant> RuntimeImpl::create_subscriber(const protocol::Topic& to
                          body->max_held(), std::move(reply->fds[0])};
 }
 
-Result<void> RuntimeImpl::destroy_publisher(std::uint32_t id) {
-  auto r = request("destroy publisher " + std::to_string(id),
+Result<void> RuntimeImpl::destroy_publisher(Session& s, std::uint32_t id) {
+  auto r = request(s, "destroy publisher " + std::to_string(id),
                    [&](std::uint64_t rid) { return protocol::encode_destroy_publisher(rid, id); });
   if (!r) return Unexpected(r.error());
   return {};
 }
 
-Result<void> RuntimeImpl::destroy_subscriber(std::uint32_t id) {
-  auto r = request("destroy subscriber " + std::to_string(id),
+Result<void> RuntimeImpl::destroy_subscriber(Session& s, std::uint32_t id) {
+  auto r = request(s, "destroy subscriber " + std::to_string(id),
                    [&](std::uint64_t rid) { return protocol::encode_destroy_subscriber(rid, id); });
   if (!r) return Unexpected(r.error());
   return {};
 }
 
 Result<void> RuntimeImpl::unregister() {
-  auto r = request("unregister", [&](std::uint64_t rid) { return protocol::encode_unregister_process(rid); });
-  registered.store(false, std::memory_order_relaxed);  // only gates the heartbeat tick
+  Session& s = *session();
+  auto r = request(s, "unregister", [&](std::uint64_t rid) { return protocol::encode_unregister_process(rid); });
+  s.registered.store(false, std::memory_order_relaxed);  // only gates the heartbeat tick
   if (!r) return Unexpected(r.error());
   return {};
 }
 
 Result<Topology> RuntimeImpl::list_topology() {
-  auto reply = request("list topology", [&](std::uint64_t id) { return protocol::encode_list_topology(id); });
+  auto reply = request(*session(), "list topology",
+                       [&](std::uint64_t id) { return protocol::encode_list_topology(id); });
   if (!reply) return Unexpected(reply.error());
   auto* body = reply->response->body_as_TopologyReply();
   if (!body) return Unexpected(Error{Errc::kProtocol, 0, "list topology: malformed TopologyReply"});
@@ -162,9 +165,11 @@ Result<Topology> RuntimeImpl::list_topology() {
 }
 
 Error RuntimeImpl::disconnected_error(std::string_view what) const {
-  std::optional<Error> why = channel ? channel->disconnect_reason() : std::nullopt;
+  const Session* s = session();
+  std::optional<Error> why = s ? s->channel->disconnect_reason() : std::nullopt;
   Error e{Errc::kDisconnected, 0, std::string(what) + ": "};
   e.message += why ? why->message : "the runtime is not connected to diroute (instance '" + instance + "')";
+  if (options.reconnect) e.message += "; waiting for a new diroute on this instance";
   return e;
 }
 
@@ -186,54 +191,33 @@ void RuntimeImpl::wake_watched() noexcept {
   }
 }
 
-void RuntimeImpl::heartbeat_tick() {
-  if (!options.monitored || !registered.load(std::memory_order_relaxed)) return;
-  if (!segment.heartbeats().touch(lease, shm::monotonic_ns())) {
-    channel->mark_disconnected(Error{Errc::kDisconnected, 0,
-                                     "diroute (instance '" + instance +
-                                         "') declared this process dead (its heartbeat slot was reclaimed)"});
+void RuntimeImpl::heartbeat_tick(Session& s) {
+  if (!options.monitored || !s.registered.load(std::memory_order_relaxed)) return;
+  if (!s.segment.heartbeats().touch(s.lease, shm::monotonic_ns())) {
+    s.channel->mark_disconnected(Error{Errc::kDisconnected, 0,
+                                       "diroute (instance '" + instance +
+                                           "') declared this process dead (its heartbeat slot was reclaimed)"});
   }
 }
 
-}  // namespace detail
-
-Runtime::Runtime(std::unique_ptr<detail::RuntimeImpl> impl) : impl_(std::move(impl)) {}
-
-Runtime::~Runtime() {
-  if (impl_->channel && impl_->channel->connected() && impl_->registered.load()) {
-    (void)impl_->unregister();  // best effort: the daemon also notices the hang-up
-  }
-  impl_->channel.reset();  // joins the background thread before the segment unmaps
-}
-
-Result<std::unique_ptr<Runtime>> Runtime::connect(RuntimeOptions options) {
-  auto paths = resolve_instance(options.instance.empty() ? std::nullopt : std::optional(options.instance));
-  if (!paths) return Unexpected(Error{Errc::kInvalidArgument, 0, paths.error()});
-  if (options.name.empty()) {
-    options.name = std::string(program_invocation_short_name) + "-" + std::to_string(::getpid());
-  }
-  auto impl = std::make_unique<detail::RuntimeImpl>();
-  impl->options = options;
-  impl->instance = paths->instance;
-
-  auto channel = client::ControlChannel::connect(paths->socket_path, paths->instance);
+Result<std::unique_ptr<Session>> RuntimeImpl::open_session(std::uint16_t number) {
+  auto s = std::make_unique<Session>();
+  s->number = number;
+  auto channel = client::ControlChannel::connect(socket_path, instance);
   if (!channel) return Unexpected(channel.error());
-  impl->channel = std::move(*channel);
-  detail::RuntimeImpl* raw = impl.get();
-  impl->channel->set_disconnect_hook([raw] { raw->wake_watched(); });
+  s->channel = std::move(*channel);
+  Session* raw = s.get();
+  s->channel->set_disconnect_hook([this] { on_session_lost(); });
   // The heartbeat period is known only after registration; tick at 100 ms until then, a
   // bound on how late the first touch can be. The tick does nothing before registration.
-  impl->channel->start([raw] { raw->heartbeat_tick(); }, std::chrono::milliseconds(100));
+  s->channel->start([this, raw] { heartbeat_tick(*raw); }, std::chrono::milliseconds(100));
 
-  auto hello = impl->request("hello", [&](std::uint64_t id) {
-    return protocol::encode_hello(id, detail::kLibraryVersion);
-  });
+  auto hello = request(*s, "hello", [&](std::uint64_t id) { return protocol::encode_hello(id, kLibraryVersion); });
   if (!hello) return Unexpected(hello.error());
   if (auto* h = hello->response->body_as_HelloReply(); h && h->daemon_version()) {
-    impl->daemon_version = h->daemon_version()->str();
+    s->daemon_version = h->daemon_version()->str();
   }
-
-  auto reg = impl->request("register process '" + options.name + "'", [&](std::uint64_t id) {
+  auto reg = request(*s, "register process '" + options.name + "'", [&](std::uint64_t id) {
     return protocol::encode_register_process(id, options.name, options.monitored);
   });
   if (!reg) return Unexpected(reg.error());
@@ -242,31 +226,120 @@ Result<std::unique_ptr<Runtime>> Runtime::connect(RuntimeOptions options) {
     return Unexpected(Error{Errc::kProtocol, 0, "register: malformed RegisterProcessReply"});
   }
   std::string seg_name = body->segment() && body->segment()->name() ? body->segment()->name()->str()
-                                                                    : paths->shm_name("seg");
+                                                                    : "/zcp." + instance + ".seg";
   auto seg = shm::Segment::attach_fd(reg->fds[0].release(), seg_name);
   if (!seg) {
     Errc code = seg.error().code == shm::SegmentErrc::kVersionMismatch ? Errc::kVersionMismatch : Errc::kSystem;
     return Unexpected(Error{code, 0, "map the daemon's segment: " + seg.error().message});
   }
-  impl->segment = std::move(*seg);
-  auto lease = impl->segment.heartbeats().lease_of(body->slot());
+  s->segment = std::move(*seg);
+  auto lease = s->segment.heartbeats().lease_of(body->slot());
   if (!lease) {
     return Unexpected(Error{Errc::kProtocol, 0,
                             "register: heartbeat slot " + std::to_string(body->slot()) + " is not active"});
   }
-  impl->lease = *lease;
-  impl->heartbeat_interval_ms = body->heartbeat_interval_ms();
-  impl->registered.store(true, std::memory_order_relaxed);  // the tick may now touch the slot
-  impl->heartbeat_tick();
+  s->lease = *lease;
+  s->heartbeat_interval_ms = body->heartbeat_interval_ms();
+  s->registered.store(true, std::memory_order_relaxed);  // the tick may now touch the slot
+  heartbeat_tick(*s);
+  return s;
+}
+
+void RuntimeImpl::publish_session(std::unique_ptr<Session> s) {
+  Session* raw = s.get();
+  {
+    std::lock_guard lk(sessions_mu_);
+    sessions_.push_back(std::move(s));
+    lost_ = false;
+  }
+  // release: the session, fully built above, is visible to every thread that loads current_
+  // with acquire (RuntimeImpl::session()).
+  current_.store(raw, std::memory_order_release);
+}
+
+void RuntimeImpl::on_session_lost() {
+  wake_watched();  // sleepers in wait() see the loss now, not at their timeout
+  std::lock_guard lk(sessions_mu_);
+  lost_ = true;
+  sessions_cv_.notify_all();
+}
+
+void RuntimeImpl::start_reconnector() {
+  reconnector_ = std::thread([this] { reconnect_loop(); });
+}
+
+void RuntimeImpl::reconnect_loop() {
+  std::unique_lock lk(sessions_mu_);
+  for (;;) {
+    sessions_cv_.wait(lk, [&] { return stopping_ || lost_; });
+    if (stopping_) return;
+    // Poll the socket until a daemon registers us again (or the runtime goes).
+    const std::uint16_t number = static_cast<std::uint16_t>(sessions_.back()->number + 1);
+    lk.unlock();
+    auto s = open_session(number);
+    lk.lock();
+    if (stopping_) return;
+    if (!s) {
+      sessions_cv_.wait_for(lk, options.reconnect_interval, [&] { return stopping_; });
+      continue;
+    }
+    lk.unlock();
+    publish_session(std::move(*s));
+    reconnects_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+    wake_watched();  // waiters re-check: their ports rebind on the new session
+    lk.lock();
+  }
+}
+
+RuntimeImpl::~RuntimeImpl() {
+  {
+    std::lock_guard lk(sessions_mu_);
+    stopping_ = true;
+    sessions_cv_.notify_all();
+  }
+  if (reconnector_.joinable()) reconnector_.join();
+  // Channels first (they join their threads, whose ticks touch the segments), then segments.
+  for (auto& s : sessions_) s->channel.reset();
+}
+
+}  // namespace detail
+
+Runtime::Runtime(std::unique_ptr<detail::RuntimeImpl> impl) : impl_(std::move(impl)) {}
+
+Runtime::~Runtime() {
+  detail::Session* s = impl_->session();
+  if (s && s->channel->connected() && s->registered.load()) {
+    (void)impl_->unregister();  // best effort: the daemon also notices the hang-up
+  }
+}
+
+Result<std::unique_ptr<Runtime>> Runtime::connect(RuntimeOptions options) {
+  auto paths = resolve_instance(options.instance.empty() ? std::nullopt : std::optional(options.instance));
+  if (!paths) return Unexpected(Error{Errc::kInvalidArgument, 0, paths.error()});
+  if (options.name.empty()) {
+    options.name = std::string(program_invocation_short_name) + "-" + std::to_string(::getpid());
+  }
+  if (options.reconnect_interval.count() <= 0) {
+    return Unexpected(Error{Errc::kInvalidArgument, 0, "reconnect_interval must be positive"});
+  }
+  auto impl = std::make_unique<detail::RuntimeImpl>();
+  impl->options = options;
+  impl->instance = paths->instance;
+  impl->socket_path = paths->socket_path;
+  auto first = impl->open_session(1);
+  if (!first) return Unexpected(first.error());
+  impl->publish_session(std::move(*first));
+  if (options.reconnect) impl->start_reconnector();
   return std::unique_ptr<Runtime>(new Runtime(std::move(impl)));
 }
 
 const std::string& Runtime::name() const noexcept { return impl_->options.name; }
 const std::string& Runtime::instance() const noexcept { return impl_->instance; }
-std::uint32_t Runtime::slot() const noexcept { return impl_->lease.index; }
-std::string Runtime::daemon_version() const { return impl_->daemon_version; }
-bool Runtime::connected() const noexcept { return impl_->channel && impl_->channel->connected(); }
-std::optional<Error> Runtime::disconnect_reason() const { return impl_->channel->disconnect_reason(); }
+std::uint32_t Runtime::slot() const noexcept { return impl_->session()->lease.index; }
+std::string Runtime::daemon_version() const { return impl_->session()->daemon_version; }
+bool Runtime::connected() const noexcept { return !impl_->disconnected(); }
+std::uint64_t Runtime::reconnects() const noexcept { return impl_->reconnects(); }
+std::optional<Error> Runtime::disconnect_reason() const { return impl_->session()->channel->disconnect_reason(); }
 Result<Topology> Runtime::list_topology() { return impl_->list_topology(); }
 
 }  // namespace zcp

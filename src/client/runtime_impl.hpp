@@ -1,10 +1,20 @@
-// What a Runtime holds: the control channel, the mapped segment, the heartbeat lease, and
-// the control requests the Publisher and Subscriber types are built on.
+// What a Runtime holds: its sessions (a control channel, the mapped segment and the heartbeat
+// lease of one daemon), the reconnect thread, and the control requests the Publisher and
+// Subscriber types are built on.
+//
+// Reconnect (RuntimeOptions::reconnect, the default): when the daemon goes away, a background
+// thread waits for a new diroute on the same instance, registers again and publishes a new
+// Session. Ports notice on their next operation (one acquire load compares their session with
+// the current one) and re-create their publisher or subscriber on it. Old sessions are kept
+// until the Runtime goes, so a port, loan or sample of an old session never touches unmapped
+// memory; what was in flight in the old segment is counted as lost, never delivered twice.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,26 +51,53 @@ struct SubscriberGrant {
   sys::UniqueFd eventfd;
 };
 
-class RuntimeImpl {
- public:
-  RuntimeOptions options;
-  std::string instance;
-  std::string daemon_version;
+// One registration with one daemon. Immutable once published (current_), except the
+// channel's own state and `registered`.
+struct Session {
+  std::uint16_t number = 1;  // 1 for the first daemon, +1 per reconnect (tags loans and samples)
   std::unique_ptr<client::ControlChannel> channel;
   shm::Segment segment;
   shm::SlotLease lease{};
   std::uint32_t heartbeat_interval_ms = 0;
-  std::atomic<bool> registered{false};
+  std::string daemon_version;
+  std::atomic<bool> registered{false};  // gates the heartbeat tick
+};
 
-  Result<PublisherGrant> create_publisher(const protocol::Topic& topic, const protocol::PublisherOptions& o);
-  Result<SubscriberGrant> create_subscriber(const protocol::Topic& topic, const protocol::SubscriberOptions& o);
-  Result<void> destroy_publisher(std::uint32_t id);
-  Result<void> destroy_subscriber(std::uint32_t id);
+class RuntimeImpl {
+ public:
+  RuntimeOptions options;
+  std::string instance;
+  std::string socket_path;
+
+  ~RuntimeImpl();  // stops the reconnect thread, then every session's channel
+
+  // Connects, says Hello, registers, maps the segment: a new session numbered `number`.
+  Result<std::unique_ptr<Session>> open_session(std::uint16_t number);
+  // Makes `s` the current session (the first, or a reconnect's).
+  void publish_session(std::unique_ptr<Session> s);
+  // The current session. acquire: pairs with publish_session's release; every field of the
+  // session (mapped segment, lease, channel) is visible to whoever sees the pointer.
+  Session* session() const noexcept { return current_.load(std::memory_order_acquire); }
+  std::uint64_t reconnects() const noexcept { return reconnects_.load(std::memory_order_relaxed); }
+  // Starts the thread that replaces a lost session (options.reconnect).
+  void start_reconnector();
+
+  // Requests on session `s` (default: the current one).
+  Result<PublisherGrant> create_publisher(Session& s, const protocol::Topic& topic,
+                                          const protocol::PublisherOptions& o);
+  Result<SubscriberGrant> create_subscriber(Session& s, const protocol::Topic& topic,
+                                            const protocol::SubscriberOptions& o);
+  Result<void> destroy_publisher(Session& s, std::uint32_t id);
+  Result<void> destroy_subscriber(Session& s, std::uint32_t id);
   Result<Topology> list_topology();
   Result<void> unregister();
 
-  // True once the daemon went away or declared us dead (one atomic load: data-path safe).
-  bool disconnected() const noexcept { return channel == nullptr || channel->down(); }
+  // True while the current session's daemon is gone (or declared us dead) and no new one
+  // has been found. One acquire load each: data-path safe.
+  bool disconnected() const noexcept {
+    const Session* s = session();
+    return s == nullptr || s->channel->down();
+  }
   // Errc::kDisconnected, "<what>: <the runtime's reason>".
   Error disconnected_error(std::string_view what) const;
 
@@ -74,13 +111,25 @@ class RuntimeImpl {
   // Sends a request built by `encode(request_id)` and returns its reply, mapping a non-Ok
   // code to Errc::kRejected with `what` as context ("create subscriber a/b/c").
   template <class Encode>
-  Result<client::Reply> request(const std::string& what, Encode&& encode);
+  Result<client::Reply> request(Session& s, const std::string& what, Encode&& encode);
 
-  void heartbeat_tick();
+  void heartbeat_tick(Session& s);
 
  private:
+  void on_session_lost();
+  void reconnect_loop();
+
   std::mutex wake_mu_;
   std::vector<int> wake_fds_;
+
+  std::atomic<Session*> current_{nullptr};
+  std::atomic<std::uint64_t> reconnects_{0};
+  std::mutex sessions_mu_;  // control path: guards sessions_, lost_, stopping_
+  std::condition_variable sessions_cv_;
+  std::vector<std::unique_ptr<Session>> sessions_;  // every session ever made, kept to the end
+  bool lost_ = false;
+  bool stopping_ = false;
+  std::thread reconnector_;
 };
 
 }  // namespace zcp::detail

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <ctime>
 
 #include "client/access.hpp"
@@ -42,15 +43,31 @@ Result<SubscriberPort*> SubscriberPort::open(Runtime& runtime, const Topic& topi
   }
   RuntimeImpl& rt = runtime.impl();
   if (rt.disconnected()) return Unexpected(rt.disconnected_error("create " + describe(topic)));
-  auto grant = rt.create_subscriber({topic.service, topic.instance, topic.event},
-                                    {o.queue_capacity, to_wire(o.policy), o.history_request, o.max_held});
+  auto* p = new SubscriberPort();
+  p->rt_ = &rt;
+  p->topic_ = topic;
+  p->options_ = o;
+  if (auto b = p->bind(*rt.session()); !b) {
+    delete p;  // never bound: its destructor has nothing to tell a daemon
+    return Unexpected(b.error());
+  }
+  rt.watch_eventfd(p->eventfd_.get());
+  // The runtime may have lost the daemon between the request and the watch: wake now.
+  if (rt.disconnected()) rt.wake_watched();
+  return p;
+}
+
+Result<void> SubscriberPort::bind(Session& s) {
+  const SubscriberOptions& o = options_;
+  auto grant = rt_->create_subscriber(s, {topic_.service, topic_.instance, topic_.event},
+                                      {o.queue_capacity, to_wire(o.policy), o.history_request, o.max_held});
   if (!grant) return Unexpected(grant.error());
 
-  auto fail = [&](std::string why) -> Result<SubscriberPort*> {
-    (void)rt.destroy_subscriber(grant->id);
-    return Unexpected(Error{Errc::kProtocol, 0, "create " + describe(topic) + ": " + why});
+  auto fail = [&](std::string why) -> Result<void> {
+    (void)rt_->destroy_subscriber(s, grant->id);
+    return Unexpected(Error{Errc::kProtocol, 0, "create " + describe(topic_) + ": " + why});
   };
-  shm::Segment& seg = rt.segment;
+  shm::Segment& seg = s.segment;
   auto queue = shm::MpmcRing<shm::MessageHeader>::attach(seg.base(), seg.size(), grant->queue);
   if (!queue) return fail("the queue the daemon granted is unusable (" + queue.error() + ")");
   auto rel = shm::SpscProducer<shm::ChunkRef>::attach(seg.base(), seg.size(), grant->release_ring);
@@ -65,23 +82,37 @@ Result<SubscriberPort*> SubscriberPort::open(Runtime& runtime, const Topic& topi
   int flags = ::fcntl(grant->eventfd.get(), F_GETFL);
   if (flags >= 0) (void)::fcntl(grant->eventfd.get(), F_SETFL, flags | O_NONBLOCK);
 
-  auto* p = new SubscriberPort();
-  p->rt_ = &rt;
-  p->topic_ = topic;
-  p->id_ = grant->id;
-  p->max_held_ = grant->max_held;
-  p->pool_ = seg.pool();
-  p->queue_ = std::move(*queue);
-  p->release_ = std::move(*rel);
-  p->eventfd_ = std::move(grant->eventfd);
-  p->pending_releases_.reserve(p->max_held_ + 16);
-  rt.watch_eventfd(p->eventfd_.get());
-  // The runtime may have lost the daemon between the request and the watch: wake now.
-  if (rt.disconnected()) rt.wake_watched();
-  return p;
+  if (session_ != nullptr) {
+    // A reconnect. What the old router queued for us and we never took is lost with it.
+    lost_ += queue_.size_approx();
+    // The new eventfd takes the old one's number, so a wait() or a user's poll() on
+    // native_handle() keeps working. (An epoll or Asio registration holds the old open file
+    // and must be renewed: docs/client.md, "Daemon restarts".)
+    if (auto d = sys::call(::dup3, grant->eventfd.get(), eventfd_.get(), O_CLOEXEC); !d.ok()) {
+      return fail(std::string("dup3 of the new eventfd failed: ") + std::strerror(d.err));
+    }
+  } else {
+    eventfd_ = std::move(grant->eventfd);
+  }
+  session_ = &s;
+  id_ = grant->id;
+  max_held_ = grant->max_held;
+  pool_ = seg.pool();
+  queue_ = std::move(*queue);
+  release_ = std::move(*rel);
+  pending_releases_.clear();  // releases of old-session chunks: that router is gone
+  pending_releases_.reserve(max_held_ + 16);
+  return {};
+}
+
+bool SubscriberPort::ensure_bound() noexcept {
+  Session* cur = rt_->session();
+  if (cur != session_ && !cur->channel->down()) (void)bind(*cur);  // failed: retried next call
+  return cur == session_ && !cur->channel->down();
 }
 
 Sample<> SubscriberPort::take(TakeStatus& status) noexcept {
+  if (rt_->session() != session_) (void)ensure_bound();  // a reconnect: rebind first
   if (!pending_releases_.empty()) flush_releases();
   if (held_ >= max_held_) {
     status = TakeStatus::kTooManyHeld;
@@ -105,7 +136,8 @@ Sample<> SubscriberPort::take(TakeStatus& status) noexcept {
     ++held_;
     status = TakeStatus::kTaken;
     return SampleAccess::make(this, chunk->payload, size, m.publisher_id, m.sequence,
-                              m.timestamp_ns, ChunkToken{ref.index, ref.generation, ref.pool_class});
+                              m.timestamp_ns,
+                              ChunkToken{ref.index, ref.generation, ref.pool_class, session_->number});
   }
   status = TakeStatus::kEmpty;
   return {};
@@ -123,6 +155,7 @@ Error SubscriberPort::disconnected(const char* what) const {
 }
 
 bool SubscriberPort::prepare_wait() noexcept {
+  if (rt_->session() != session_) (void)ensure_bound();
   shm::WaitWord w = queue_.wait_word();
   // exchange(1) acq_rel, then the re-check: our half of the StoreLoad handshake (ring.hpp).
   w.prepare_wait();
@@ -142,6 +175,7 @@ void SubscriberPort::finish_wait(bool drain) noexcept {
 }
 
 bool SubscriberPort::wait(std::chrono::nanoseconds timeout) noexcept {
+  if (rt_->session() != session_) (void)ensure_bound();
   if (!queue_.empty()) return true;
   if (rt_->disconnected() || timeout.count() <= 0) return false;
   if (!prepare_wait()) return !queue_.empty();
@@ -167,7 +201,8 @@ bool SubscriberPort::flush_releases() noexcept {
 
 void SubscriberPort::drop_sample(const ChunkToken& t) noexcept {
   --held_;
-  release(shm::ChunkRef{t.index, t.pool_class, 0, t.generation});
+  // A sample of a daemon that is gone has nobody to go back to.
+  if (t.session == session_->number) release(shm::ChunkRef{t.index, t.pool_class, 0, t.generation});
   if (orphaned_ && held_ == 0) delete this;
 }
 
@@ -182,11 +217,13 @@ void SubscriberPort::close() noexcept {
 }
 
 SubscriberPort::~SubscriberPort() {
+  if (session_ == nullptr) return;  // never bound (open failed)
   rt_->unwatch_eventfd(eventfd_.get());
-  if (rt_->disconnected()) return;
+  // Only the current daemon knows this subscriber, and only if it is still there.
+  if (session_ != rt_->session() || rt_->disconnected()) return;
   flush_releases();
   // Best effort; the daemon reclaims what is still queued for us (and what we released).
-  (void)rt_->destroy_subscriber(id_);
+  (void)rt_->destroy_subscriber(*session_, id_);
 }
 
 void drop_sample(SubscriberPort* port, const ChunkToken& token) noexcept { port->drop_sample(token); }
@@ -241,6 +278,7 @@ bool Subscriber<void>::prepare_wait() noexcept { return port_->prepare_wait(); }
 void Subscriber<void>::finish_wait() noexcept { port_->finish_wait(); }
 std::uint64_t Subscriber<void>::dropped() const noexcept { return port_->dropped(); }
 std::uint64_t Subscriber<void>::rejected() const noexcept { return port_->rejected(); }
+std::uint64_t Subscriber<void>::lost() const noexcept { return port_->lost(); }
 std::uint32_t Subscriber<void>::held() const noexcept { return port_->held(); }
 std::uint32_t Subscriber<void>::max_held() const noexcept { return port_->max_held(); }
 std::uint32_t Subscriber<void>::queue_capacity() const noexcept { return port_->queue_capacity(); }

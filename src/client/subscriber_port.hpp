@@ -46,6 +46,8 @@ class SubscriberPort {
   int native_handle() const noexcept { return eventfd_.get(); }
   std::uint64_t dropped() const noexcept;
   std::uint64_t rejected() const noexcept { return rejected_; }
+  // Messages lost to daemon restarts (queued for us, not taken, when the daemon went away).
+  std::uint64_t lost() const noexcept { return lost_; }
   std::uint32_t held() const noexcept { return held_; }
   std::uint32_t max_held() const noexcept { return max_held_; }
   std::uint32_t queue_capacity() const noexcept { return queue_.capacity(); }
@@ -59,10 +61,17 @@ class SubscriberPort {
   SubscriberPort(const SubscriberPort&) = delete;
   SubscriberPort& operator=(const SubscriberPort&) = delete;
 
+  // Creates the daemon-side subscriber on `s` and attaches its queue (open, and after a
+  // reconnect: the eventfd keeps its number, see bind()). On failure the port is unchanged.
+  Result<void> bind(Session& s);
+  // One acquire load; rebinds when the runtime reconnected. False while no daemon serves it.
+  bool ensure_bound() noexcept;
   bool flush_releases() noexcept;
   void release(const shm::ChunkRef& ref) noexcept;
 
   RuntimeImpl* rt_ = nullptr;
+  Session* session_ = nullptr;  // the daemon connection the queue below belongs to
+  SubscriberOptions options_;   // as asked: a reconnect asks the new daemon the same
   Topic topic_;
   std::uint32_t id_ = 0;
   std::uint32_t max_held_ = 0;
@@ -74,6 +83,7 @@ class SubscriberPort {
 
   std::uint32_t held_ = 0;      // live Sample objects
   std::uint64_t rejected_ = 0;  // queue entries naming no valid chunk
+  std::uint64_t lost_ = 0;      // see lost()
   // Releases that found the release ring full (see above). Reserved to max_held + a margin.
   std::vector<shm::ChunkRef> pending_releases_;
   bool orphaned_ = false;

@@ -44,10 +44,13 @@ class ClientRouterTest : public ::testing::Test {
     shm::ChunkPoolConfig pools{{{64, 256}, {1024, 64}, {8192, 16}}};
     daemon_ = std::make_unique<MiniDaemon>(dir_, instance_, pools);
     ASSERT_TRUE(daemon_->ok()) << daemon_->problem();
-    auto rt = Runtime::connect({.name = "crt", .instance = instance_});
+    // No reconnect: MiniDaemon simulates a daemon loss by hanging up while it still listens
+    // (a reconnect would re-register at once), and its router reads through this runtime's
+    // first mapping (set_data_mapping), which a reconnect would replace.
+    auto rt = Runtime::connect({.name = "crt", .instance = instance_, .reconnect = false});
     ASSERT_TRUE(rt) << rt.error().message;
     rt_ = std::move(*rt);
-    daemon_->set_data_mapping(rt_->impl().segment.base());
+    daemon_->set_data_mapping(rt_->impl().session()->segment.base());
   }
   void TearDown() override {
     // Every port of the test is gone by now (destroyed at the end of the test body).

@@ -41,7 +41,7 @@ class IpcThreadsTest : public ::testing::Test {
   void share_mapping() {
     auto rt = DataBroadcaster::runtime();
     ASSERT_NE(rt, nullptr);
-    daemon_->set_data_mapping(rt->impl().segment.base());
+    daemon_->set_data_mapping(rt->impl().session()->segment.base());
   }
   void TearDown() override {
     if (daemon_ && daemon_->ok()) {

@@ -29,6 +29,7 @@ struct ChunkToken {
   std::uint32_t index = 0;
   std::uint32_t generation = 0;
   std::uint16_t pool_class = 0;
+  std::uint16_t session = 0;  // the runtime's session (daemon) the chunk belongs to
 };
 
 class PublisherPort;   // src/client/publisher_port.hpp
