@@ -207,7 +207,7 @@ Result<std::unique_ptr<Session>> RuntimeImpl::open_session(std::uint16_t number)
   if (!channel) return Unexpected(channel.error());
   s->channel = std::move(*channel);
   Session* raw = s.get();
-  s->channel->set_disconnect_hook([this] { on_session_lost(); });
+  s->channel->set_disconnect_hook([this, raw] { on_session_lost(raw); });
   // The heartbeat period is known only after registration; tick at 100 ms until then, a
   // bound on how late the first touch can be. The tick does nothing before registration.
   s->channel->start([this, raw] { heartbeat_tick(*raw); }, std::chrono::milliseconds(100));
@@ -255,9 +255,17 @@ void RuntimeImpl::publish_session(std::unique_ptr<Session> s) {
   // release: the session, fully built above, is visible to every thread that loads current_
   // with acquire (RuntimeImpl::session()).
   current_.store(raw, std::memory_order_release);
+  // A daemon that died before the store above had its loss ignored (not current yet); a
+  // death after it is seen by on_session_lost. down() is set before the hook runs, so one of
+  // the two always starts the next reconnect.
+  if (raw->channel->down()) on_session_lost(raw);
 }
 
-void RuntimeImpl::on_session_lost() {
+void RuntimeImpl::on_session_lost(Session* s) {
+  // Only the current session's loss starts a reconnect. A session that never became current
+  // (a failed attempt) or an old one ending late must not: a second registration while the
+  // current one lives would be refused, and retried, forever.
+  if (s != session()) return;
   wake_watched();  // sleepers in wait() see the loss now, not at their timeout
   std::lock_guard lk(sessions_mu_);
   lost_ = true;

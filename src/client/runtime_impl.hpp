@@ -116,7 +116,7 @@ class RuntimeImpl {
   void heartbeat_tick(Session& s);
 
  private:
-  void on_session_lost();
+  void on_session_lost(Session* s);
   void reconnect_loop();
 
   std::mutex wake_mu_;
