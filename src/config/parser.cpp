@@ -41,7 +41,7 @@ const std::vector<Section>& sections() {
       {"daemon", {"instance", "runtime_dir", "log_level", "shutdown_drain_ms"}},
       {"heartbeat", {"interval_ms", "timeout_ms"}},
       {"reactor", {"cpu", "sched_fifo_priority"}},
-      {"router", {"workers", "cpus", "idle", "spin_us", "sched_fifo_priority"}},
+      {"router", {"workers", "cpus", "idle", "spin_us", "spin_yield_us", "sched_fifo_priority"}},
       {"pools", {}},  // an array of tables: kPoolKeys
       {"publishers", {"max_payload", "max_loans", "ring_capacity"}},
       {"subscribers", {"queue_capacity", "max_held"}},
@@ -294,6 +294,9 @@ void read_router(const Reader& r, const toml::table& t, DaemonConfig& c) {
   std::int64_t spin = c.spin.count();
   r.integer(t, "router", "spin_us", spin, 0, 1000000);
   c.spin = std::chrono::microseconds(spin);
+  std::int64_t spin_yield = c.spin_yield.count();
+  r.integer(t, "router", "spin_yield_us", spin_yield, 0, 1000000);
+  c.spin_yield = std::chrono::microseconds(spin_yield);
   r.integer(t, "router", "sched_fifo_priority", c.worker_priority, 0, 99);
 }
 

@@ -122,6 +122,9 @@ std::string to_toml(const daemon::DaemonConfig& c, TomlStyle style) {
         "spin_us, yield, then park), \"park\" (lowest CPU, a wake-up per burst). Flag: --idle.");
   w.key("spin_us", num(static_cast<std::uint64_t>(c.spin.count())),
         "hybrid: microseconds a worker spins before yielding and parking (0..1000000). Flag: --spin-us.");
+  w.key("spin_yield_us", num(static_cast<std::uint64_t>(c.spin_yield.count())),
+        "hybrid: while spinning, sched_yield() once every this many microseconds, so that a client\n"
+        "sharing the worker's CPU is not held off for the whole spin (0: never). Flag: --spin-yield-us.");
   w.key("sched_fifo_priority", std::to_string(c.worker_priority),
         "SCHED_FIFO priority 1..99 of every worker; 0: normal scheduling. A spinning FIFO worker\n"
         "never yields its CPU: give it a CPU of its own (cpus, isolcpus).");

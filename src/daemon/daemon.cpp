@@ -276,6 +276,7 @@ Expected<std::unique_ptr<Daemon>, StartError> Daemon::start(const DaemonConfig& 
     w.cpu = cpu;
     w.idle = config.idle;
     w.spin = config.spin;
+    w.spin_yield = config.spin_yield;
     workers.push_back(w);
   }
   auto router = router::Router::create(d->segment_.pool(), workers, d->router_notify_.fd());

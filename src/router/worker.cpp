@@ -438,17 +438,22 @@ void Worker::stop() {
 void Worker::run() noexcept {
   // relaxed: a statistic for tools (uptime of the worker); single writer.
   shm::atomic_store(stats_->started_monotonic_ns, shm::monotonic_ns(), std::memory_order_relaxed);
+  const auto spin_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(opt_.spin).count());
+  const auto yield_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(opt_.yield).count());
+  const auto spin_yield_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(opt_.spin_yield).count());
   std::uint64_t idle_since = 0;
+  std::uint64_t next_yield = 0;  // hybrid spin: when to yield next
   while (!stop_.load(std::memory_order_relaxed)) {
     const std::uint64_t now = shm::monotonic_ns();
     if (do_work(now)) {
       idle_since = 0;
       continue;
     }
-    if (idle_since == 0) idle_since = now;
+    if (idle_since == 0) {
+      idle_since = now;
+      next_yield = now + spin_yield_ns;
+    }
     const std::uint64_t idle_ns = now - idle_since;
-    const auto spin_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(opt_.spin).count());
-    const auto yield_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(opt_.yield).count());
     switch (opt_.idle) {
       case IdleStrategy::kSpin: shm::cpu_relax(); break;
       case IdleStrategy::kPark:
@@ -456,7 +461,12 @@ void Worker::run() noexcept {
         break;
       case IdleStrategy::kHybrid:
         if (idle_ns < spin_ns) {
-          shm::cpu_relax();
+          if (spin_yield_ns != 0 && now >= next_yield) {
+            std::this_thread::yield();  // let a client sharing this vCPU run (see spin_yield)
+            next_yield = now + spin_yield_ns;
+          } else {
+            shm::cpu_relax();
+          }
         } else if (idle_ns < spin_ns + yield_ns) {
           std::this_thread::yield();
         } else if (park()) {

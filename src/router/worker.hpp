@@ -43,6 +43,11 @@ struct WorkerOptions {
   // (tens of µs on a VM); too long burns a CPU for nothing between bursts.
   std::chrono::microseconds spin{50};
   std::chrono::microseconds yield{200};
+  // hybrid: within the spin window, sched_yield() once every this long. A worker that shares
+  // a vCPU with a polling client (2-vCPU hosts, or a pin onto a client's CPU) otherwise holds
+  // that vCPU for the whole spin window while the client waits to run. Alone on its CPU, a
+  // yield returns at once (one system call per interval). 0: never yield while spinning.
+  std::chrono::microseconds spin_yield{5};
   // A parked worker wakes at least this often to drain release rings and refill loan rings.
   // Too short costs idle CPU; too long delays recycling chunks released while it slept.
   std::chrono::milliseconds park_timeout{50};

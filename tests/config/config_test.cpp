@@ -34,6 +34,7 @@ void expect_same(const DaemonConfig& a, const DaemonConfig& b) {
   EXPECT_EQ(a.router_cpus, b.router_cpus);
   EXPECT_EQ(a.idle, b.idle);
   EXPECT_EQ(a.spin, b.spin);
+  EXPECT_EQ(a.spin_yield, b.spin_yield);
   ASSERT_EQ(a.pools.classes.size(), b.pools.classes.size());
   for (std::size_t i = 0; i < a.pools.classes.size(); ++i) {
     EXPECT_EQ(a.pools.classes[i].chunk_size, b.pools.classes[i].chunk_size);
@@ -88,6 +89,7 @@ DaemonConfig everything_changed() {
   c.registry.workers = 2;
   c.idle = router::IdleStrategy::kSpin;
   c.spin = std::chrono::microseconds(7);
+  c.spin_yield = std::chrono::microseconds(0);
   c.pools.classes = {{256, 100}, {64, 50}};
   c.registry.default_max_payload = 200;
   c.registry.default_max_loans = 9;
@@ -198,6 +200,8 @@ TEST(ConfigErrors, OutOfRange) {
       << e;
   e = error_of("[router]\nidle = \"busy\"\n");
   EXPECT_NE(e.find("test.toml:2:1: router.idle: 'busy' is not one of spin, hybrid, park"), std::string::npos) << e;
+  e = error_of("[router]\nspin_yield_us = 2000000\n");
+  EXPECT_NE(e.find("test.toml:2:1: router.spin_yield_us: 2000000 is out of range 0..1000000"), std::string::npos) << e;
   e = error_of("[reactor]\nsched_fifo_priority = 100\n");
   EXPECT_NE(e.find("reactor.sched_fifo_priority: 100 is out of range 0..99"), std::string::npos) << e;
   e = error_of("[daemon]\ninstance = \"no/slash\"\n");

@@ -33,6 +33,7 @@ void add_options(CLI::App& app, Options& o) {
   o.workers = d.registry.workers;
   o.idle = zcp::router::to_string(d.idle);
   o.spin_us = static_cast<unsigned>(d.spin.count());
+  o.spin_yield_us = static_cast<unsigned>(d.spin_yield.count());
   o.max_processes = d.heartbeat_slots;
   o.max_publishers_per_process = d.registry.limits.max_publishers_per_process;
   o.max_subscribers_per_process = d.registry.limits.max_subscribers_per_process;
@@ -80,6 +81,11 @@ void add_options(CLI::App& app, Options& o) {
   app.add_option("--spin-us", o.spin_us, "hybrid: microseconds a worker spins before yielding, then parking")
       ->check(CLI::Range(0U, 1000000U))
       ->capture_default_str();
+  app.add_option("--spin-yield-us", o.spin_yield_us,
+                 "hybrid: while spinning, sched_yield() this often (µs), so a client sharing the "
+                 "worker's CPU can run; 0: never")
+      ->check(CLI::Range(0U, 1000000U))
+      ->capture_default_str();
   app.add_option("--max-processes", o.max_processes, "Most registered processes (= heartbeat slots in the segment)")
       ->check(CLI::Range(1U, zcp::shm::kMaxHeartbeatSlots))
       ->capture_default_str();
@@ -112,6 +118,7 @@ std::optional<std::string> apply_flags(const Options& o, zcp::daemon::DaemonConf
   }
   if (given(o, "--idle")) cfg.idle = *zcp::router::parse_idle_strategy(o.idle);
   if (given(o, "--spin-us")) cfg.spin = std::chrono::microseconds(o.spin_us);
+  if (given(o, "--spin-yield-us")) cfg.spin_yield = std::chrono::microseconds(o.spin_yield_us);
   if (given(o, "--max-processes")) {
     cfg.heartbeat_slots = o.max_processes;
     cfg.registry.limits.max_processes = o.max_processes;

@@ -27,6 +27,7 @@ struct Options {
   std::vector<std::string> pools;
   std::string idle;
   unsigned spin_us = 0;
+  unsigned spin_yield_us = 0;
   std::uint32_t max_processes = 0;
   std::uint32_t max_publishers_per_process = 0;
   std::uint32_t max_subscribers_per_process = 0;
