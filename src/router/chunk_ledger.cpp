@@ -14,30 +14,12 @@ const char* to_string(LedgerError e) noexcept {
   return "unknown ledger error";
 }
 
-OwnerSet::OwnerSet(std::size_t chunks)
-    : words_(new std::atomic<std::uint64_t>[(chunks + 63) / 64]), nwords_((chunks + 63) / 64) {
+OwnerSet::OwnerSet(std::size_t chunks, bool shared)
+    : words_(new std::atomic<std::uint64_t>[(chunks + 63) / 64]), nwords_((chunks + 63) / 64), shared_(shared) {
   for (std::size_t i = 0; i < nwords_; ++i) words_[i].store(0, std::memory_order_relaxed);
 }
 
-bool OwnerSet::test_and_set(std::uint32_t gid) noexcept {
-  const std::uint64_t bit = 1ULL << (gid % 64);
-  // relaxed: the bit records ownership for the router's own later decisions; data in the
-  // chunk is published through the rings, not through this word.
-  if (words_[gid / 64].fetch_or(bit, std::memory_order_relaxed) & bit) return false;
-  count_.fetch_add(1, std::memory_order_relaxed);  // statistic and limit, read relaxed
-  return true;
-}
-
-bool OwnerSet::test_and_clear(std::uint32_t gid) noexcept {
-  const std::uint64_t bit = 1ULL << (gid % 64);
-  // relaxed: as above. The RMW makes a double release by two workers impossible: exactly
-  // one of them sees the bit set.
-  if (!(words_[gid / 64].fetch_and(~bit, std::memory_order_relaxed) & bit)) return false;
-  count_.fetch_sub(1, std::memory_order_relaxed);
-  return true;
-}
-
-ChunkLedger::ChunkLedger(shm::ChunkPool pool) : pool_(pool) {
+ChunkLedger::ChunkLedger(shm::ChunkPool pool, bool shared_ports) : pool_(pool), shared_ports_(shared_ports) {
   std::uint32_t base = 0;
   for (std::size_t c = 0; c < pool_.class_count(); ++c) {
     class_base_[c] = base;

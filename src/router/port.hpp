@@ -42,7 +42,8 @@ const char* to_string(PortFault f) noexcept;
 //  - PublisherStats::routed, blocked, returned, loan_failures, history_size: one writer, the
 //    worker that routes the publisher (shm::bump / relaxed stores).
 //  - SubscriberStats::delivered, dropped, wakeups: every worker that serves a publisher of the
-//    topic may write them (shm::bump_shared, relaxed fetch_add).
+//    topic may write them (shm::bump_shared, relaxed fetch_add); with a single worker, that
+//    worker is their only writer (shm::bump; Worker::bump_sub).
 
 struct SubscriberPort {
   std::uint32_t id = 0;

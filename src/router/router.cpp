@@ -105,12 +105,15 @@ Expected<std::unique_ptr<Router>, std::string> Router::create(shm::ChunkPool poo
                       std::to_string(kMaxWorkers) + " supported");
   }
   std::unique_ptr<Router> r(new Router());
-  r->ledger_ = std::make_unique<ChunkLedger>(pool);
+  // One worker: each port's owner set has one writer at a time (chunk_ledger.hpp).
+  const bool shared = workers.size() > 1;
+  r->ledger_ = std::make_unique<ChunkLedger>(pool, shared);
   for (std::size_t i = 0; i < workers.size(); ++i) {
     auto fd = sys::call(::eventfd, 0U, EFD_CLOEXEC | EFD_NONBLOCK);
     if (!fd.ok()) return Unexpected(std::string("eventfd for a router doorbell: ") + std::strerror(fd.err));
     r->doorbells_.emplace_back(static_cast<int>(fd.value));
     workers[i].id = static_cast<std::uint32_t>(i);
+    workers[i].shared_subscribers = shared;
     r->workers_.push_back(std::make_unique<Worker>(workers[i], *r->ledger_, r->doorbells_.back().get(), notify));
   }
   r->backlog_.resize(workers.size());

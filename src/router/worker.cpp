@@ -267,8 +267,7 @@ bool Worker::push_owned(SubscriberPort& s, const shm::MessageHeader& m) noexcept
   if (s.owned.count() >= s.limit) return false;  // it owns all it may (queue + held)
   if (!ledger_.give(s.owned, m.chunk())) return false;
   if (s.queue.try_push(m)) {
-    // Several workers may deliver to one subscriber: a relaxed fetch_add (a statistic).
-    shm::bump_shared(s.stats->delivered);
+    bump_sub(s.stats->delivered);  // a statistic; see bump_sub for who else writes it
     touch(s);
     return true;
   }
@@ -307,7 +306,7 @@ Worker::Offer Worker::offer(SubscriberPort& s, const shm::MessageHeader& m) noex
 }
 
 void Worker::note_dropped(SubscriberPort& s) noexcept {
-  shm::bump_shared(s.stats->dropped);  // several workers may write it: relaxed fetch_add
+  bump_sub(s.stats->dropped);  // a statistic; see bump_sub
   // The client reads this to reconcile sequence gaps (relaxed: a counter, no data).
   shm::atomic_fetch_add(s.queue.header()->dropped, std::uint64_t{1}, std::memory_order_relaxed);
 }
@@ -389,7 +388,7 @@ void Worker::wake_touched() noexcept {
     if (s->queue.wait_word().wake_needed()) {
       std::uint64_t one = 1;
       (void)sys::call(::write, s->eventfd, &one, sizeof(one));
-      shm::bump_shared(s->stats->wakeups);  // several workers may wake it: relaxed fetch_add
+      bump_sub(s->stats->wakeups);  // a statistic; see bump_sub
     }
   }
   touched_.clear();

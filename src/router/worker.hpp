@@ -23,6 +23,7 @@
 #include "router/chunk_ledger.hpp"
 #include "router/port.hpp"
 #include "shm/spsc_ring.hpp"
+#include "shm/stats.hpp"
 #include "shm/stats_layout.hpp"
 
 namespace zcp::router {
@@ -48,6 +49,9 @@ struct WorkerOptions {
   // that vCPU for the whole spin window while the client waits to run. Alone on its CPU, a
   // yield returns at once (one system call per interval). 0: never yield while spinning.
   std::chrono::microseconds spin_yield{5};
+  // Other workers may deliver to the same subscribers (set by Router::create when it starts
+  // more than one). False: this worker is the only writer of their counters (no locked add).
+  bool shared_subscribers = true;
   // A parked worker wakes at least this often to drain release rings and refill loan rings.
   // Too short costs idle CPU; too long delays recycling chunks released while it slept.
   std::chrono::milliseconds park_timeout{50};
@@ -108,6 +112,15 @@ class Worker {
   void replay_history(SubscriberPort& s) noexcept;
   std::size_t refill(PublisherPort& p) noexcept;
   std::size_t drain_releases(SubscriberPort& s) noexcept;
+  // A subscriber counter: a relaxed fetch_add when other workers may write it too, else a
+  // relaxed load and store (shm::bump), since this worker is then its only writer.
+  void bump_sub(std::uint64_t& word) noexcept {
+    if (opt_.shared_subscribers) {
+      shm::bump_shared(word);
+    } else {
+      shm::bump(word);
+    }
+  }
   void note_dropped(SubscriberPort& s) noexcept;
   void note_routed(PublisherPort& p) noexcept;
   void touch(SubscriberPort& s) noexcept;
