@@ -114,6 +114,45 @@ class ChunkLedger {
 };
 
 // Inline: called several times per delivery by the router.
+inline Expected<std::uint32_t, LedgerError> ChunkLedger::check(const shm::ChunkRef& ref) const noexcept {
+  if (ref.pool_class >= pool_.class_count() || ref.index >= class_count_[ref.pool_class]) {
+    return Unexpected(LedgerError::kBadRef);
+  }
+  const std::uint32_t gid = class_base_[ref.pool_class] + ref.index;
+  // relaxed: generations change only while the chunk is free (at lend), and a reference
+  // that races with that is stale whichever value we read.
+  if (gens_[gid].load(std::memory_order_relaxed) != ref.generation) return Unexpected(LedgerError::kStale);
+  return gid;
+}
+
+inline Expected<void, LedgerError> ChunkLedger::take(OwnerSet& from, const shm::ChunkRef& ref) noexcept {
+  auto gid = check(ref);
+  if (!gid) return Unexpected(gid.error());
+  if (!from.test_and_clear(*gid)) return Unexpected(LedgerError::kNotOwned);
+  return {};
+}
+
+inline Expected<void, LedgerError> ChunkLedger::give(OwnerSet& to, const shm::ChunkRef& ref) noexcept {
+  auto gid = check(ref);
+  if (!gid) return Unexpected(gid.error());
+  if (!to.test_and_set(*gid)) return Unexpected(LedgerError::kNotOwned);  // already owned: a bug
+  // relaxed: the caller holds a reference, so the count cannot reach 0 concurrently.
+  refs_[*gid].fetch_add(1, std::memory_order_relaxed);
+  return {};
+}
+
+inline Expected<void, LedgerError> ChunkLedger::release(OwnerSet& from, const shm::ChunkRef& ref) noexcept {
+  auto gid = check(ref);
+  if (!gid) return Unexpected(gid.error());
+  if (!from.test_and_clear(*gid)) return Unexpected(LedgerError::kNotOwned);
+  drop_gid(*gid, ref.pool_class, ref.index);
+  return {};
+}
+
+inline void ChunkLedger::drop(const shm::ChunkRef& ref) noexcept {
+  if (auto gid = check(ref)) drop_gid(*gid, ref.pool_class, ref.index);
+}
+
 inline bool OwnerSet::test_and_set(std::uint32_t gid) noexcept {
   const std::uint64_t bit = 1ULL << (gid % 64);
   std::atomic<std::uint64_t>& word = words_[gid / 64];

@@ -90,6 +90,10 @@ struct PublisherPort {
   std::atomic<std::uint32_t> fault{0};
 
   // Worker-private state (the owning worker only).
+  // The topic's subscribers in the worker's table, set when the worker adds the publisher. The
+  // table's entry outlives the publisher in it (unordered_map nodes are stable), so deliver()
+  // needs no lookup per message.
+  const std::vector<SubscriberPort*>* subs = nullptr;
   std::vector<shm::MessageHeader> hist;  // ring of the last history_depth publications
   std::size_t hist_head = 0;
   std::size_t hist_size = 0;

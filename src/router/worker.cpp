@@ -110,7 +110,9 @@ std::size_t Worker::apply_commands() noexcept {
       case Command::Kind::kAddPublisher: {
         if (c.pub->worker != opt_.id) break;  // another worker's publisher
         pubs_.push_back(c.pub);
-        topics_[c.pub->topic].pubs.push_back(c.pub);
+        Topic& t = topics_[c.pub->topic];
+        t.pubs.push_back(c.pub);
+        c.pub->subs = &t.subs;
         c.pub->hist.resize(c.pub->history_depth);
         break;
       }
@@ -253,9 +255,7 @@ void Worker::note_routed(PublisherPort& p) noexcept {
 }
 
 bool Worker::deliver(PublisherPort& p, const shm::MessageHeader& m) noexcept {
-  auto it = topics_.find(p.topic);
-  if (it == topics_.end()) return true;
-  auto& subs = it->second.subs;
+  const std::vector<SubscriberPort*>& subs = *p.subs;  // set when the publisher was added
   for (; p.next_sub < subs.size(); ++p.next_sub) {
     if (offer(*subs[p.next_sub], m) == Offer::kBlocked) return false;
   }
