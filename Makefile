@@ -79,6 +79,12 @@ bench: build
 bench-compare: deps
 	JOBS=$(JOBS) scripts/bench-compare.sh build-bench
 
+# Where the data path spends: system calls and context switches per message (perf), the
+# router's batch size, instructions per message (callgrind). docs/performance.md, "Profile".
+.PHONY: profile
+profile: build
+	scripts/profile.sh $(BUILD)
+
 demo: build
 	scripts/demo.sh $(BUILD)
 
