@@ -48,7 +48,7 @@ struct WorkerOptions {
   // a vCPU with a polling client (2-vCPU hosts, or a pin onto a client's CPU) otherwise holds
   // that vCPU for the whole spin window while the client waits to run. Alone on its CPU, a
   // yield returns at once (one system call per interval). 0: never yield while spinning.
-  std::chrono::microseconds spin_yield{5};
+  std::chrono::microseconds spin_yield{1};
   // Other workers may deliver to the same subscribers (set by Router::create when it starts
   // more than one). False: this worker is the only writer of their counters (no locked add).
   bool shared_subscribers = true;
