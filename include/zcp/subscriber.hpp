@@ -110,6 +110,11 @@ class Subscriber<void> {
   // Messages lost because diroute restarted while they were queued for this subscriber
   // (RuntimeOptions::reconnect). The subscriber itself carries on with the new daemon.
   std::uint64_t lost() const noexcept;
+  // How many times this subscriber re-created itself on a new daemon after a restart. Each
+  // time, native_handle() keeps its number but names a new eventfd, so an epoll or Asio
+  // registration made on the old one (or on a dup() of it) must be renewed when this changes.
+  // zcp::AsioSubscriber does that itself; see zcp::renew_wait_descriptor.
+  std::uint64_t rebinds() const noexcept;
   std::uint32_t held() const noexcept;
   std::uint32_t max_held() const noexcept;       // granted
   std::uint32_t queue_capacity() const noexcept;  // granted
@@ -175,6 +180,7 @@ class Subscriber {
   std::uint64_t dropped() const noexcept { return raw_.dropped(); }
   std::uint64_t rejected() const noexcept { return raw_.rejected(); }
   std::uint64_t lost() const noexcept { return raw_.lost(); }
+  std::uint64_t rebinds() const noexcept { return raw_.rebinds(); }
   // Messages skipped because their payload was not sizeof(T) bytes (another type on the topic).
   std::uint64_t size_mismatches() const noexcept { return size_mismatches_; }
   std::uint32_t held() const noexcept { return raw_.held(); }

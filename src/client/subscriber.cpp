@@ -82,7 +82,8 @@ Result<void> SubscriberPort::bind(Session& s) {
   int flags = ::fcntl(grant->eventfd.get(), F_GETFL);
   if (flags >= 0) (void)::fcntl(grant->eventfd.get(), F_SETFL, flags | O_NONBLOCK);
 
-  if (session_ != nullptr) {
+  const bool rebind = session_ != nullptr;
+  if (rebind) {
     // A reconnect. What the old router queued for us and we never took is lost with it.
     lost_ += queue_.size_approx();
     // The new eventfd takes the old one's number, so a wait() or a user's poll() on
@@ -102,6 +103,7 @@ Result<void> SubscriberPort::bind(Session& s) {
   release_ = std::move(*rel);
   pending_releases_.clear();  // releases of old-session chunks: that router is gone
   pending_releases_.reserve(max_held_ + 16);
+  if (rebind) ++rebinds_;  // the eventfd behind our number is a new open file
   return {};
 }
 
@@ -279,6 +281,7 @@ void Subscriber<void>::finish_wait() noexcept { port_->finish_wait(); }
 std::uint64_t Subscriber<void>::dropped() const noexcept { return port_->dropped(); }
 std::uint64_t Subscriber<void>::rejected() const noexcept { return port_->rejected(); }
 std::uint64_t Subscriber<void>::lost() const noexcept { return port_->lost(); }
+std::uint64_t Subscriber<void>::rebinds() const noexcept { return port_->rebinds(); }
 std::uint32_t Subscriber<void>::held() const noexcept { return port_->held(); }
 std::uint32_t Subscriber<void>::max_held() const noexcept { return port_->max_held(); }
 std::uint32_t Subscriber<void>::queue_capacity() const noexcept { return port_->queue_capacity(); }

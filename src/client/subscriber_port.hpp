@@ -48,6 +48,7 @@ class SubscriberPort {
   std::uint64_t rejected() const noexcept { return rejected_; }
   // Messages lost to daemon restarts (queued for us, not taken, when the daemon went away).
   std::uint64_t lost() const noexcept { return lost_; }
+  std::uint64_t rebinds() const noexcept { return rebinds_; }
   std::uint32_t held() const noexcept { return held_; }
   std::uint32_t max_held() const noexcept { return max_held_; }
   std::uint32_t queue_capacity() const noexcept { return queue_.capacity(); }
@@ -84,6 +85,7 @@ class SubscriberPort {
   std::uint32_t held_ = 0;      // live Sample objects
   std::uint64_t rejected_ = 0;  // queue entries naming no valid chunk
   std::uint64_t lost_ = 0;      // see lost()
+  std::uint64_t rebinds_ = 0;   // see Subscriber::rebinds()
   // Releases that found the release ring full (see above). Reserved to max_held + a margin.
   std::vector<shm::ChunkRef> pending_releases_;
   bool orphaned_ = false;
