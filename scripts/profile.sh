@@ -119,9 +119,36 @@ for s in "${scenarios[@]}"; do
       client_context_switches: $ccs, daemon_context_switches: $dcs, routed: $routed,
       busy_passes: $busy, bench: .}' <<<"$json" >>"$out/profile.jsonl"
 done
-stop_daemon
 echo "  (client = every zcp-perf process, set-up included; messages include the warm-up.)"
 echo "  (batch = messages routed per worker pass that found work.)"
+
+# Idle (issue 8: under 1% CPU with 100 idle subscribers): 100 `zcp echo` processes, each with
+# one subscriber sleeping in wait(), and the daemon's CPU time over 10 s from /proc.
+echo
+echo "4. Idle: diroute's CPU with 100 idle subscriber processes (10 s)"
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+idle_pids=()
+for i in $(seq 1 100); do
+  "$build/bin/zcp" echo --instance "$instance" "profile/idle/e$i" --count 1 >/dev/null 2>&1 &
+  idle_pids+=($!)
+done
+sleep 3
+subs=$("$build/bin/zcp-top" --instance "$instance" --once --json | jq '.subscribers | length')
+t0=$(cpu_ticks "$dpid")
+c0=$(cpu_ticks "${idle_pids[0]}")
+sleep 10
+t1=$(cpu_ticks "$dpid")
+c1=$(cpu_ticks "${idle_pids[0]}")
+kill "${idle_pids[@]}" 2>/dev/null || true
+wait "${idle_pids[@]}" 2>/dev/null || true
+hz=$(getconf CLK_TCK)
+idle_pct=$(awk -v d=$((t1 - t0)) -v h="$hz" 'BEGIN {printf "%.2f", d / h / 10 * 100}')
+client_pct=$(awk -v d=$((c1 - c0)) -v h="$hz" 'BEGIN {printf "%.2f", d / h / 10 * 100}')
+echo "  $subs subscribers: diroute ${idle_pct}% of one CPU; one idle client process ${client_pct}%"
+echo "  (CPU time has a resolution of 1/$hz s: 0.10% here is one tick in 10 s.)"
+jq -cn --argjson subs "$subs" --argjson d "$idle_pct" --argjson c "$client_pct" \
+  '{profile: "idle", subscribers: $subs, daemon_cpu_pct: $d, client_cpu_pct: $c}' >>"$out/profile.jsonl"
+stop_daemon
 
 [[ "${PROFILE_NO_CALLGRIND:-0}" == 1 ]] && exit 0
 command -v valgrind >/dev/null || { echo "profile: valgrind is missing; skipping callgrind" >&2; exit 0; }

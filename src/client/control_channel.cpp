@@ -133,10 +133,8 @@ void ControlChannel::reader_loop(std::function<void()> tick, std::chrono::millis
   std::vector<std::uint8_t> buf(protocol::kMaxFrameSize);
   alignas(cmsghdr) char cbuf[CMSG_SPACE(protocol::kMaxFdsPerFrame * sizeof(int))];
   for (;;) {
-    auto now = std::chrono::steady_clock::now();
-    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - now).count();
     pollfd fds[2] = {{sock_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
-    int n = ::poll(fds, 2, static_cast<int>(wait < 0 ? 0 : wait));
+    int n = ::poll(fds, 2, poll_timeout_ms(next_tick, std::chrono::steady_clock::now()));
     if (n < 0 && errno != EINTR) {
       mark_disconnected(sys_error("poll on the daemon socket", errno));
       return;
@@ -176,9 +174,11 @@ void ControlChannel::reader_loop(std::function<void()> tick, std::chrono::millis
       on_datagram(std::move(bytes), len, std::move(got), (msg.msg_flags & MSG_CTRUNC) != 0);
       if (!connected()) return;
     }
-    if (std::chrono::steady_clock::now() >= next_tick) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= next_tick) {
       tick();
       next_tick += period;
+      if (next_tick <= now) next_tick = now + period;  // suspended for a while: no burst of ticks
       if (!connected()) return;
     }
   }

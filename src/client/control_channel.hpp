@@ -34,6 +34,15 @@ struct Reply {
   const fb::Response* response = nullptr;  // points into frame
 };
 
+// poll()'s timeout until `deadline`, in whole milliseconds rounded up. Truncating instead
+// turns the last millisecond before every heartbeat tick into a poll(0) busy loop (about 1% of
+// a CPU in every idle client). 0 once the deadline has passed.
+inline int poll_timeout_ms(std::chrono::steady_clock::time_point deadline,
+                           std::chrono::steady_clock::time_point now) noexcept {
+  if (deadline <= now) return 0;
+  return static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count());
+}
+
 class ControlChannel {
  public:
   // Connects to the daemon's socket; the message of a failure names the instance and what

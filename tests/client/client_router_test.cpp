@@ -22,6 +22,7 @@
 #include <zcp/asio.hpp>
 #endif
 
+#include "client/control_channel.hpp"
 #include "client/runtime_impl.hpp"
 #include "mini_daemon.hpp"
 #include "support/test_support.hpp"
@@ -99,6 +100,19 @@ Result<void> publish_value(Publisher<>& p, std::uint64_t v, std::chrono::nanosec
   if (!l) return Unexpected(std::move(l).error());
   put(*l, v);
   return p.publish(std::move(*l), timeout);
+}
+
+// The runtime thread sleeps in poll() until its next heartbeat tick. A timeout truncated to
+// whole milliseconds made it spin in poll(0) through the last millisecond of every period.
+TEST(PollTimeout, RoundsUpSoAnIdleRuntimeSleepsUntilItsTick) {
+  using std::chrono::microseconds;
+  using std::chrono::milliseconds;
+  const auto t = std::chrono::steady_clock::now();
+  EXPECT_EQ(client::poll_timeout_ms(t + microseconds(400), t), 1) << "0.4 ms left: sleep 1 ms, not poll(0)";
+  EXPECT_EQ(client::poll_timeout_ms(t + microseconds(1001), t), 2);
+  EXPECT_EQ(client::poll_timeout_ms(t + milliseconds(100), t), 100);
+  EXPECT_EQ(client::poll_timeout_ms(t, t), 0) << "due now";
+  EXPECT_EQ(client::poll_timeout_ms(t - milliseconds(5), t), 0) << "overdue";
 }
 
 TEST_F(ClientRouterTest, OrderedCompleteThroughTheWaitHandshake) {
