@@ -91,6 +91,8 @@ void ControlChannel::mark_disconnected(Error why) {
         p.reply = Unexpected(why);
       }
     }
+    // release: pairs with the spinning caller's acquire; it then locks mu_ to read its entry.
+    completions_.fetch_add(1, std::memory_order_release);
   }
   cv_.notify_all();
   if (on_disconnect_) on_disconnect_();
@@ -103,6 +105,8 @@ Result<Reply> ControlChannel::call(std::uint64_t request_id, const std::vector<s
     if (disconnected_) return Unexpected(*disconnected_);
     pending_[request_id] = Pending{};
   }
+  // Read before sending: a reply that arrives after the send changes it.
+  std::uint64_t seen = completions_.load(std::memory_order_acquire);
   {
     std::lock_guard lk(send_mu_);
     auto r = sys::call(::send, sock_.get(), frame.data(), frame.size(), MSG_NOSIGNAL);
@@ -115,6 +119,17 @@ Result<Reply> ControlChannel::call(std::uint64_t request_id, const std::vector<s
       pending_.erase(request_id);
       return Unexpected(e);
     }
+  }
+  // Spin briefly for a quick reply (see completions_), yielding so that on a small host the
+  // runtime's reader thread, which receives the reply, can run. Then sleep.
+  const auto spin_end = std::chrono::steady_clock::now() + kReplySpin;
+  while (std::chrono::steady_clock::now() < spin_end) {
+    if (completions_.load(std::memory_order_acquire) != seen) {
+      std::lock_guard lk(mu_);
+      if (pending_[request_id].done) break;
+      seen = completions_.load(std::memory_order_relaxed);  // another call's reply
+    }
+    std::this_thread::yield();
   }
   std::unique_lock lk(mu_);
   bool done = cv_.wait_for(lk, timeout, [&] { return pending_[request_id].done; });
@@ -222,6 +237,7 @@ void ControlChannel::on_datagram(std::vector<std::uint8_t> bytes, std::size_t tr
     if (it == pending_.end()) return;  // a late reply to a timed-out call: drop it (fds close)
     it->second.done = true;
     it->second.reply = std::move(out);
+    completions_.fetch_add(1, std::memory_order_release);  // as in mark_disconnected
   }
   cv_.notify_all();
 }
