@@ -40,7 +40,10 @@ perf::Status<void> probe_daemon(const std::string& instance, std::uint32_t n) {
   if (!rt) return perf::Failure("a new client cannot connect: " + rt.error().message);
   auto sub = Subscriber<>::create(**rt, "soak/probe/p", {.queue_capacity = n, .policy = QueuePolicy::kBlockPublisher});
   if (!sub) return perf::Failure("a new subscriber is refused: " + sub.error().message);
-  auto pub = Publisher<>::create(**rt, "soak/probe/p", {.max_payload = 64});
+  // A health check, not a latency test: the first loans wait for the worker to apply the new
+  // publisher and fill its loan ring, which under a sanitizer on a busy host can take longer
+  // than the default loan_wait (5 ms).
+  auto pub = Publisher<>::create(**rt, "soak/probe/p", {.max_payload = 64, .loan_wait = 1s});
   if (!pub) return perf::Failure("a new publisher is refused: " + pub.error().message);
   for (std::uint32_t i = 0; i < n; ++i) {
     auto loan = pub->loan(sizeof(i));
