@@ -11,6 +11,10 @@ FUZZ_SECONDS ?= 60
 SOAK_SECONDS ?= 180
 
 CMAKE_COMMON = -DZCP_WERROR=ON
+# Sanitizer builds: -g1 (line tables and function names, all a sanitizer report needs) instead
+# of RelWithDebInfo's -g compiles a heavy test file about 30% faster (22.7 s -> 16.0 s for
+# tests/client/pubsub_test.cpp under ASan+UBSan), which keeps `make test` near its budget.
+SAN_FLAGS = -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
 
 .PHONY: install all deps configure build test test-release test-asan test-tsan test-fuzz \
         bench demo soak clean format tidy
@@ -43,14 +47,14 @@ test-release:
 
 test-asan:
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZCP_SANITIZER=address \
-	      -DZCP_BUILD_BENCH=OFF $(CMAKE_COMMON)
+	      -DZCP_BUILD_BENCH=OFF $(CMAKE_COMMON) $(SAN_FLAGS)
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) $(CTEST_FLAGS)
 
 test-tsan:
 	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZCP_SANITIZER=thread \
-	      -DZCP_BUILD_BENCH=OFF $(CMAKE_COMMON)
+	      -DZCP_BUILD_BENCH=OFF $(CMAKE_COMMON) $(SAN_FLAGS)
 	cmake --build $(TSAN_BUILD) -j$(JOBS) --target zcp_concurrency_tests
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	  ctest --test-dir $(TSAN_BUILD) $(CTEST_FLAGS) -L concurrency
