@@ -81,6 +81,18 @@ Result<void> PublisherPort::bind(Session& s) {
   }
   if (grant->max_loans == 0) return fail("the daemon granted max_loans 0");
   if (!grant->doorbell.valid()) return fail("no worker doorbell eventfd");
+  // Direct delivery: the daemon put a route table's offset into the publish ring (before the
+  // grant, which orders it for us). Checked like everything the segment says.
+  const shm::RouteTable* table = nullptr;
+  if (const std::uint64_t off = ring->header()->route_table; off != 0) {
+    if (off % 64 != 0 || off > seg.size() || seg.size() - off < sizeof(shm::RouteTable)) {
+      return fail("the route table offset " + std::to_string(off) + " lies outside the segment");
+    }
+    table = reinterpret_cast<const shm::RouteTable*>(seg.base() + off);
+    if (table->magic != shm::kRouteTableMagic || table->slots != shm::kRouteSlots) {
+      return fail("the route table at offset " + std::to_string(off) + " has a bad magic or slot count");
+    }
+  }
 
   if (session_ != nullptr) {
     // A reconnect: what the old router had not routed is gone with it.
@@ -100,6 +112,11 @@ Result<void> PublisherPort::bind(Session& s) {
   doorbell_ = std::move(grant->doorbell);
   pending_returns_.clear();  // returns of old-session chunks: that router is gone
   pending_returns_.reserve(max_loans_);
+  table_ = table;
+  routes_ = {};
+  route_live_ = 0;
+  routed_cache_ = 0;
+  if (table_ != nullptr) refresh_routes();
   return {};
 }
 
@@ -136,6 +153,84 @@ bool PublisherPort::flush_returns() noexcept {
   pending_returns_.erase(pending_returns_.begin(), pending_returns_.begin() + static_cast<long>(done));
   if (done > 0) kick_router();
   return pending_returns_.empty();
+}
+
+// ---- Direct delivery (shm/route_table.hpp, docs/router.md) ------------------------------------
+
+void PublisherPort::refresh_routes() noexcept {
+  shm::RouteEntry entries[shm::kRouteSlots];
+  std::uint32_t version = 0;
+  // The reactor rewrites one slot at a time, in well under a microsecond: a few retries.
+  // Bounded, so a daemon that died mid-write cannot hang us: with no consistent copy, every
+  // slot is left to the router (route_live_ 0) until the next change.
+  bool ok = false;
+  for (int attempt = 0; attempt < 100000 && !ok; ++attempt) ok = shm::read_routes(*table_, entries, version);
+  route_version_ = version;
+  route_live_ = 0;
+  if (!ok) return;
+  shm::Segment& seg = session_->segment;
+  for (std::uint32_t slot = 0; slot < shm::kRouteSlots; ++slot) {
+    const shm::RouteEntry& e = entries[slot];
+    Route& r = routes_[slot];
+    if (e.subscriber_id == 0) {
+      r.subscriber_id = 0;
+      continue;
+    }
+    if (e.subscriber_id != r.subscriber_id || e.queue.offset != r.queue_offset) {
+      auto q = shm::MpmcRing<shm::MessageHeader>::attach(seg.base(), seg.size(), e.queue);
+      if (!q) {  // not a queue we can use: the router delivers to it
+        r.subscriber_id = 0;
+        continue;
+      }
+      r.subscriber_id = e.subscriber_id;
+      r.queue_offset = e.queue.offset;
+      r.queue = *q;
+      // A new subscriber: whatever we published before is the router's to deliver first.
+      r.defer_until = ring_.position();
+    }
+    route_live_ |= std::uint64_t{1} << slot;
+  }
+}
+
+void PublisherPort::deliver_direct(shm::MessageHeader& rec, const shm::MessageHeader& m) noexcept {
+  std::uint64_t& guard = ring_.header()->direct_guard;
+  // seq_cst store, then seq_cst load of the version: the reclamation handshake. Either the
+  // reactor sees us busy with an older version and keeps a removed queue, or we see its new
+  // version here and reload the table, which no longer lists that queue.
+  shm::atomic_store(guard, shm::guard_busy(route_version_), std::memory_order_seq_cst);
+  while (shm::atomic_load(table_->version, std::memory_order_seq_cst) != route_version_) {
+    refresh_routes();
+    shm::atomic_store(guard, shm::guard_busy(route_version_), std::memory_order_seq_cst);  // as above
+  }
+  // The record goes into the ring slot first: if we die during the pushes, the router finds
+  // it there, with every push we may have made in its mask.
+  rec = shm::MessageHeader{m.chunk_index, m.pool_class, shm::kMsgDirect, m.generation, route_version_,
+                           m.sequence, 0};
+  const std::uint64_t position = ring_.position();
+  std::uint64_t mask = 0;
+  for (std::uint64_t live = route_live_; live != 0; live &= live - 1) {
+    const auto slot = static_cast<std::uint32_t>(__builtin_ctzll(live));
+    Route& r = routes_[slot];
+    if (r.defer_until > routed_cache_) {
+      // acquire: pairs with the router's release of `routed`, so its pushes of our earlier
+      // messages into this queue happen-before ours.
+      routed_cache_ = shm::atomic_load(ring_.header()->routed, std::memory_order_acquire);
+      if (r.defer_until > routed_cache_) continue;
+    }
+    // The bit goes in before the push it stands for (relaxed: only a reader after our death
+    // needs it; the commit's release store orders it for the router otherwise).
+    mask |= std::uint64_t{1} << slot;
+    shm::atomic_store(rec.timestamp_ns, mask, std::memory_order_relaxed);
+    if (!r.queue.try_push(m)) {
+      // Full: the router applies the subscriber's policy, and gets the next ones too until
+      // it has routed this record (per-publisher order).
+      mask &= ~(std::uint64_t{1} << slot);
+      shm::atomic_store(rec.timestamp_ns, mask, std::memory_order_relaxed);
+      r.defer_until = position + 1;
+    }
+  }
+  // release: our pushes are done; nothing we do after this touches a subscriber queue.
+  shm::atomic_store(guard, shm::guard_idle(route_version_), std::memory_order_release);
 }
 
 Result<Loan<>> PublisherPort::loan(std::size_t size) noexcept {
@@ -236,7 +331,11 @@ Result<void> PublisherPort::publish(Loan<>& loan, std::chrono::nanoseconds timeo
   h->timestamp_ns = now;
   h->origin = id_;
   const shm::MessageHeader m{t.index, t.pool_class, 0, t.generation, id_, seq, now};
-  if (!ring_.try_push(m)) {
+  // Routed: push the message into the publish ring. Direct: claim the ring slot for its
+  // record, push into the subscriber queues, then commit the record (the router settles it).
+  shm::MessageHeader* rec = nullptr;
+  auto room = [&] { return table_ != nullptr ? (rec = ring_.claim()) != nullptr : ring_.try_push(m); };
+  if (!room()) {
     // Back-pressure, counted for tools on the publish ring's producer line, which only we
     // write: a relaxed load and store (a statistic; it publishes nothing).
     shm::bump(ring_.header()->producer_full);
@@ -244,7 +343,7 @@ Result<void> PublisherPort::publish(Loan<>& loan, std::chrono::nanoseconds timeo
     const bool pushed = timeout.count() > 0 &&
                         client::spin_then_yield(
                             timeout,
-                            [&] { return rt_->disconnected() || ring_.try_push(m); },
+                            [&] { return rt_->disconnected() || room(); },
                             [&] { kick_router(); }) &&
                         !rt_->disconnected();
     if (!pushed) {
@@ -257,6 +356,10 @@ Result<void> PublisherPort::publish(Loan<>& loan, std::chrono::nanoseconds timeo
               (timeout.count() > 0 ? ", still after " + std::to_string(timeout.count() / 1000) + " us" : "") +
               "): the router is behind, or a block_publisher subscriber's queue is full"));
     }
+  }
+  if (rec != nullptr) {
+    deliver_direct(*rec, m);
+    ring_.commit();
   }
   sequence_ = seq;
   --loaned_;

@@ -12,6 +12,7 @@
 // Loan never points at freed memory and its chunk still goes back through the ring.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <vector>
@@ -22,6 +23,8 @@
 #include "client/runtime_impl.hpp"
 #include "shm/chunk_pool.hpp"
 #include "shm/layout.hpp"
+#include "shm/mpmc_ring.hpp"
+#include "shm/route_table.hpp"
 #include "shm/spsc_ring.hpp"
 
 namespace zcp::detail {
@@ -72,6 +75,11 @@ class PublisherPort {
   // Writes the worker's doorbell if it announced that it parks. Once per push batch.
   void kick_router() noexcept;
   Error error(Errc code, std::string what) const;
+  // Direct delivery (shm/route_table.hpp). Reloads the route table into routes_.
+  void refresh_routes() noexcept;
+  // Pushes `m` into the listed subscriber queues, filling the claimed publish-ring record
+  // `rec` (flags kMsgDirect, version, mask of slots pushed to) before and during the pushes.
+  void deliver_direct(shm::MessageHeader& rec, const shm::MessageHeader& m) noexcept;
 
   RuntimeImpl* rt_ = nullptr;
   Session* session_ = nullptr;  // the daemon connection the rings below belong to
@@ -99,6 +107,21 @@ class PublisherPort {
   // push_back never allocates.
   std::vector<shm::ChunkRef> pending_returns_;
   bool orphaned_ = false;
+
+  // Direct delivery: null for a routed topic.
+  struct Route {
+    std::uint32_t subscriber_id = 0;  // 0: the slot is empty (or its queue was unusable)
+    std::uint64_t queue_offset = 0;
+    shm::MpmcRing<shm::MessageHeader> queue;
+    // Push directly only once the router has routed every record before this position: it
+    // owes this subscriber earlier messages (a queue that was full, or a slot that is new).
+    std::uint64_t defer_until = 0;
+  };
+  const shm::RouteTable* table_ = nullptr;
+  std::uint32_t route_version_ = 0;
+  std::uint64_t route_live_ = 0;     // slots with a usable queue
+  std::uint64_t routed_cache_ = 0;   // the router's `routed` as last read
+  std::array<Route, shm::kRouteSlots> routes_{};
 };
 
 }  // namespace zcp::detail

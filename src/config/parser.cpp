@@ -41,7 +41,7 @@ const std::vector<Section>& sections() {
       {"daemon", {"instance", "runtime_dir", "log_level", "shutdown_drain_ms"}},
       {"heartbeat", {"interval_ms", "timeout_ms"}},
       {"reactor", {"cpu", "sched_fifo_priority"}},
-      {"router", {"workers", "cpus", "idle", "spin_us", "spin_yield_us", "sched_fifo_priority"}},
+      {"router", {"workers", "cpus", "idle", "spin_us", "spin_yield_us", "sched_fifo_priority", "direct_topics"}},
       {"pools", {}},  // an array of tables: kPoolKeys
       {"publishers", {"max_payload", "max_loans", "ring_capacity"}},
       {"subscribers", {"queue_capacity", "max_held"}},
@@ -184,6 +184,25 @@ class Reader {
     return true;
   }
 
+  // An array of strings, each checked by `problem` (a message, or empty if fine).
+  bool strings(const toml::table& t, std::string_view prefix, std::string_view key, std::vector<std::string>& out,
+               std::string (*problem)(const std::string&)) const {
+    toml::source_region at;
+    const toml::node* n = find(t, key, at);
+    if (!n) return false;
+    const toml::array* a = n->as_array();
+    if (!a) fail(at, join(prefix, key), std::string("expected an array of strings, found ") + type_name(n->type()));
+    out.clear();
+    for (const toml::node& e : *a) {
+      toml::source_region eat = e.source().begin.line != 0 ? e.source() : at;
+      if (!e.is_string()) fail(eat, join(prefix, key), std::string("expected strings, found ") + type_name(e.type()));
+      std::string v = *e.value<std::string>();
+      if (std::string why = problem(v); !why.empty()) fail(eat, join(prefix, key), "'" + v + "': " + why);
+      out.push_back(std::move(v));
+    }
+    return true;
+  }
+
   template <class T>
   bool integers(const toml::table& t, std::string_view prefix, std::string_view key, std::vector<T>& out,
                 std::int64_t lo, std::int64_t hi) const {
@@ -298,6 +317,7 @@ void read_router(const Reader& r, const toml::table& t, DaemonConfig& c) {
   r.integer(t, "router", "spin_yield_us", spin_yield, 0, 1000000);
   c.spin_yield = std::chrono::microseconds(spin_yield);
   r.integer(t, "router", "sched_fifo_priority", c.worker_priority, 0, 99);
+  r.strings(t, "router", "direct_topics", c.registry.direct_topics, &daemon::topic_pattern_problem);
 }
 
 void read_pools(const Reader& r, const toml::array& pools, DaemonConfig& c, const toml::source_region& at) {

@@ -125,6 +125,16 @@ std::string to_toml(const daemon::DaemonConfig& c, TomlStyle style) {
   w.key("spin_yield_us", num(static_cast<std::uint64_t>(c.spin_yield.count())),
         "hybrid: while spinning, sched_yield() once every this many microseconds, so that a client\n"
         "sharing the worker's CPU is not held off for the whole spin (0: never). Flag: --spin-yield-us.");
+  {
+    std::string topics = "[";
+    for (std::size_t i = 0; i < c.registry.direct_topics.size(); ++i) {
+      topics += (i ? ", " : "") + quote(c.registry.direct_topics[i]);
+    }
+    w.key("direct_topics", topics + "]",
+          "Topics whose publishers push into subscriber queues themselves, without the worker hop\n"
+          "(lowest latency for polling subscribers; docs/router.md). Each entry is a topic\n"
+          "\"SERVICE/INSTANCE/EVENT\" or a prefix ending in '*' (\"md/*\"). Flag: --direct-topic.");
+  }
   w.key("sched_fifo_priority", std::to_string(c.worker_priority),
         "SCHED_FIFO priority 1..99 of every worker; 0: normal scheduling. A spinning FIFO worker\n"
         "never yields its CPU: give it a CPU of its own (cpus, isolcpus).");

@@ -118,7 +118,16 @@ struct RegistryConfig {
   std::uint32_t default_subscriber_capacity = kDefaultSubscriberQueueCapacity;
   std::uint32_t max_subscriber_capacity = kMaxSubscriberQueueCapacity;
   std::uint32_t workers = kDefaultWorkers;
+  // Topics whose publishers push into subscriber queues themselves (direct delivery,
+  // docs/router.md). Each pattern is a topic "SERVICE/INSTANCE/EVENT", or a prefix of one
+  // ending in '*' ("md/*", "*" for every topic).
+  std::vector<std::string> direct_topics;
 };
+
+// True if `topic` ("SERVICE/INSTANCE/EVENT") matches one of `patterns`.
+bool topic_matches(const std::vector<std::string>& patterns, std::string_view topic) noexcept;
+// Why `pattern` is not a direct_topics pattern, or empty if it is one.
+std::string topic_pattern_problem(const std::string& pattern);
 
 struct ControlPlaneConfig {
   std::chrono::milliseconds heartbeat_interval = kDefaultHeartbeatInterval;

@@ -53,6 +53,27 @@ RegistryError total_limit_error(LimitKind limit, const char* what, std::uint32_t
 
 }  // namespace
 
+bool topic_matches(const std::vector<std::string>& patterns, std::string_view topic) noexcept {
+  for (const std::string& p : patterns) {
+    if (!p.empty() && p.back() == '*') {
+      if (topic.substr(0, p.size() - 1) == std::string_view(p).substr(0, p.size() - 1)) return true;
+    } else if (topic == p) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string topic_pattern_problem(const std::string& pattern) {
+  if (pattern.empty()) return "empty; expected SERVICE/INSTANCE/EVENT or a prefix ending in '*'";
+  const std::size_t star = pattern.find('*');
+  if (star != std::string::npos && star + 1 != pattern.size()) return "'*' may only end a pattern";
+  if (star == std::string::npos && std::count(pattern.begin(), pattern.end(), '/') != 2) {
+    return "expected SERVICE/INSTANCE/EVENT (or a prefix ending in '*')";
+  }
+  return {};
+}
+
 std::string_view to_string(LimitKind limit) noexcept {
   switch (limit) {
     case LimitKind::kNone:
@@ -226,6 +247,7 @@ RegistryResult<TopicEntry*> Registry::topic_for(const TopicKey& key) {
   TopicEntry entry;
   entry.id = next_topic_id_++;
   entry.stats_slot = *slot;
+  entry.direct = topic_matches(config_.direct_topics, key.str());
   // Its descriptor is written once an endpoint joined (mirror_topic).
   return &topics_.emplace(key, std::move(entry)).first->second;
 }
@@ -287,6 +309,18 @@ RegistryResult<const PublisherRecord*> Registry::add_publisher(
     drop_topic_if_empty(key);
     return Unexpected(RegistryError{fb::ResultCode::OutOfResources,
                                     arena_problem("publisher rings", 0) + ": " + port.error()});
+  }
+  if ((*entry)->direct) {
+    auto table = make_route_table(**entry);
+    if (!table) {
+      router::free_publisher_port(queues_, router_.ledger(), **port);
+      drop_topic_if_empty(key);
+      return Unexpected(RegistryError{fb::ResultCode::OutOfResources,
+                                      arena_problem("route table", sizeof(shm::RouteTable)) + ": " + table.error()});
+    }
+    (*port)->route_table = *table;
+    // Plain store: the grant (a socket reply sent after this) orders it for the client.
+    (*port)->in.header()->route_table = *table;
   }
   ++*least;
   (*entry)->publishers.push_back(id);
@@ -358,6 +392,22 @@ RegistryResult<const SubscriberRecord*> Registry::add_subscriber(
     return Unexpected(RegistryError{fb::ResultCode::OutOfResources,
                                     arena_problem("subscriber queue", bytes) + ": " + port.error()});
   }
+  // Direct topics: list it in a free route slot. The Add command goes first (below), then the
+  // tables: a publisher that uses the new slot makes records the worker can map once it
+  // applied that command, which the command ring then already holds (docs/router.md).
+  (*port)->direct = (*entry)->direct;
+  std::uint32_t route_slot = shm::kNoRouteSlot;
+  if ((*entry)->direct) {
+    auto& slots = (*entry)->route_slots;
+    auto free_slot = std::find(slots.begin(), slots.end(), 0U);
+    if (free_slot != slots.end()) {  // else: beyond kRouteSlots, the router delivers to it
+      route_slot = static_cast<std::uint32_t>(free_slot - slots.begin());
+      *free_slot = id;
+      (*entry)->route_version += 2;
+      (*port)->route_slot = route_slot;
+      (*port)->route_since = (*entry)->route_version;
+    }
+  }
   (*entry)->subscribers.push_back(id);
   owner->subscribers.push_back(id);
   const std::uint32_t stats_slot = *stats_.subscriber_slots().take();  // checked above
@@ -367,6 +417,7 @@ RegistryResult<const SubscriberRecord*> Registry::add_subscriber(
   auto [it, inserted] = subscribers_.emplace(id, std::move(rec));
   (void)inserted;
   router_.add_subscriber(it->second.port.get());
+  if (route_slot != shm::kNoRouteSlot) write_routes(**entry, route_slot, id, it->second.port->queue_desc);
   update_peers(**entry);
   stats_.subscriber_live(it->second, *owner, (*entry)->stats_slot);
   mirror_topic(key);
@@ -441,13 +492,28 @@ void Registry::detach_subscriber(std::uint32_t id) {
   auto it = subscribers_.find(id);
   if (it == subscribers_.end()) return;
   SubscriberRecord& rec = it->second;
-  if (auto t = topics_.find(rec.topic); t != topics_.end()) erase_value(t->second.subscribers, id);
+  auto t = topics_.find(rec.topic);
+  if (t != topics_.end()) erase_value(t->second.subscribers, id);
+  const std::uint32_t route_slot = rec.port->route_slot;
+  const bool listed = t != topics_.end() && route_slot < shm::kRouteSlots;
+  if (listed) {
+    t->second.route_slots[route_slot] = 0;
+    t->second.route_version += 2;
+    rec.port->route_gone = t->second.route_version;  // published by the Remove command's push
+  }
   epoch_ = router_.remove_subscriber(rec.port.get());
+  if (listed) write_routes(t->second, route_slot, 0, shm::QueueDescriptor{});
   stats_.subscriber_free(rec.stats_slot);  // kFree now; the slot itself once reclaimed
   retired_.retire(std::move(rec.port), std::move(rec.eventfd), rec.stats_slot, epoch_);
+  if (listed) {
+    // Its queue stays until no publisher of the topic may still push into it (quiescent()).
+    RetiredPort& e = retired_.at(retired_.pending() - 1);
+    e.direct_publishers = t->second.publishers;
+    e.route_version = t->second.route_version;
+  }
   TopicKey key = std::move(rec.topic);
   subscribers_.erase(it);
-  if (auto t = topics_.find(key); t != topics_.end()) update_peers(t->second);
+  if (t != topics_.end()) update_peers(t->second);
   mirror_topic(key);
   drop_topic_if_empty(key);
 }
@@ -479,7 +545,48 @@ const TopicEntry* Registry::topic(const TopicKey& key) const noexcept {
 
 ReclaimResult Registry::reclaim() {
   router_.flush();
-  return retired_.reclaim(router_.safe_seq(), queues_, router_.ledger(), stats_);
+  return retired_.reclaim(router_.safe_seq(), queues_, router_.ledger(), stats_,
+                          [this](const RetiredPort& e) { return quiescent(e); });
+}
+
+// ---- Direct delivery (shm/route_table.hpp) ----------------------------------------------------
+
+Expected<std::uint64_t, std::string> Registry::make_route_table(const TopicEntry& entry) {
+  auto off = queues_.allocate(sizeof(shm::RouteTable));
+  if (!off) return Unexpected(std::string(shm::to_string(off.error())));
+  auto* table = reinterpret_cast<shm::RouteTable*>(segment_base_ + *off);
+  // Plain stores: no publisher knows this block before its grant, sent after.
+  shm::format_route_table(*table, entry.route_version);
+  for (std::uint32_t slot = 0; slot < shm::kRouteSlots; ++slot) {
+    const std::uint32_t id = entry.route_slots[slot];
+    if (id == 0) continue;
+    if (auto it = subscribers_.find(id); it != subscribers_.end()) {
+      table->entries[slot] = shm::RouteEntry{id, 0, it->second.port->queue_desc};
+    }
+  }
+  return *off;
+}
+
+void Registry::write_routes(const TopicEntry& entry, std::uint32_t slot, std::uint32_t subscriber_id,
+                            const shm::QueueDescriptor& queue) {
+  for (std::uint32_t pid : entry.publishers) {
+    auto it = publishers_.find(pid);
+    if (it == publishers_.end() || it->second.port->route_table == 0) continue;
+    auto* table = reinterpret_cast<shm::RouteTable*>(segment_base_ + it->second.port->route_table);
+    shm::write_route(*table, slot, subscriber_id, queue, entry.route_version);
+  }
+}
+
+bool Registry::quiescent(const RetiredPort& e) const noexcept {
+  for (std::uint32_t pid : e.direct_publishers) {
+    auto it = publishers_.find(pid);
+    if (it == publishers_.end()) continue;  // gone itself: it pushes no more
+    // seq_cst: pairs with the publisher's seq_cst guard store and version load (the argument
+    // in route_table.hpp); our version store was the seq_cst one in write_route().
+    const std::uint64_t g = shm::atomic_load(it->second.port->in.header()->direct_guard, std::memory_order_seq_cst);
+    if (!shm::guard_passed(g, e.route_version)) return false;
+  }
+  return true;
 }
 
 std::vector<std::uint32_t> Registry::faulted_slots() const {

@@ -20,6 +20,7 @@
 // public method returns, so tools see the registry as it is.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -39,6 +40,7 @@
 #include "router/router.hpp"
 #include "shm/heartbeat_pool.hpp"
 #include "shm/queue_allocator.hpp"
+#include "shm/route_table.hpp"
 #include "shm/stats.hpp"
 
 namespace zcp::daemon {
@@ -105,6 +107,12 @@ struct TopicEntry {
   std::uint32_t stats_slot = kNoStatsSlot;  // its TopicStats slot
   std::vector<std::uint32_t> publishers;
   std::vector<std::uint32_t> subscribers;
+  // Direct delivery (RegistryConfig::direct_topics; shm/route_table.hpp): each publisher has a
+  // route table listing the subscribers in route_slots (id per slot, 0: free); route_version
+  // numbers the assignments (even, +2 per change).
+  bool direct = false;
+  std::uint32_t route_version = 0;
+  std::array<std::uint32_t, shm::kRouteSlots> route_slots{};
 };
 
 enum class LimitKind : std::uint8_t {
@@ -228,6 +236,13 @@ class Registry {
   void detach_publisher(std::uint32_t id);
   void detach_subscriber(std::uint32_t id);
   void drop_topic_if_empty(const TopicKey& key);
+  // Direct topics: a new publisher's route table (arena offset), listing the current slots.
+  Expected<std::uint64_t, std::string> make_route_table(const TopicEntry& entry);
+  // Writes slot `slot` (subscriber id, or 0 to clear) into every route table of the topic.
+  void write_routes(const TopicEntry& entry, std::uint32_t slot, std::uint32_t subscriber_id,
+                    const shm::QueueDescriptor& queue);
+  // A retired subscriber of a direct topic may be freed: no publisher may still push into it.
+  bool quiescent(const RetiredPort& e) const noexcept;
   // Tells every port of the topic how many peers it has (has_subscribers()).
   void update_peers(const TopicEntry& entry);
   // Rewrites the descriptors of a process and of a topic (its endpoint counts changed).

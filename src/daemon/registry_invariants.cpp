@@ -56,6 +56,7 @@ std::string Registry::check_invariants() const {
   if (owned_subs != subscribers_.size()) return "a subscriber is an orphan (no process lists it)";
 
   std::size_t live_blocks = 0;
+  std::size_t table_blocks = 0;  // route tables of direct publishers
   for (const auto& [id, r] : publishers_) {
     const ProcessRecord* p = process(r.slot);
     if (p == nullptr || !contains(p->publishers, id)) {
@@ -67,6 +68,16 @@ std::string Registry::check_invariants() const {
     }
     if (queues_.block_size(r.port->publish_desc.offset) == 0 || queues_.block_size(r.port->loan_desc.offset) == 0) {
       return "publisher " + std::to_string(id) + " ring is not an arena block";
+    }
+    if (t->direct != (r.port->route_table != 0)) {
+      return "publisher " + std::to_string(id) + (t->direct ? " of a direct topic has no route table"
+                                                           : " has a route table on a routed topic");
+    }
+    if (r.port->route_table != 0) {
+      if (queues_.block_size(r.port->route_table) == 0) {
+        return "publisher " + std::to_string(id) + " route table is not an arena block";
+      }
+      ++table_blocks;
     }
     ++live_blocks;
   }
@@ -82,12 +93,25 @@ std::string Registry::check_invariants() const {
     if (queues_.block_size(r.port->queue_desc.offset) == 0 || queues_.block_size(r.port->release_desc.offset) == 0) {
       return "subscriber " + std::to_string(id) + " queue is not an arena block";
     }
+    const std::uint32_t rs = r.port->route_slot;
+    if (rs != shm::kNoRouteSlot && (!t->direct || rs >= shm::kRouteSlots || t->route_slots[rs] != id)) {
+      return "subscriber " + std::to_string(id) + " holds route slot " + std::to_string(rs) +
+             " that its topic does not give it";
+    }
     if (!r.eventfd.valid()) return "subscriber " + std::to_string(id) + " has no eventfd";
     ++live_blocks;
   }
   for (const auto& [key, t] : topics_) {
     if (t.publishers.empty() && t.subscribers.empty()) {
       return "topic " + key.str() + " is empty but kept";
+    }
+    for (std::uint32_t slot = 0; slot < shm::kRouteSlots; ++slot) {
+      const std::uint32_t id = t.route_slots[slot];
+      const SubscriberRecord* r = id ? subscriber(id) : nullptr;
+      if (id != 0 && (r == nullptr || r->port->route_slot != slot)) {
+        return "topic " + key.str() + " route slot " + std::to_string(slot) + " names subscriber " +
+               std::to_string(id) + ", which does not hold it";
+      }
     }
     for (std::uint32_t id : t.publishers) {
       const PublisherRecord* r = publisher(id);
@@ -118,9 +142,10 @@ std::string Registry::check_invariants() const {
            std::to_string(retired_.pending()) + " retired ports";
   }
   std::uint64_t blocks = queues_.stats().allocations;
-  if (blocks != 2 * live_blocks + retired_.blocks()) {
+  if (blocks != 2 * live_blocks + table_blocks + retired_.blocks()) {
     return "the queue arena holds " + std::to_string(blocks) + " blocks, but " +
-           std::to_string(live_blocks) + " endpoints (two rings each) and " +
+           std::to_string(live_blocks) + " endpoints (two rings each), " +
+           std::to_string(table_blocks) + " route tables and " +
            std::to_string(retired_.pending()) + " retired ports account for them";
   }
   return {};

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 
 #include "common/sys.hpp"
@@ -30,6 +31,11 @@ struct RetiredPort {
   sys::UniqueFd eventfd;    // a subscriber's eventfd (the router writes it)
   std::uint64_t epoch = 0;  // the router's sequence number of the removal
   std::uint32_t stats_slot = kNoStatsSlot;  // its stats slot: free again once the port is reclaimed
+  // A subscriber of a direct topic: the topic's publishers when it left, and the route version
+  // that delisted it. Its queue is freed only once none of them may still push into it
+  // (shm/route_table.hpp, reclamation).
+  std::vector<std::uint32_t> direct_publishers;
+  std::uint32_t route_version = 0;
 };
 
 struct ReclaimResult {
@@ -46,14 +52,19 @@ class RetireList {
   // Frees, in retirement order, every port retired at or before `safe_epoch`: its chunks go
   // back through the ledger, its rings to the allocator, its stats slot (whose counter line no
   // worker writes any more) to its free list, its eventfd is closed.
+  // `quiescent` (if set) may hold back a port that no worker touches but a direct publisher
+  // still might; it is asked again on a later call.
   ReclaimResult reclaim(std::uint64_t safe_epoch, shm::QueueAllocator& allocator,
-                        router::ChunkLedger& ledger, StatsWriter& stats);
+                        router::ChunkLedger& ledger, StatsWriter& stats,
+                        const std::function<bool(const RetiredPort&)>& quiescent = {});
   // Frees everything regardless of epoch: only once the router's threads have stopped.
   ReclaimResult reclaim_all(shm::QueueAllocator& allocator, router::ChunkLedger& ledger,
                             StatsWriter& stats);
   std::size_t pending() const noexcept { return entries_.size(); }
+  // The pending port at index i (oldest first), for the registry's direct-delivery checks.
+  RetiredPort& at(std::size_t i) noexcept { return entries_[i]; }
   // Arena blocks the pending ports still hold (two rings each).
-  std::size_t blocks() const noexcept { return entries_.size() * 2; }
+  std::size_t blocks() const noexcept;
 
  private:
   std::deque<RetiredPort> entries_;  // ordered by epoch

@@ -13,6 +13,7 @@
 #include "router/chunk_ledger.hpp"
 #include "shm/layout.hpp"
 #include "shm/mpmc_ring.hpp"
+#include "shm/route_table.hpp"
 #include "shm/spsc_ring.hpp"
 #include "shm/stats_layout.hpp"
 
@@ -30,6 +31,7 @@ enum class PortFault : std::uint32_t {
   kNone = 0,
   kCorruptRing,    // a ring's indices are impossible (tail far ahead of head)
   kForeignChunk,   // a reference to a chunk the port does not own, or a stale one
+  kHoarding,       // a direct-delivery subscriber owns more chunks than its queue and holds allow
 };
 const char* to_string(PortFault f) noexcept;
 
@@ -61,6 +63,12 @@ struct SubscriberPort {
   shm::SubscriberStats own_stats{};       // fallback counter storage (no stats region)
   shm::SubscriberStats* stats = &own_stats;  // never null; the port is never copied or moved
   std::atomic<std::uint32_t> fault{0};  // PortFault; set once by a worker
+  // Direct delivery (route_table.hpp). Written by the reactor before the Add (route_slot,
+  // route_since) or Remove (route_gone) command, whose ring push publishes them.
+  bool direct = false;                          // its topic is a direct-delivery topic
+  std::uint32_t route_slot = shm::kNoRouteSlot;  // its slot in the topic's route tables
+  std::uint32_t route_since = 0;                // the route version that listed it
+  std::uint32_t route_gone = 0;                 // the route version that delisted it
   // Per worker: the pass in which it last pushed here, so each worker wakes a subscriber at
   // most once per pass. Each worker writes only its own element.
   std::uint64_t touched_epoch[kMaxWorkers] = {};
@@ -72,6 +80,13 @@ struct SubscriberPort {
 void reset_counters(shm::PublisherStats& s) noexcept;
 void reset_counters(shm::SubscriberStats& s) noexcept;
 
+// A worker's view of a direct topic's route slots: which subscriber each slot names, as of
+// the newest route version whose command the worker applied. Worker-private.
+struct RouteMap {
+  SubscriberPort* slot[shm::kRouteSlots] = {};
+  std::uint32_t version = 0;
+};
+
 struct PublisherPort {
   std::uint32_t id = 0;
   std::uint32_t topic = 0;
@@ -81,6 +96,7 @@ struct PublisherPort {
   std::uint32_t history_depth = 0;
   shm::QueueDescriptor publish_desc{};
   shm::QueueDescriptor loan_desc{};
+  std::uint64_t route_table = 0;  // its RouteTable's arena block (direct delivery), or 0
   shm::SpscConsumer<shm::MessageHeader> in;   // the publish ring
   shm::SpscProducer<shm::ChunkRef> loans;     // the loan ring
   OwnerSet owned;    // loaned: in the loan ring, in the client's hands, or published unrouted
@@ -94,6 +110,7 @@ struct PublisherPort {
   // table's entry outlives the publisher in it (unordered_map nodes are stable), so deliver()
   // needs no lookup per message.
   const std::vector<SubscriberPort*>* subs = nullptr;
+  const RouteMap* route = nullptr;  // the topic's route slots (direct delivery), same lifetime
   std::vector<shm::MessageHeader> hist;  // ring of the last history_depth publications
   std::size_t hist_head = 0;
   std::size_t hist_size = 0;
@@ -105,6 +122,11 @@ struct PublisherPort {
   std::size_t stash_pos = 0;
   bool current_taken = false;  // stash[stash_pos] already taken from `owned`
   std::size_t next_sub = 0;    // where delivery of stash[stash_pos] resumes
+  // stash[stash_pos] is a direct record (kMsgDirect): the slots the publisher pushed it to,
+  // and the route version it used.
+  bool cur_direct = false;
+  std::uint64_t cur_mask = 0;
+  std::uint32_t cur_version = 0;
 };
 
 // Reactor → worker. Trivially copyable: it travels through an SPSC ring. The ring's release

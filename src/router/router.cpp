@@ -88,6 +88,7 @@ std::uint32_t free_publisher_port(shm::QueueAllocator& alloc, ChunkLedger& ledge
   std::uint32_t n = ledger.reclaim(p.owned) + ledger.reclaim(p.history);
   alloc.free_ring(p.publish_desc);
   alloc.free_ring(p.loan_desc);
+  if (p.route_table != 0) alloc.free(p.route_table);
   return n;
 }
 

@@ -16,6 +16,14 @@
 
 namespace zcp::router {
 
+namespace {
+// Route versions compare as serial numbers (they wrap after 2^32 changes of one topic).
+bool version_after(std::uint32_t a, std::uint32_t b) noexcept { return static_cast<std::int32_t>(a - b) > 0; }
+void advance_version(std::uint32_t& v, std::uint32_t to) noexcept {
+  if (version_after(to, v)) v = to;
+}
+}  // namespace
+
 const char* to_string(QueuePolicy p) noexcept {
   switch (p) {
     case QueuePolicy::kDropOldest: return "drop_oldest";
@@ -30,6 +38,7 @@ const char* to_string(PortFault f) noexcept {
     case PortFault::kNone: return "none";
     case PortFault::kCorruptRing: return "ring indices corrupted by the client";
     case PortFault::kForeignChunk: return "client handed back a chunk it does not own";
+    case PortFault::kHoarding: return "subscriber kept more chunks than its queue and holds allow";
   }
   return "unknown";
 }
@@ -113,12 +122,15 @@ std::size_t Worker::apply_commands() noexcept {
         Topic& t = topics_[c.pub->topic];
         t.pubs.push_back(c.pub);
         c.pub->subs = &t.subs;
+        c.pub->route = &t.route;
         c.pub->hist.resize(c.pub->history_depth);
         break;
       }
       case Command::Kind::kRemovePublisher: {
         if (c.pub->worker != opt_.id) break;
         std::erase(pubs_, c.pub);
+        // Before the topic entry can go: settling needs its subscribers and route slots.
+        if (c.pub->route_table != 0) settle_leaving(*c.pub);
         auto it = topics_.find(c.pub->topic);
         if (it != topics_.end()) {
           std::erase(it->second.pubs, c.pub);
@@ -149,7 +161,12 @@ std::size_t Worker::apply_commands() noexcept {
 }
 
 void Worker::add_subscriber(SubscriberPort* s) {
-  topics_[s->topic].subs.push_back(s);
+  Topic& t = topics_[s->topic];
+  t.subs.push_back(s);
+  if (s->route_slot < shm::kRouteSlots) {
+    t.route.slot[s->route_slot] = s;
+    advance_version(t.route.version, s->route_since);
+  }
   if (s->home_worker == opt_.id) home_subs_.push_back(s);
   if (s->history_request) replay_history(*s);
   wake_touched();
@@ -159,10 +176,15 @@ void Worker::remove_subscriber(SubscriberPort* s) {
   auto it = topics_.find(s->topic);
   if (it != topics_.end()) {
     std::erase(it->second.subs, s);
+    if (s->route_slot < shm::kRouteSlots && it->second.route.slot[s->route_slot] == s) {
+      it->second.route.slot[s->route_slot] = nullptr;
+      advance_version(it->second.route.version, s->route_gone);
+    }
     if (it->second.pubs.empty() && it->second.subs.empty()) topics_.erase(it);
   }
   std::erase(home_subs_, s);
   std::erase(touched_, s);
+  std::erase_if(early_, [s](const EarlyRelease& e) { return e.sub == s; });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -179,6 +201,7 @@ std::size_t Worker::do_work(std::uint64_t now_ns) noexcept {
     work += refill(*p);
   }
   for (SubscriberPort* s : home_subs_) work += drain_releases(*s);
+  work += retry_early_releases();
   wake_touched();
   // Statistics with one writer (this worker): relaxed load+store (shm::bump), no locked
   // instruction; tools read them relaxed and act on nothing they say.
@@ -211,6 +234,18 @@ std::size_t Worker::route(PublisherPort& p) noexcept {
     while (p.stash_pos < p.stash_len) {
       shm::MessageHeader& m = p.stash[p.stash_pos];
       if (!p.current_taken) {
+        const bool direct = (m.flags & shm::kMsgDirect) != 0;
+        if (direct) {
+          if (p.route_table == 0) {  // only a publisher of a direct topic may claim this
+            fault(p.fault, PortFault::kCorruptRing);
+            p.stash_len = 0;
+            p.stash_pos = 0;
+            return work;
+          }
+          // Made with a route version whose command we have not applied yet (the reactor
+          // pushes the command before it rewrites the tables): the next pass applies it first.
+          if (version_after(m.publisher_id, p.route->version)) return work;
+        }
         // The reference is untrusted: it must name a chunk this publisher was lent.
         if (!ledger_.take(p.owned, m.chunk())) {
           fault(p.fault, PortFault::kForeignChunk);
@@ -218,7 +253,7 @@ std::size_t Worker::route(PublisherPort& p) noexcept {
           p.stash_pos = 0;
           return work;
         }
-        if (m.flags & shm::kMsgReturn) {  // an unpublished loan comes back
+        if (!direct && (m.flags & shm::kMsgReturn)) {  // an unpublished loan comes back
           ledger_.drop(m.chunk());
           shm::bump(p.stats->returned);  // single writer: the publisher's worker
           ++p.stash_pos;
@@ -228,6 +263,17 @@ std::size_t Worker::route(PublisherPort& p) noexcept {
         }
         p.current_taken = true;
         p.next_sub = 0;
+        p.cur_direct = direct;
+        if (direct) {
+          p.cur_mask = m.timestamp_ns;
+          p.cur_version = m.publisher_id;
+          // The record's timestamp field carried the mask; the chunk's header has the real one
+          // (for history and for the subscribers we deliver to ourselves). relaxed: the ring's
+          // acquire ordered the publisher's write of it.
+          const shm::ChunkHeader* h = ledger_.pool().header_of(m.pool_class, m.chunk_index);
+          m.timestamp_ns = shm::atomic_load(h->timestamp_ns, std::memory_order_relaxed);
+          shm::bump(stats_->direct_settled);  // single writer: this worker
+        }
         m.publisher_id = p.id;  // never trust the client's claim
         m.flags = 0;
       }
@@ -257,9 +303,105 @@ void Worker::note_routed(PublisherPort& p) noexcept {
 bool Worker::deliver(PublisherPort& p, const shm::MessageHeader& m) noexcept {
   const std::vector<SubscriberPort*>& subs = *p.subs;  // set when the publisher was added
   for (; p.next_sub < subs.size(); ++p.next_sub) {
-    if (offer(*subs[p.next_sub], m) == Offer::kBlocked) return false;
+    SubscriberPort& s = *subs[p.next_sub];
+    if (p.cur_direct && covered(p, s)) {
+      settle_direct(s, m);
+      continue;
+    }
+    if (offer(s, m) == Offer::kBlocked) return false;
   }
   return true;
+}
+
+// ---------------------------------------------------------------------------------------
+// Direct delivery (docs/router.md, "Direct delivery")
+// ---------------------------------------------------------------------------------------
+
+bool Worker::covered(const PublisherPort& p, const SubscriberPort& s) const noexcept {
+  const std::uint32_t slot = s.route_slot;
+  // The bit names whoever held the slot at the record's version: `s` only if `s` holds it now
+  // and was listed at or before that version (else the bit meant an earlier occupant).
+  return slot < shm::kRouteSlots && ((p.cur_mask >> slot) & 1U) != 0 && p.route->slot[slot] == &s &&
+         !version_after(s.route_since, p.cur_version);
+}
+
+void Worker::settle_direct(SubscriberPort& s, const shm::MessageHeader& m) noexcept {
+  if (s.fault.load(std::memory_order_relaxed)) return;  // leaving; its queue dies with it
+  if (!ledger_.give(s.owned, m.chunk())) return;        // owned already: nothing to add
+  // No limit check could stop the push (the publisher made it): a subscriber past twice its
+  // limit (queue + holds, plus as many releases in flight) takes chunks it never gives back.
+  if (s.owned.count() > 2 * s.limit) fault(s.fault, PortFault::kHoarding);
+  bump_sub(s.stats->delivered);  // a statistic; see bump_sub
+  touch(s);                      // wakes it if it sleeps: the publisher does not
+}
+
+bool Worker::defer_release(SubscriberPort& s, const shm::ChunkRef& ref, LedgerError why) noexcept {
+  // Only a live chunk the subscriber does not own yet can be a direct delivery that we have
+  // not settled; anything else is a broken or hostile client.
+  if (!s.direct || why != LedgerError::kNotOwned || ledger_.refcount(ref) == 0) return false;
+  std::size_t mine = 0;
+  for (const EarlyRelease& e : early_) mine += e.sub == &s;
+  if (mine >= kMaxEarlyPerSubscriber) return false;
+  early_.push_back({&s, ref});
+  shm::bump(stats_->early_releases);  // single writer: this worker
+  return true;
+}
+
+std::size_t Worker::retry_early_releases() noexcept {
+  std::size_t done = 0;
+  std::erase_if(early_, [&](const EarlyRelease& e) {
+    if (e.sub->fault.load(std::memory_order_relaxed)) return true;
+    auto r = ledger_.release(e.sub->owned, e.ref);
+    if (r) {
+      ++done;
+      return true;
+    }
+    if (r.error() == LedgerError::kNotOwned && ledger_.refcount(e.ref) != 0) return false;  // later
+    fault(e.sub->fault, PortFault::kForeignChunk);  // recycled meanwhile: never delivered to it
+    return true;
+  });
+  return done;
+}
+
+void Worker::settle_record(PublisherPort& p, const shm::MessageHeader& raw) noexcept {
+  if (!(raw.flags & shm::kMsgDirect)) return;  // routed records and returns: reclaim drops them
+  if (!ledger_.take(p.owned, raw.chunk())) return;  // an old slot, or not its chunk
+  p.cur_direct = true;
+  p.cur_mask = raw.timestamp_ns;
+  p.cur_version = raw.publisher_id;
+  for (SubscriberPort* s : *p.subs) {
+    if (covered(p, *s)) settle_direct(*s, raw);
+  }
+  ledger_.drop(raw.chunk());
+  shm::bump(stats_->direct_settled);  // single writer: this worker
+}
+
+void Worker::settle_leaving(PublisherPort& p) noexcept {
+  // The message in delivery: its covered subscribers from next_sub on are not settled yet.
+  if (p.stash_pos < p.stash_len && p.current_taken) {
+    const shm::MessageHeader& m = p.stash[p.stash_pos];
+    if (p.cur_direct) {
+      const std::vector<SubscriberPort*>& subs = *p.subs;
+      for (std::size_t i = p.next_sub; i < subs.size(); ++i) {
+        if (covered(p, *subs[i])) settle_direct(*subs[i], m);
+      }
+    }
+    ledger_.drop(m.chunk());
+    ++p.stash_pos;
+  }
+  p.current_taken = false;
+  for (; p.stash_pos < p.stash_len; ++p.stash_pos) settle_record(p, p.stash[p.stash_pos]);
+  p.stash_len = 0;
+  p.stash_pos = 0;
+  // What is still in the ring, then the slot at its tail: a publisher that died between its
+  // queue pushes and its commit left the record there, mask included (it sets each bit before
+  // the push it stands for, so at most one bit names a push that did not happen).
+  for (;;) {
+    const std::size_t n = p.in.try_pop_batch(p.stash.data(), kBatch);
+    for (std::size_t i = 0; i < n; ++i) settle_record(p, p.stash[i]);
+    if (n < kBatch) break;
+  }
+  if (!p.in.corrupted()) settle_record(p, p.in.unpublished());
 }
 
 // Gives `s` a reference and pushes the message; undoes the reference if the queue is full.
@@ -292,7 +434,7 @@ Worker::Offer Worker::offer(SubscriberPort& s, const shm::MessageHeader& m) noex
       for (int attempt = 0; attempt < 4; ++attempt) {
         shm::MessageHeader old;
         if (!s.queue.try_pop(old)) break;  // nothing queued: everything it owns is held
-        if (!ledger_.release(s.owned, old.chunk())) {
+        if (auto r = ledger_.release(s.owned, old.chunk()); !r && !defer_release(s, old.chunk(), r.error())) {
           fault(s.fault, PortFault::kForeignChunk);  // the client rewrote its queue
           return Offer::kSkipped;
         }
@@ -366,7 +508,7 @@ std::size_t Worker::drain_releases(SubscriberPort& s) noexcept {
       return total;
     }
     for (std::size_t i = 0; i < n; ++i) {
-      if (!ledger_.release(s.owned, refs[i])) {
+      if (auto r = ledger_.release(s.owned, refs[i]); !r && !defer_release(s, refs[i], r.error())) {
         fault(s.fault, PortFault::kForeignChunk);
         return total;
       }

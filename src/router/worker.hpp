@@ -99,7 +99,20 @@ class Worker {
   struct Topic {
     std::vector<SubscriberPort*> subs;
     std::vector<PublisherPort*> pubs;  // this worker's publishers on the topic
+    RouteMap route;                    // direct topics: who each route slot names
   };
+  // A release (or an eviction) of a chunk whose direct record this worker has not settled
+  // yet: the subscriber took it from its queue before the router saw the publisher's record.
+  // Retried every pass (docs/router.md, "Direct delivery").
+  struct EarlyRelease {
+    SubscriberPort* sub;
+    shm::ChunkRef ref;
+  };
+  // Early releases one subscriber may have waiting. An honest subscriber has at most a few
+  // (the records of one pass); a subscriber that passes this releases chunks it never got.
+  // Too low faults an honest subscriber of several busy direct publishers; too high lets a
+  // hostile one make every pass retry that many.
+  static constexpr std::size_t kMaxEarlyPerSubscriber = 256;
 
   std::size_t apply_commands() noexcept;
   void add_subscriber(SubscriberPort* s);
@@ -112,6 +125,16 @@ class Worker {
   void replay_history(SubscriberPort& s) noexcept;
   std::size_t refill(PublisherPort& p) noexcept;
   std::size_t drain_releases(SubscriberPort& s) noexcept;
+  // Direct delivery: whether the message in delivery was pushed to `s` by its publisher.
+  bool covered(const PublisherPort& p, const SubscriberPort& s) const noexcept;
+  // Records that `s` owns the chunk its publisher pushed to it (no queue push).
+  void settle_direct(SubscriberPort& s, const shm::MessageHeader& m) noexcept;
+  // A release `s` made that the ledger cannot apply yet; false if it must fault instead.
+  bool defer_release(SubscriberPort& s, const shm::ChunkRef& ref, LedgerError why) noexcept;
+  std::size_t retry_early_releases() noexcept;
+  // A direct publisher leaves: settle every direct record it left, published or not.
+  void settle_leaving(PublisherPort& p) noexcept;
+  void settle_record(PublisherPort& p, const shm::MessageHeader& raw) noexcept;
   // A subscriber counter: a relaxed fetch_add when other workers may write it too, else a
   // relaxed load and store (shm::bump), since this worker is then its only writer.
   void bump_sub(std::uint64_t& word) noexcept {
@@ -146,6 +169,7 @@ class Worker {
   std::vector<SubscriberPort*> home_subs_;
   std::unordered_map<std::uint32_t, Topic> topics_;
   std::vector<SubscriberPort*> touched_;
+  std::vector<EarlyRelease> early_;
   std::uint64_t epoch_ = 1;
 
   shm::WorkerStatsSlot own_stats_{};  // fallback when options.stats is null

@@ -20,8 +20,10 @@ namespace zcp::shm {
 // initialised header.
 inline constexpr std::uint64_t kSegmentMagic = 0x5a43'5053'4547'0001ULL;  // fixed across versions
 // Version history: 1 first layout; 2 adds RingHeader::peers (20), ::routed (136), ::dropped (200);
-// 3 adds the stats region (stats_layout.hpp), RingHeader::producer_full (80), ::consumer_empty (144).
-inline constexpr std::uint32_t kLayoutVersion = 3;
+// 3 adds the stats region (stats_layout.hpp), RingHeader::producer_full (80), ::consumer_empty (144);
+// 4 adds direct delivery: RingHeader::route_table (24), ::direct_guard (88), RouteTable blocks
+// in the queue arena (route_table.hpp), MessageHeader flag kMsgDirect on publish rings.
+inline constexpr std::uint32_t kLayoutVersion = 4;
 
 // ---------------------------------------------------------------------------
 // Region table
@@ -34,7 +36,7 @@ enum class RegionKind : std::uint32_t {
   kStats = 4,       // counters and descriptors read by zcp-top (stats_layout.hpp)
   // Reserved for later layouts; the table has room for them without moving anything:
   kAccounting = 5,  // per-process chunk ownership records (crash reclaim)
-  kRouteTable = 6,  // topic → subscriber queues, for direct delivery
+  kRouteTable = 6,  // unused: direct delivery keeps its route tables in the queue arena
 };
 
 struct RegionEntry {

@@ -36,7 +36,10 @@ struct RingHeader {
   std::uint32_t slot_stride;   // bytes per slot
   std::uint32_t peers;         // atomic, router-written: publish ring: the topic's subscribers;
                                // subscriber queue: the topic's publishers (has_subscribers())
-  std::uint32_t reserved0[10];
+  std::uint64_t route_table;   // publish ring of a direct-delivery publisher: segment offset of
+                               // its RouteTable (route_table.hpp), written once before the grant;
+                               // 0: routed delivery. Other rings: 0.
+  std::uint32_t reserved0[8];
   // Line 1: producer side. SPSC: written by the one producer. MPMC: CAS by producers.
   std::uint64_t tail;
   std::uint64_t high_water;    // atomic maximum of the fill level seen by producers
@@ -44,7 +47,12 @@ struct RingHeader {
                                 // the ring full (publish ring: each publish() that found it full,
                                 // whether it then reported WouldBlock or waited for room).
                                 // Single writer (the producer): a relaxed load+store.
-  std::uint64_t reserved1[5];
+  std::uint64_t direct_guard;  // publish ring of a direct publisher: (route version << 1) | busy,
+                               // set seq_cst while it pushes into subscriber queues; the reactor
+                               // frees a removed subscriber's queue only once no guard is busy
+                               // with an older version (route_table.hpp). On the producer's line:
+                               // written with the tail, read rarely by the reactor.
+  std::uint64_t reserved1[4];
   // Line 2: consumer side.
   std::uint64_t head;
   std::uint64_t routed;        // atomic, router-written on a publish ring: messages fully
@@ -66,6 +74,8 @@ static_assert(offsetof(RingHeader, peers) == 20);
 static_assert(offsetof(RingHeader, tail) == 64, "producer index on its own cache line");
 static_assert(offsetof(RingHeader, head) == 128, "consumer index on its own cache line");
 static_assert(offsetof(RingHeader, producer_full) == 80);
+static_assert(offsetof(RingHeader, route_table) == 24);
+static_assert(offsetof(RingHeader, direct_guard) == 88);
 static_assert(offsetof(RingHeader, routed) == 136);
 static_assert(offsetof(RingHeader, consumer_empty) == 144);
 static_assert(offsetof(RingHeader, waiting) == 192, "waiting word on its own cache line");

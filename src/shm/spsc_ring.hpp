@@ -95,6 +95,25 @@ class SpscProducer : public SpscRingBase<T> {
     return true;
   }
 
+  // A push in two steps, for a producer that must write the element into the ring before it
+  // publishes it (a direct publisher's record: the router reads an unpublished one if the
+  // producer dies mid-way). claim() returns the slot at the tail, or nullptr if the ring is
+  // full; commit() publishes it. Nothing else may run on this view in between.
+  T* claim() noexcept {
+    if (tail_ - head_cache_ >= this->capacity()) {
+      head_cache_ = atomic_load(this->h_->head, std::memory_order_acquire);  // as in try_push
+      if (tail_ - head_cache_ >= this->capacity()) return nullptr;
+    }
+    return this->slot(tail_);
+  }
+  void commit() noexcept {
+    ++tail_;
+    atomic_store(this->h_->tail, tail_, std::memory_order_release);  // as in try_push
+    note_fill();
+  }
+  // The position the next push takes (elements pushed so far).
+  std::uint64_t position() const noexcept { return tail_; }
+
   // Pushes up to n elements with one tail store; returns how many fit.
   std::size_t try_push_batch(const T* values, std::size_t n) noexcept {
     std::uint64_t room = this->capacity() - (tail_ - head_cache_);
@@ -178,6 +197,16 @@ class SpscConsumer : public SpscRingBase<T> {
   }
 
   bool empty() noexcept { return head_ == tail_cache_ && !refresh(); }
+
+  // The slot at the published tail: what a producer that claim()ed but never commit()ted left
+  // there (or an old element). Only for a ring whose producer is gone; untrusted like all.
+  T unpublished() const noexcept {
+    // acquire: as in refresh(); the producer's stores before its last commit are visible.
+    const std::uint64_t t = atomic_load(this->h_->tail, std::memory_order_acquire);
+    T out;
+    std::memcpy(static_cast<void*>(&out), this->slot(t), sizeof(T));
+    return out;
+  }
 
   // True once the producer published a tail that no honest producer could (more than
   // capacity ahead of our head, or behind it). The ring is then unusable.

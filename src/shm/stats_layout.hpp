@@ -185,7 +185,9 @@ struct alignas(64) WorkerStatsSlot {
   std::uint64_t faults;          // ports faulted for breaking the ring protocol
   std::uint64_t commands;        // topology commands applied
   std::uint64_t started_monotonic_ns;
-  std::uint64_t reserved1[5];
+  std::uint64_t direct_settled;  // direct-delivery records settled (docs/router.md)
+  std::uint64_t early_releases;  // releases that arrived before their direct record was settled
+  std::uint64_t reserved1[3];
 };
 static_assert(sizeof(WorkerStatsSlot) == 128);
 

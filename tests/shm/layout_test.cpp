@@ -8,14 +8,15 @@
 #include "shm/heartbeat_pool.hpp"
 #include "shm/layout.hpp"
 #include "shm/ring.hpp"
+#include "shm/route_table.hpp"
 #include "shm/stats_layout.hpp"
 
 namespace zcp::shm {
 namespace {
 
 TEST(Layout, VersionMatchesPinnedLayout) {
-  // The values below are layout version 3. Change them only together with the version.
-  EXPECT_EQ(kLayoutVersion, 3U) << "layout version changed: update the pinned sizes below";
+  // The values below are layout version 4. Change them only together with the version.
+  EXPECT_EQ(kLayoutVersion, 4U) << "layout version changed: update the pinned sizes below";
   EXPECT_EQ(kSegmentMagic, 0x5a43'5053'4547'0001ULL);
 }
 
@@ -95,6 +96,8 @@ TEST(Layout, Rings) {
   EXPECT_EQ(offsetof(RingHeader, consumer_empty), 144U);
   EXPECT_EQ(offsetof(RingHeader, waiting), 192U);
   EXPECT_EQ(offsetof(RingHeader, dropped), 200U);
+  EXPECT_EQ(offsetof(RingHeader, route_table), 24U);
+  EXPECT_EQ(offsetof(RingHeader, direct_guard), 88U);
   EXPECT_EQ(sizeof(QueueDescriptor), 24U);
   EXPECT_EQ(slot_stride<MessageHeader>(RingKind::kSpsc), 32U);
   EXPECT_EQ(slot_stride<MessageHeader>(RingKind::kMpmc), 64U);
@@ -140,6 +143,27 @@ TEST(Layout, StatsRegion) {
   EXPECT_EQ(offsetof(WorkerStatsSlot, routed), 16U);
   EXPECT_EQ(offsetof(WorkerStatsSlot, max_pass_ns), 56U);
   EXPECT_EQ(offsetof(WorkerStatsSlot, faults), 64U);
+  EXPECT_EQ(offsetof(WorkerStatsSlot, direct_settled), 88U);
+  EXPECT_EQ(offsetof(WorkerStatsSlot, early_releases), 96U);
+}
+
+TEST(Layout, RouteTable) {
+  EXPECT_EQ(kRouteSlots, 64U);
+  EXPECT_EQ(sizeof(RouteEntry), 32U);
+  EXPECT_EQ(offsetof(RouteEntry, queue), 8U);
+  EXPECT_EQ(sizeof(RouteTable), 2176U);
+  EXPECT_EQ(offsetof(RouteTable, version), 64U);
+  EXPECT_EQ(offsetof(RouteTable, entries), 128U);
+  EXPECT_EQ(kMsgDirect, 2U);
+  EXPECT_EQ(kRouteTableMagic, 0x5a435254U);
+}
+
+TEST(Layout, RouteGuardComparesVersionsAsSerialNumbers) {
+  EXPECT_TRUE(guard_passed(guard_idle(2), 100));      // idle: whatever version it saw
+  EXPECT_FALSE(guard_passed(guard_busy(98), 100));    // busy with an older table
+  EXPECT_TRUE(guard_passed(guard_busy(100), 100));
+  EXPECT_TRUE(guard_passed(guard_busy(4), 0xffff'fffeU));  // past the wrap
+  EXPECT_FALSE(guard_passed(guard_busy(0xffff'fffcU), 2));
 }
 
 }  // namespace

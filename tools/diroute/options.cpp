@@ -86,6 +86,10 @@ void add_options(CLI::App& app, Options& o) {
                  "worker's CPU can run; 0: never")
       ->check(CLI::Range(0U, 1000000U))
       ->capture_default_str();
+  app.add_option("--direct-topic", o.direct_topics,
+                 "Direct delivery for a topic SERVICE/INSTANCE/EVENT, or a prefix ending in '*' "
+                 "(repeatable): its publishers push into subscriber queues themselves")
+      ->check([](const std::string& p) { return zcp::daemon::topic_pattern_problem(p); });
   app.add_option("--max-processes", o.max_processes, "Most registered processes (= heartbeat slots in the segment)")
       ->check(CLI::Range(1U, zcp::shm::kMaxHeartbeatSlots))
       ->capture_default_str();
@@ -119,6 +123,7 @@ std::optional<std::string> apply_flags(const Options& o, zcp::daemon::DaemonConf
   if (given(o, "--idle")) cfg.idle = *zcp::router::parse_idle_strategy(o.idle);
   if (given(o, "--spin-us")) cfg.spin = std::chrono::microseconds(o.spin_us);
   if (given(o, "--spin-yield-us")) cfg.spin_yield = std::chrono::microseconds(o.spin_yield_us);
+  if (given(o, "--direct-topic")) cfg.registry.direct_topics = o.direct_topics;
   if (given(o, "--max-processes")) {
     cfg.heartbeat_slots = o.max_processes;
     cfg.registry.limits.max_processes = o.max_processes;

@@ -24,6 +24,7 @@ struct Options {
   unsigned timeout_ms = 0;
   unsigned workers = 0;
   std::vector<int> router_cpus;
+  std::vector<std::string> direct_topics;
   std::vector<std::string> pools;
   std::string idle;
   unsigned spin_us = 0;
