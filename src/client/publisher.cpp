@@ -215,7 +215,10 @@ void PublisherPort::deliver_direct(shm::MessageHeader& rec, const shm::MessageHe
       // acquire: pairs with the router's release of `routed`, so its pushes of our earlier
       // messages into this queue happen-before ours.
       routed_cache_ = shm::atomic_load(ring_.header()->routed, std::memory_order_acquire);
-      if (r.defer_until > routed_cache_) continue;
+      if (r.defer_until > routed_cache_) {
+        r.defer_until = position + 1;  // this one is the router's too: wait for it as well
+        continue;
+      }
     }
     // The bit goes in before the push it stands for (relaxed: only a reader after our death
     // needs it; the commit's release store orders it for the router otherwise).

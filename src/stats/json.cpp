@@ -138,7 +138,9 @@ json to_json(const Snapshot& s, const Rates* rates) {
               {"parks", w.parks},
               {"max_pass_ns", w.max_pass_ns},
               {"faults", w.faults},
-              {"commands", w.commands}};
+              {"commands", w.commands},
+              {"direct_settled", w.direct_settled},
+              {"early_releases", w.early_releases}};
     if (rates) {
       auto it = rates->workers.find(w.id);
       if (it != rates->workers.end()) {

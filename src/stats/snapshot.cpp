@@ -268,6 +268,8 @@ void copy_workers(const shm::StatsRegion& region, Snapshot& s) {
     r.faults = read_counter(w.faults);
     r.commands = read_counter(w.commands);
     r.started_monotonic_ns = read_counter(w.started_monotonic_ns);
+    r.direct_settled = read_counter(w.direct_settled);
+    r.early_releases = read_counter(w.early_releases);
     s.workers.push_back(std::move(r));
   }
 }

@@ -125,6 +125,8 @@ struct WorkerRow {
   std::uint64_t faults = 0;
   std::uint64_t commands = 0;
   std::uint64_t started_monotonic_ns = 0;
+  std::uint64_t direct_settled = 0;  // direct-delivery records settled
+  std::uint64_t early_releases = 0;  // releases that came before their record was settled
 };
 
 struct Snapshot {

@@ -114,7 +114,7 @@ void PubSubTest::SetUp() {
   ::setenv("ZCP_RUNTIME_DIR", runtime_dir_.c_str(), 1);
   ::setenv("ZCP_INSTANCE", instance_.c_str(), 1);
   daemon_ = std::make_unique<DirouteProcess>(runtime_dir_, instance_);
-  ASSERT_TRUE(daemon_->start()) << "diroute did not start:\n" << daemon_->log();
+  ASSERT_TRUE(daemon_->start(daemon_args())) << "diroute did not start:\n" << daemon_->log();
 }
 
 void PubSubTest::TearDown() {
@@ -137,6 +137,16 @@ std::vector<PoolStat> PubSubTest::pools() const {
     out.push_back({s.chunk_size, s.total, s.free});
   }
   return out;
+}
+
+std::uint64_t PubSubTest::direct_settled() const {
+  auto seg = shm::Segment::open("/zcp." + instance_ + ".seg", /*writable=*/false);
+  if (!seg || !seg->stats().valid()) return 0;
+  std::uint64_t n = 0;
+  for (std::uint32_t i = 0; i < seg->stats().header().worker_slots; ++i) {
+    if (const shm::WorkerStatsSlot* w = seg->stats().worker(i)) n += shm::read_counter(w->direct_settled);
+  }
+  return n;
 }
 
 bool PubSubTest::pools_settle(std::chrono::milliseconds timeout) const {

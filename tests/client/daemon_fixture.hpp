@@ -55,6 +55,10 @@ class PubSubTest : public ::testing::Test {
   // Waits until every pool's free count equals its total; false (and a failure naming the
   // pools) after `timeout`.
   bool pools_settle(std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
+  // Direct-delivery records the router workers settled, read from the stats region.
+  std::uint64_t direct_settled() const;
+  // Extra diroute arguments for this fixture's daemon.
+  virtual std::vector<std::string> daemon_args() const { return {}; }
 
   std::string runtime_dir_;
   std::string instance_;

@@ -46,5 +46,98 @@ TEST_F(Retirement, PortsWaitForEveryWorkerThenFreeInOrder) {
   expect_consistent();
 }
 
+// Direct topics: each publisher gets a route table naming the subscribers' queues by slot; a
+// leaving subscriber's queue is kept while a publisher's guard says it may still push into it
+// with an older table (shm/route_table.hpp).
+class DirectRetirement : public ControlPlaneTest {
+ protected:
+  void SetUp() override {
+    spdlog::set_level(spdlog::level::warn);
+    FixtureOptions o;
+    o.registry.direct_topics = {"svc/direct/*"};
+    build(o);
+  }
+  const shm::RouteTable& table(std::uint32_t pub_id) {
+    return *reinterpret_cast<const shm::RouteTable*>(segment_.base() +
+                                                      registry_->publisher(pub_id)->port->route_table);
+  }
+  std::uint64_t& guard(std::uint32_t pub_id) {
+    return registry_->publisher(pub_id)->port->in.header()->direct_guard;
+  }
+};
+
+TEST_F(DirectRetirement, RouteTablesFollowSubscribersAndGuardsHoldRemovedQueues) {
+  auto added = registry_->add_process(conn(1), peer(1), "p", false, now_ns());
+  ASSERT_TRUE(added);
+  const std::uint32_t slot = (*added)->handle.index;
+  const protocol::Topic t{"svc", "direct", "x"};
+  auto routed_pub = registry_->add_publisher(slot, topic("a"));
+  ASSERT_TRUE(routed_pub);
+  EXPECT_EQ((*routed_pub)->port->route_table, 0U) << "a topic not listed in direct_topics is routed";
+
+  auto s1 = registry_->add_subscriber(slot, t);
+  auto pub = registry_->add_publisher(slot, t);
+  auto s2 = registry_->add_subscriber(slot, t);
+  ASSERT_TRUE(s1 && pub && s2);
+  const std::uint32_t pub_id = (*pub)->id;
+  const std::uint32_t s1_id = (*s1)->id;
+  const std::uint32_t s2_id = (*s2)->id;
+  ASSERT_NE((*pub)->port->route_table, 0U);
+  EXPECT_EQ((*pub)->port->in.header()->route_table, (*pub)->port->route_table) << "the client finds it there";
+  // A table made after s1 joined lists it; s2 was written into it when it joined.
+  const std::uint32_t slot1 = registry_->subscriber(s1_id)->port->route_slot;
+  const std::uint32_t slot2 = registry_->subscriber(s2_id)->port->route_slot;
+  ASSERT_LT(slot1, shm::kRouteSlots);
+  ASSERT_LT(slot2, shm::kRouteSlots);
+  EXPECT_NE(slot1, slot2);
+  EXPECT_EQ(table(pub_id).entries[slot1].subscriber_id, s1_id);
+  EXPECT_EQ(table(pub_id).entries[slot2].subscriber_id, s2_id);
+  EXPECT_EQ(table(pub_id).entries[slot2].queue.offset, registry_->subscriber(s2_id)->port->queue_desc.offset);
+  const std::uint32_t v_before = table(pub_id).version;
+  EXPECT_EQ(v_before % 2, 0U) << "even: not mid-write";
+  expect_consistent();
+  settle();
+
+  // The publisher is busy pushing with the table it had before s2 leaves.
+  guard(pub_id) = shm::guard_busy(v_before);
+  ASSERT_TRUE(registry_->remove_subscriber(slot, s2_id));
+  EXPECT_EQ(table(pub_id).entries[slot2].subscriber_id, 0U);
+  EXPECT_EQ(table(pub_id).version, v_before + 2);
+  settle();  // every worker applied the removal (and the reactor tried to reclaim)...
+  EXPECT_EQ(registry_->reclaim().freed, 0U) << "...but the publisher may still push into the queue";
+  EXPECT_EQ(registry_->retired_pending(), 1U);
+  expect_consistent();
+
+  guard(pub_id) = shm::guard_busy(v_before + 2);  // it reloaded the table: s2 is not in it
+  EXPECT_EQ(registry_->reclaim().freed, 1U);
+  EXPECT_EQ(registry_->retired_pending(), 0U);
+
+  // The free slot goes to the next subscriber, under a newer version.
+  auto s3 = registry_->add_subscriber(slot, t);
+  ASSERT_TRUE(s3);
+  EXPECT_EQ((*s3)->port->route_slot, slot2);
+  EXPECT_EQ((*s3)->port->route_since, v_before + 4);
+  EXPECT_EQ(table(pub_id).entries[slot2].subscriber_id, (*s3)->id);
+
+  // An idle guard holds nothing back, whatever version it names.
+  guard(pub_id) = shm::guard_idle(0);
+  ASSERT_TRUE(registry_->remove_subscriber(slot, s1_id));
+  settle();  // the reactor reclaims as it handles the workers' acknowledgements
+  EXPECT_EQ(registry_->retired_pending(), 0U);
+  expect_consistent();
+
+  // A publisher that is gone holds nothing back either (a crash mid-publish leaves it busy).
+  guard(pub_id) = shm::guard_busy(0);
+  ASSERT_TRUE(registry_->remove_subscriber(slot, (*s3)->id));
+  ASSERT_TRUE(registry_->remove_publisher(slot, pub_id));
+  settle();
+  EXPECT_EQ(registry_->retired_pending(), 0U);
+  ASSERT_TRUE(registry_->remove_publisher(slot, (*routed_pub)->id));
+  settle();
+  registry_->reclaim();
+  EXPECT_EQ(queues_->stats().allocations, 0U) << "route tables go back with their publishers";
+  expect_consistent();
+}
+
 }  // namespace
 }  // namespace zcp::daemon::test
