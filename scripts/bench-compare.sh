@@ -82,7 +82,13 @@ scenarios=(
   "blk8kw|msgs_per_s||throughput --payload 8192 --touch --subscribers 1 --mode wait --policy block_publisher --duration $duration --runs 1"
   "latw|p50_ns p99_ns||latency --payload 64 --mode wait --count $lat_wait_count --warmup $lat_warmup --timeout 120"
   "latp|p50_ns|$zpoll|latency --payload 64 --mode poll --count $lat_poll_count --warmup $lat_warmup --timeout 120"
+  # zerocp only, with direct delivery (publishers push into subscriber queues themselves); the
+  # table compares them with the peers' numbers of the routed row of the same scenario.
+  "tp1d|msgs_per_s|$zpoll --delivery direct|throughput --payload 64 --subscribers 1 --mode poll --policy block_publisher --duration $duration --runs 1"
+  "latwd|p50_ns p99_ns|--delivery direct|latency --payload 64 --mode wait --count $lat_wait_count --warmup $lat_warmup --timeout 120"
+  "latpd|p50_ns|$zpoll --delivery direct|latency --payload 64 --mode poll --count $lat_poll_count --warmup $lat_warmup --timeout 120"
 )
+zerocp_only=" tp1d latwd latpd "
 
 out="$build/compare.jsonl"
 logs="$build/compare-logs"
@@ -101,6 +107,7 @@ for ((rep = 1; rep <= reps; ++rep)); do
   for s in "${scenarios[@]}"; do
     IFS='|' read -r id _ zextra args <<<"$s"
     for impl in "${impls[@]}"; do
+      [[ "$impl" != zerocp && "$zerocp_only" == *" $id "* ]] && continue
       log="$logs/$id.$impl.$rep.log"
       if [[ ! -x "${bin[$impl]}" ]]; then
         failures+=("$id $impl rep $rep: ${bin[$impl]} not built")
@@ -176,7 +183,12 @@ awk -v header="$header" -v machine="$machine" -v lb="$load_before" -v la="$load_
     rows[6] = "latw|p50_ns|latency wait 64 B, P50 one-way"
     rows[7] = "latw|p99_ns|latency wait 64 B, P99 one-way"
     rows[8] = "latp|p50_ns|latency poll 64 B, P50 one-way"
-    nrows = 8
+    # direct delivery: zerocp only; the peers columns repeat the routed row named last
+    rows[9] = "tp1d|msgs_per_s|lossless 1->1, 64 B, poll, direct (msgs/s)|tp1"
+    rows[10] = "latwd|p50_ns|latency wait 64 B, P50, direct|latw"
+    rows[11] = "latwd|p99_ns|latency wait 64 B, P99, direct|latw"
+    rows[12] = "latpd|p50_ns|latency poll 64 B, P50, direct|latp"
+    nrows = 12
     printf "\n== %s ==\n", header
     printf "machine: %s; commit %s\n", machine, commit
     printf "load average %s before, %s after; %s s in all\n", lb, la, elapsed
@@ -189,8 +201,9 @@ awk -v header="$header" -v machine="$machine" -v lb="$load_before" -v la="$load_
     for (r = 1; r <= nrows; ++r) {
       split(rows[r], p, "|"); lat = (p[2] != "msgs_per_s")
       z = median(p[1] SUBSEP "zerocp" SUBSEP p[2])
-      i = median(p[1] SUBSEP "iceoryx" SUBSEP p[2])
-      u = median(p[1] SUBSEP "uds" SUBSEP p[2])
+      peer = (p[4] != "") ? p[4] : p[1]
+      i = median(peer SUBSEP "iceoryx" SUBSEP p[2])
+      u = median(peer SUBSEP "uds" SUBSEP p[2])
       printf "%-44s %11s %11s %11s %10s %10s\n", p[3], fmt(z, lat), fmt(i, lat), fmt(u, lat),
              ratio(z, i, lat), ratio(z, u, lat)
       printf "| %s | %s | %s | %s | %s | %s |\n", p[3], fmt(z, lat), fmt(i, lat), fmt(u, lat),

@@ -12,10 +12,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "router/router.hpp"
 #include "shm/segment.hpp"
 #include "shm/ports.hpp"
+#include "shm/route_table.hpp"
 #include "support/test_support.hpp"
 
 namespace zcp::router::test {
@@ -85,8 +87,14 @@ class Harness {
     return c;
   }
 
+  // Direct delivery: the subscriber's route slot and the version that listed it.
+  struct Route {
+    std::uint32_t slot;
+    std::uint32_t since;
+  };
   SubClient add_sub(std::uint32_t id, std::uint32_t topic, QueuePolicy policy = QueuePolicy::kDropOldest,
-                    std::uint32_t capacity = 4, std::uint32_t max_held = 2, std::uint32_t history = 0) {
+                    std::uint32_t capacity = 4, std::uint32_t max_held = 2, std::uint32_t history = 0,
+                    std::optional<Route> route = std::nullopt) {
     SubClient c;
     c.efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     auto s = make_subscriber_port(seg_.base(), seg_.size(), alloc_, router_->ledger(),
@@ -95,6 +103,11 @@ class Harness {
     c.port = std::move(*s);
     c.queue = *shm::MpmcRing<shm::MessageHeader>::attach(seg_.base(), seg_.size(), c.port->queue_desc);
     c.rel = *shm::SpscProducer<shm::ChunkRef>::attach(seg_.base(), seg_.size(), c.port->release_desc);
+    if (route) {  // as the reactor does for a direct topic, before the Add command
+      c.port->direct = true;
+      c.port->route_slot = route->slot;
+      c.port->route_since = route->since;
+    }
     router_->add_subscriber(c.port.get());
     step();
     return c;
@@ -127,6 +140,37 @@ class Harness {
     return v;
   }
   void release(SubClient& c, const shm::ChunkRef& r) { EXPECT_TRUE(c.rel.try_push(r)); }
+
+  // Makes `c` a direct-delivery publisher (a route table block, as the reactor gives one).
+  void make_direct(PubClient& c) {
+    auto off = alloc_.allocate(sizeof(shm::RouteTable));
+    ASSERT_TRUE(off);
+    c.port->route_table = *off;
+  }
+  // The publisher's side of a direct publication: loan, write, push into the queues of `to`,
+  // and write the kMsgDirect record (route version `version`, mask of their slots) into the
+  // publish ring's next slot; commit it unless `commit` is false (a publisher that died
+  // before its commit). Returns the chunk, or nullopt without a loan or room.
+  std::optional<shm::ChunkRef> publish_direct(PubClient& c, std::uint64_t value, std::vector<SubClient*> to,
+                                              std::uint32_t version, bool commit = true) {
+    shm::MessageHeader* rec = c.out.claim();
+    shm::ChunkRef ref;
+    if (rec == nullptr || !c.loans.try_pop(ref)) return std::nullopt;
+    auto ch = seg_.pool().resolve(ref);
+    EXPECT_TRUE(ch);
+    std::memcpy(ch->payload, &value, sizeof(value));
+    ch->header->payload_size = 8;
+    ch->header->timestamp_ns = 1234;
+    const shm::MessageHeader m{ref.index, ref.pool_class, 0, ref.generation, 999, ++c.seq, 1234};
+    std::uint64_t mask = 0;
+    for (SubClient* s : to) {
+      mask |= std::uint64_t{1} << s->port->route_slot;
+      EXPECT_TRUE(s->queue.try_push(m));
+    }
+    *rec = shm::MessageHeader{ref.index, ref.pool_class, shm::kMsgDirect, ref.generation, version, c.seq, mask};
+    if (commit) c.out.commit();
+    return ref;
+  }
 
   void remove(PubClient& c) {
     auto seq = router_->remove_publisher(c.port.get());

@@ -30,6 +30,7 @@ struct Common {
   std::string idle;
   std::string daemon_log = "warn";
   std::vector<std::string> daemon_args;
+  std::string delivery = "routed";
 };
 
 void add_common(CLI::App* cmd, Common& c) {
@@ -48,6 +49,12 @@ void add_common(CLI::App* cmd, Common& c) {
                   "Private daemon only: one more diroute argument, passed as is (repeatable; "
                   "e.g. --daemon-arg=--spin-us --daemon-arg=20)")
       ->allow_extra_args(false);
+  cmd->add_option("--delivery", c.delivery,
+                  "Private daemon only: routed (through the router worker, the default) or direct "
+                  "(publishers push into subscriber queues themselves: diroute --direct-topic for "
+                  "zcp-perf's topics). With --instance, the daemon's [router] direct_topics decides")
+      ->check(CLI::IsMember({"routed", "direct"}))
+      ->capture_default_str();
 }
 
 const std::map<std::string, Mode> kModes{{"poll", Mode::kPoll}, {"wait", Mode::kWait}};
@@ -75,6 +82,11 @@ int run(const Common& c, DaemonOptions dopt, const std::vector<std::pair<const c
       return 2;
     }
   }
+  if (!c.instance.empty() && c.delivery == "direct") {
+    std::fprintf(stderr, "zcp-perf: --delivery direct configures the private daemon; with --instance, list "
+                         "zcp-perf/* in that daemon's [router] direct_topics instead\n");
+    return 2;
+  }
   if (!c.instance.empty() && !c.daemon_args.empty()) {
     std::fprintf(stderr, "zcp-perf: --daemon-arg configures the private daemon; it cannot go with --instance\n");
     return 2;
@@ -84,12 +96,14 @@ int run(const Common& c, DaemonOptions dopt, const std::vector<std::pair<const c
   dopt.idle = c.idle;
   dopt.log_level = c.daemon_log;
   dopt.extra_args.insert(dopt.extra_args.end(), c.daemon_args.begin(), c.daemon_args.end());
+  if (c.delivery == "direct") dopt.extra_args.emplace_back("--direct-topic=zcp-perf/*");
   auto session = DaemonSession::open(dopt);
   if (!session) {
     std::fprintf(stderr, "zcp-perf: %s\n", session.error().c_str());
     return 1;
   }
-  Environment env{(*session)->describe(), load_average(), "", allowed_cpus(), c.router_cpu, c.idle, dopt.extra_args};
+  Environment env{(*session)->describe(), load_average(), "", allowed_cpus(), c.router_cpu, c.idle, dopt.extra_args,
+                  c.instance.empty() ? c.delivery : "daemon's config"};
   auto result = body(**session, env);
   int rc = 0;
   if (!(*session)->alive()) {

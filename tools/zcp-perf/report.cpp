@@ -22,6 +22,7 @@ void add_environment(Json& j, const Environment& env) {
   j["router_cpu"] = env.router_cpu;
   j["idle"] = env.idle.empty() ? "default" : env.idle;
   j["daemon_args"] = env.daemon_args;
+  j["delivery"] = env.delivery;
 }
 
 Json to_json(const LatencyOptions& o, const LatencyResult& r) {
@@ -48,8 +49,9 @@ void print_table(const LatencyOptions& o, const LatencyResult& r, const Environm
   std::printf("latency: %s mode, %u B payload, %" PRIu64 " samples after %" PRIu64
               " warm-up round trips; one-way = round trip / 2\n",
               to_string(o.mode), o.payload, r.samples, o.warmup);
-  std::printf("  daemon: %s; CPUs ping %d pong %d (-1: not pinned); load %s -> %s\n",
-              env.daemon.c_str(), o.cpu_ping, o.cpu_pong, env.load_before.c_str(), env.load_after.c_str());
+  std::printf("  daemon: %s; delivery %s; CPUs ping %d pong %d (-1: not pinned); load %s -> %s\n",
+              env.daemon.c_str(), env.delivery.c_str(), o.cpu_ping, o.cpu_pong, env.load_before.c_str(),
+              env.load_after.c_str());
   std::printf("  %10s %10s %10s %10s %10s %10s %10s\n", "min", "p50", "p90", "p99", "p99.9", "max", "mean");
   std::printf("  %8.2fus %8.2fus %8.2fus %8.2fus %8.2fus %8.2fus %8.2fus\n", us(double(h.min())),
               us(double(h.percentile(50))), us(double(h.percentile(90))), us(double(h.percentile(99))),
@@ -106,7 +108,8 @@ void print_table(const ThroughputOptions& o, const ThroughputResult& r, const En
   std::printf("throughput: 1 publisher -> %u subscriber(s), %u B payload%s, %s mode, %s, %.1f s x %zu run(s)\n",
               o.subscribers, o.payload, o.touch ? " (touched)" : "", to_string(o.mode), to_string(o.policy),
               o.duration_s, r.runs.size());
-  std::printf("  daemon: %s; load %s -> %s\n", env.daemon.c_str(), env.load_before.c_str(), env.load_after.c_str());
+  std::printf("  daemon: %s; delivery %s; load %s -> %s\n", env.daemon.c_str(), env.delivery.c_str(),
+              env.load_before.c_str(), env.load_after.c_str());
   std::printf("  %3s %7s %11s %11s %9s %9s %11s %11s %7s %11s %11s\n", "run", "seconds", "sent", "received",
               "dropped", "gaps", "deliv/s", "publish/s", "GB/s", "min sub/s", "max sub/s");
   for (std::size_t i = 0; i < r.runs.size(); ++i) {
@@ -149,7 +152,8 @@ Json to_json(const ControlOptions& o, const ControlResult& r) {
 void print_table(const ControlOptions& o, const ControlResult& r, const Environment& env) {
   std::printf("control plane: %" PRIu64 " connects (Runtime::connect = hello + register), %u subscribers\n",
               r.connect_ns.count(), o.subscribers);
-  std::printf("  daemon: %s; load %s -> %s\n", env.daemon.c_str(), env.load_before.c_str(), env.load_after.c_str());
+  std::printf("  daemon: %s; delivery %s; load %s -> %s\n", env.daemon.c_str(), env.delivery.c_str(),
+              env.load_before.c_str(), env.load_after.c_str());
   std::printf("  register p50 %.1f us, p99 %.1f us, max %.1f us\n", us(double(r.connect_ns.percentile(50))),
               us(double(r.connect_ns.percentile(99))), us(double(r.connect_ns.max())));
   std::printf("  create %u subscribers: %.1f ms (%.1f us each); destroy them: %.1f ms\n", o.subscribers,

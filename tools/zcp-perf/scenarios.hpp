@@ -30,6 +30,7 @@ struct Environment {
   int router_cpu = -1;       // private daemon options (-1 / "": diroute's defaults)
   std::string idle;
   std::vector<std::string> daemon_args;
+  std::string delivery;      // "routed" | "direct" (private daemon), else "daemon's config"
 };
 void add_environment(Json& j, const Environment& env);
 

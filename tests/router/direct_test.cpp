@@ -1,0 +1,152 @@
+// The router's side of direct delivery, stepped: settling kMsgDirect records, delivering to
+// the subscribers the publisher did not reach, releases that arrive before their record,
+// a publisher that leaves with a record it never committed, and what is refused.
+#include "router_harness.hpp"
+
+namespace zcp::router::test {
+namespace {
+
+std::uint64_t routed(const PubClient& c) {
+  return shm::atomic_load(c.port->in.header()->routed, std::memory_order_acquire);
+}
+
+TEST(Direct, SettlesTheRecordAndDeliversToWhoeverThePublisherDidNotReach) {
+  Harness h;
+  PubClient p = h.add_pub(1, 7, 0, 8, /*history=*/1);
+  h.make_direct(p);
+  SubClient listed = h.add_sub(10, 7, QueuePolicy::kDropOldest, 4, 2, 0, Harness::Route{0, 2});
+  SubClient unlisted = h.add_sub(11, 7);  // no route slot: only the router serves it
+  ASSERT_TRUE(h.publish_direct(p, 42, {&listed}, 2));
+  h.step();
+  EXPECT_EQ(routed(p), 1U);
+  EXPECT_EQ(h.router().worker(0).stats().direct_settled, 1U);
+  shm::MessageHeader m{};
+  EXPECT_EQ(h.take(listed, &m), 42U);
+  EXPECT_FALSE(h.take(listed)) << "settling must not push a second copy";
+  EXPECT_EQ(h.take(unlisted, &m), 42U);
+  EXPECT_EQ(m.publisher_id, 1U) << "the router's copy carries the daemon's publisher id";
+  EXPECT_EQ(m.timestamp_ns, 1234U) << "and the chunk's timestamp, not the record's mask";
+  EXPECT_EQ(m.flags, 0U);
+  h.step();  // releases
+  EXPECT_EQ(listed.port->owned.count(), 0U);
+  EXPECT_EQ(listed.port->fault.load(), 0U);
+  h.remove(listed);
+  h.remove(unlisted);
+  h.remove(p);  // its history reference goes with it
+  EXPECT_TRUE(h.pool_full());
+}
+
+TEST(Direct, AReleaseBeforeItsRecordWaitsAndThenApplies) {
+  Harness h;
+  PubClient p = h.add_pub(1, 7);
+  h.make_direct(p);
+  SubClient s = h.add_sub(10, 7, QueuePolicy::kDropOldest, 4, 2, 0, Harness::Route{3, 2});
+  // Pushed and taken and released before the publisher committed its record.
+  ASSERT_TRUE(h.publish_direct(p, 5, {&s}, 2, /*commit=*/false));
+  EXPECT_EQ(h.take(s), 5U);
+  h.step();
+  EXPECT_EQ(h.router().worker(0).stats().early_releases, 1U);
+  EXPECT_EQ(s.port->fault.load(), 0U) << "a release of a live chunk not yet settled is not a fault";
+  p.out.commit();
+  h.step();
+  EXPECT_EQ(s.port->owned.count(), 0U) << "settled, then the waiting release applied";
+  EXPECT_EQ(s.port->fault.load(), 0U);
+  h.remove(s);
+  h.remove(p);
+  EXPECT_TRUE(h.pool_full());
+}
+
+TEST(Direct, ALeavingPublishersUncommittedRecordIsSettled) {
+  Harness h;
+  PubClient p = h.add_pub(1, 7);
+  h.make_direct(p);
+  SubClient s = h.add_sub(10, 7, QueuePolicy::kDropOldest, 4, 2, 0, Harness::Route{0, 2});
+  ASSERT_TRUE(h.publish_direct(p, 1, {&s}, 2));
+  ASSERT_TRUE(h.publish_direct(p, 2, {&s}, 2));
+  // Died between its push and its commit: the subscriber has the message, the ring does not.
+  ASSERT_TRUE(h.publish_direct(p, 3, {&s}, 2, /*commit=*/false));
+  h.remove(p);  // the worker settles the ring and the record at its tail; then reclaim
+  for (std::uint64_t want = 1; want <= 3; ++want) {
+    shm::MessageHeader m{};
+    auto v = h.take(s, &m, /*hold=*/true);
+    ASSERT_TRUE(v);
+    EXPECT_EQ(*v, want) << "the chunk must still hold the publisher's payload";
+    h.release(s, m.chunk());
+  }
+  h.step();
+  EXPECT_EQ(s.port->fault.load(), 0U) << "its releases are of chunks it owns";
+  EXPECT_EQ(s.port->owned.count(), 0U);
+  h.remove(s);
+  EXPECT_TRUE(h.pool_full());
+}
+
+TEST(Direct, ARecordNewerThanTheWorkersRouteMapWaitsForTheCommand) {
+  Harness h;
+  PubClient p = h.add_pub(1, 7);
+  h.make_direct(p);
+  SubClient a = h.add_sub(10, 7, QueuePolicy::kDropOldest, 4, 2, 0, Harness::Route{0, 2});
+  ASSERT_TRUE(h.publish_direct(p, 9, {&a}, 4));  // the table already says version 4
+  h.step();
+  EXPECT_EQ(routed(p), 0U) << "version 4's command is not applied: wait";
+  SubClient b = h.add_sub(11, 7, QueuePolicy::kDropOldest, 4, 2, 0, Harness::Route{1, 4});  // steps
+  EXPECT_EQ(routed(p), 1U);
+  EXPECT_EQ(h.take(a), 9U);
+  EXPECT_EQ(h.take(b), 9U) << "not in the record's mask: the router delivered it";
+  h.step();
+  h.remove(a);
+  h.remove(b);
+  h.remove(p);
+  EXPECT_TRUE(h.pool_full());
+}
+
+TEST(Direct, ABitOfAnEarlierOccupantOfTheSlotDoesNotCoverTheNewOne) {
+  Harness h;
+  PubClient p = h.add_pub(1, 7);
+  h.make_direct(p);
+  // Slot 0 was listed at version 6; a record made with version 4 meant whoever had it then.
+  SubClient s = h.add_sub(10, 7, QueuePolicy::kDropOldest, 4, 2, 0, Harness::Route{0, 6});
+  shm::MessageHeader* rec = p.out.claim();
+  ASSERT_NE(rec, nullptr);
+  shm::ChunkRef ref;
+  ASSERT_TRUE(p.loans.try_pop(ref));
+  *rec = shm::MessageHeader{ref.index, ref.pool_class, shm::kMsgDirect, ref.generation, 4, 1, 1};
+  p.out.commit();
+  h.step();
+  EXPECT_TRUE(h.take(s)) << "delivered by the router, since the publisher could not have";
+  h.step();
+  h.remove(s);
+  h.remove(p);
+  EXPECT_TRUE(h.pool_full());
+}
+
+TEST(Direct, RefusedRecordsAndReleasesFaultTheirPort) {
+  Harness h;
+  // A publisher of a routed topic may not claim direct delivery.
+  PubClient routed_pub = h.add_pub(1, 7);
+  shm::ChunkRef ref;
+  ASSERT_TRUE(routed_pub.loans.try_pop(ref));
+  ASSERT_TRUE(routed_pub.out.try_push(
+      shm::MessageHeader{ref.index, ref.pool_class, shm::kMsgDirect, ref.generation, 2, 1, 1}));
+  h.step();
+  EXPECT_EQ(routed_pub.port->fault.load(), static_cast<std::uint32_t>(PortFault::kCorruptRing));
+
+  // A direct subscriber releasing a free chunk (refcount 0) cannot be waiting for a record.
+  PubClient p = h.add_pub(2, 8);
+  h.make_direct(p);
+  SubClient s = h.add_sub(10, 8, QueuePolicy::kDropOldest, 4, 2, 0, Harness::Route{0, 2});
+  auto sent = h.publish_direct(p, 1, {&s}, 2);
+  ASSERT_TRUE(sent);
+  h.step();
+  EXPECT_EQ(h.take(s), 1U);
+  h.step();  // freed: its refcount is 0 now
+  h.release(s, *sent);
+  h.step();
+  EXPECT_EQ(s.port->fault.load(), static_cast<std::uint32_t>(PortFault::kForeignChunk));
+  h.remove(s);
+  h.remove(p);
+  h.remove(routed_pub);
+  EXPECT_TRUE(h.pool_full());
+}
+
+}  // namespace
+}  // namespace zcp::router::test
