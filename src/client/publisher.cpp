@@ -157,17 +157,17 @@ bool PublisherPort::flush_returns() noexcept {
 
 // ---- Direct delivery (shm/route_table.hpp, docs/router.md) ------------------------------------
 
-void PublisherPort::refresh_routes() noexcept {
+bool PublisherPort::refresh_routes() noexcept {
   shm::RouteEntry entries[shm::kRouteSlots];
   std::uint32_t version = 0;
   // The reactor rewrites one slot at a time, in well under a microsecond: a few retries.
   // Bounded, so a daemon that died mid-write cannot hang us: with no consistent copy, every
-  // slot is left to the router (route_live_ 0) until the next change.
+  // slot is left to the router (route_live_ 0), and the version stays the last good one.
   bool ok = false;
   for (int attempt = 0; attempt < 100000 && !ok; ++attempt) ok = shm::read_routes(*table_, entries, version);
-  route_version_ = version;
   route_live_ = 0;
-  if (!ok) return;
+  if (!ok) return false;
+  route_version_ = version;
   shm::Segment& seg = session_->segment;
   for (std::uint32_t slot = 0; slot < shm::kRouteSlots; ++slot) {
     const shm::RouteEntry& e = entries[slot];
@@ -190,6 +190,7 @@ void PublisherPort::refresh_routes() noexcept {
     }
     route_live_ |= std::uint64_t{1} << slot;
   }
+  return true;
 }
 
 void PublisherPort::deliver_direct(shm::MessageHeader& rec, const shm::MessageHeader& m) noexcept {
@@ -199,7 +200,7 @@ void PublisherPort::deliver_direct(shm::MessageHeader& rec, const shm::MessageHe
   // version here and reload the table, which no longer lists that queue.
   shm::atomic_store(guard, shm::guard_busy(route_version_), std::memory_order_seq_cst);
   while (shm::atomic_load(table_->version, std::memory_order_seq_cst) != route_version_) {
-    refresh_routes();
+    if (!refresh_routes()) break;  // no consistent table (a daemon gone mid-write): all to the router
     shm::atomic_store(guard, shm::guard_busy(route_version_), std::memory_order_seq_cst);  // as above
   }
   // The record goes into the ring slot first: if we die during the pushes, the router finds

@@ -75,8 +75,9 @@ class PublisherPort {
   // Writes the worker's doorbell if it announced that it parks. Once per push batch.
   void kick_router() noexcept;
   Error error(Errc code, std::string what) const;
-  // Direct delivery (shm/route_table.hpp). Reloads the route table into routes_.
-  void refresh_routes() noexcept;
+  // Direct delivery (shm/route_table.hpp). Reloads the route table into routes_; false (and
+  // no slot left live) if no consistent copy could be read.
+  bool refresh_routes() noexcept;
   // Pushes `m` into the listed subscriber queues, filling the claimed publish-ring record
   // `rec` (flags kMsgDirect, version, mask of slots pushed to) before and during the pushes.
   void deliver_direct(shm::MessageHeader& rec, const shm::MessageHeader& m) noexcept;

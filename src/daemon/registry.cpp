@@ -319,6 +319,7 @@ RegistryResult<const PublisherRecord*> Registry::add_publisher(
                                       arena_problem("route table", sizeof(shm::RouteTable)) + ": " + table.error()});
     }
     (*port)->route_table = *table;
+    (*port)->route_since = (*entry)->route_version;
     // Plain store: the grant (a socket reply sent after this) orders it for the client.
     (*port)->in.header()->route_table = *table;
   }

@@ -72,6 +72,8 @@ struct SubscriberPort {
   // Per worker: the pass in which it last pushed here, so each worker wakes a subscriber at
   // most once per pass. Each worker writes only its own element.
   std::uint64_t touched_epoch[kMaxWorkers] = {};
+  // Per worker: its early releases of this subscriber waiting to apply (Worker::early_).
+  std::uint32_t early_count[kMaxWorkers] = {};
 };
 
 // Zeroes the counter line of a stats slot (reactor, before the port's Add command). Relaxed
@@ -97,6 +99,9 @@ struct PublisherPort {
   shm::QueueDescriptor publish_desc{};
   shm::QueueDescriptor loan_desc{};
   std::uint64_t route_table = 0;  // its RouteTable's arena block (direct delivery), or 0
+  // The topic's route version when it was added (reactor-written before the Add command): a
+  // worker that dropped its entry for the topic meanwhile starts its route map there.
+  std::uint32_t route_since = 0;
   shm::SpscConsumer<shm::MessageHeader> in;   // the publish ring
   shm::SpscProducer<shm::ChunkRef> loans;     // the loan ring
   OwnerSet owned;    // loaned: in the loan ring, in the client's hands, or published unrouted

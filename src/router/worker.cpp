@@ -123,6 +123,7 @@ std::size_t Worker::apply_commands() noexcept {
         t.pubs.push_back(c.pub);
         c.pub->subs = &t.subs;
         c.pub->route = &t.route;
+        advance_version(t.route.version, c.pub->route_since);
         c.pub->hist.resize(c.pub->history_depth);
         break;
       }
@@ -185,6 +186,7 @@ void Worker::remove_subscriber(SubscriberPort* s) {
   std::erase(home_subs_, s);
   std::erase(touched_, s);
   std::erase_if(early_, [s](const EarlyRelease& e) { return e.sub == s; });
+  s->early_count[opt_.id] = 0;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -328,9 +330,10 @@ bool Worker::covered(const PublisherPort& p, const SubscriberPort& s) const noex
 void Worker::settle_direct(SubscriberPort& s, const shm::MessageHeader& m) noexcept {
   if (s.fault.load(std::memory_order_relaxed)) return;  // leaving; its queue dies with it
   if (!ledger_.give(s.owned, m.chunk())) return;        // owned already: nothing to add
-  // No limit check could stop the push (the publisher made it): a subscriber past twice its
-  // limit (queue + holds, plus as many releases in flight) takes chunks it never gives back.
-  if (s.owned.count() > 2 * s.limit) fault(s.fault, PortFault::kHoarding);
+  // No limit check could stop the push (the publisher made it). An honest subscriber owns at
+  // most its limit (queue + holds), as many again in its release ring, and the chunks whose
+  // early releases wait; past that it takes chunks it never gives back.
+  if (s.owned.count() > 2 * s.limit + kMaxEarlyPerSubscriber) fault(s.fault, PortFault::kHoarding);
   bump_sub(s.stats->delivered);  // a statistic; see bump_sub
   touch(s);                      // wakes it if it sleeps: the publisher does not
 }
@@ -339,9 +342,8 @@ bool Worker::defer_release(SubscriberPort& s, const shm::ChunkRef& ref, LedgerEr
   // Only a live chunk the subscriber does not own yet can be a direct delivery that we have
   // not settled; anything else is a broken or hostile client.
   if (!s.direct || why != LedgerError::kNotOwned || ledger_.refcount(ref) == 0) return false;
-  std::size_t mine = 0;
-  for (const EarlyRelease& e : early_) mine += e.sub == &s;
-  if (mine >= kMaxEarlyPerSubscriber) return false;
+  if (s.early_count[opt_.id] >= kMaxEarlyPerSubscriber) return false;
+  ++s.early_count[opt_.id];
   early_.push_back({&s, ref});
   shm::bump(stats_->early_releases);  // single writer: this worker
   return true;
@@ -350,15 +352,19 @@ bool Worker::defer_release(SubscriberPort& s, const shm::ChunkRef& ref, LedgerEr
 std::size_t Worker::retry_early_releases() noexcept {
   std::size_t done = 0;
   std::erase_if(early_, [&](const EarlyRelease& e) {
-    if (e.sub->fault.load(std::memory_order_relaxed)) return true;
-    auto r = ledger_.release(e.sub->owned, e.ref);
-    if (r) {
-      ++done;
-      return true;
+    bool gone = true;
+    if (!e.sub->fault.load(std::memory_order_relaxed)) {
+      auto r = ledger_.release(e.sub->owned, e.ref);
+      if (r) {
+        ++done;
+      } else if (r.error() == LedgerError::kNotOwned && ledger_.refcount(e.ref) != 0) {
+        gone = false;  // its record is still to come
+      } else {
+        fault(e.sub->fault, PortFault::kForeignChunk);  // recycled meanwhile: never delivered to it
+      }
     }
-    if (r.error() == LedgerError::kNotOwned && ledger_.refcount(e.ref) != 0) return false;  // later
-    fault(e.sub->fault, PortFault::kForeignChunk);  // recycled meanwhile: never delivered to it
-    return true;
+    if (gone) --e.sub->early_count[opt_.id];
+    return gone;
   });
   return done;
 }

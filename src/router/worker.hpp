@@ -108,11 +108,12 @@ class Worker {
     SubscriberPort* sub;
     shm::ChunkRef ref;
   };
-  // Early releases one subscriber may have waiting. An honest subscriber has at most a few
-  // (the records of one pass); a subscriber that passes this releases chunks it never got.
-  // Too low faults an honest subscriber of several busy direct publishers; too high lets a
-  // hostile one make every pass retry that many.
-  static constexpr std::size_t kMaxEarlyPerSubscriber = 256;
+  // Early releases one subscriber may have waiting with one worker. An honest subscriber has
+  // at most as many as there are unsettled records that reached it: a few per pass, but up to
+  // every publish ring's capacity (plus the stash) while a block_publisher subscriber holds
+  // the router back. Too low faults an honest subscriber of several stalled direct publishers
+  // with large rings; too high lets a hostile one make every pass retry that many.
+  static constexpr std::uint32_t kMaxEarlyPerSubscriber = 4096;
 
   std::size_t apply_commands() noexcept;
   void add_subscriber(SubscriberPort* s);
