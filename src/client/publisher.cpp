@@ -185,8 +185,10 @@ bool PublisherPort::refresh_routes() noexcept {
       r.subscriber_id = e.subscriber_id;
       r.queue_offset = e.queue.offset;
       r.queue = *q;
-      // A new subscriber: whatever we published before is the router's to deliver first.
-      r.defer_until = ring_.position();
+      // A new subscriber: the router delivers what we published before, and also the next
+      // record. That record names the new route version, so the worker settles it only after
+      // applying the subscriber's Add command, which replays history into the queue first.
+      r.defer_until = ring_.position() + 1;
     }
     route_live_ |= std::uint64_t{1} << slot;
   }

@@ -123,6 +123,63 @@ TEST_F(DirectTest, DropOldestKeepsTheNewestAndCountsEveryDrop) {
   EXPECT_EQ(sub.wait(kChildTimeout), 0);
 }
 
+// A late joiner with a history request: the router replays history into its queue when it
+// applies the Add command, and the publisher pushes to it directly only after the router has
+// settled a record made with the route version that lists it, so history comes first.
+TEST_F(DirectTest, ALateJoinerGetsItsHistoryBeforeDirectPushes) {
+  constexpr std::uint64_t kBefore = 10;
+  constexpr std::uint64_t kAfter = 2000;
+  constexpr std::uint32_t kHistory = 5;
+  SharedAnon mem(sizeof(Flags));
+  Flags* flags = new (mem.get()) Flags;
+  ProcessBarrier ready(2);
+  Child sub([&] {
+    auto rt = connect("sub");
+    ready.wait();
+    CHILD_CHECK(rt, "connect");
+    CHILD_CHECK(await_step(*flags, 1), "publisher did not publish its first batch");
+    auto s = Subscriber<>::create(*rt, "d/hist/x",
+                                  {.queue_capacity = 64, .policy = QueuePolicy::kBlockPublisher,
+                                   .history_request = kHistory});
+    CHILD_CHECK(s, "create: %s", s.error().message.c_str());
+    flags->step = 2;
+    std::uint64_t expect = kBefore - kHistory + 1;
+    auto last_seen = std::chrono::steady_clock::now();
+    while (expect <= kBefore + kAfter) {
+      auto x = s->take();
+      if (!x) {
+        CHILD_CHECK(std::chrono::steady_clock::now() - last_seen < 5s, "no message %llu within 5 s",
+                    static_cast<unsigned long long>(expect));
+        s->wait(100ms);
+        continue;
+      }
+      last_seen = std::chrono::steady_clock::now();
+      CHILD_CHECK(x->sequence() == expect, "sequence %llu, expected %llu",
+                  static_cast<unsigned long long>(x->sequence()), static_cast<unsigned long long>(expect));
+      CHILD_CHECK(intact(x->data(), 9, expect), "payload of %llu", static_cast<unsigned long long>(expect));
+      ++expect;
+    }
+    flags->step = 3;
+    return 0;
+  });
+  Child pub([&] {
+    auto rt = connect("pub");
+    auto p = rt ? Publisher<>::create(*rt, "d/hist/x", {.history_depth = kHistory, .max_payload = 64, .loan_wait = 1s})
+                : Result<Publisher<>>(Unexpected(Error{}));
+    ready.wait();
+    CHILD_CHECK(p, "create: %s", p.error().message.c_str());
+    CHILD_CHECK(publish_n(*p, kBefore, 48, 9) >= 0, "publishing failed");
+    flags->step = 1;
+    CHILD_CHECK(await_step(*flags, 2), "subscriber did not join");
+    // No wait for the worker: the first direct pushes race with the history replay.
+    CHILD_CHECK(publish_n(*p, kAfter, 48, 9) >= 0, "publishing failed");
+    CHILD_CHECK(await_step(*flags, 3), "subscriber did not finish");
+    return 0;
+  });
+  EXPECT_EQ(pub.wait(kChildTimeout), 0);
+  EXPECT_EQ(sub.wait(kChildTimeout), 0);
+}
+
 // Subscribers come and go while the publisher pushes into their queues: the reactor frees a
 // leaving subscriber's queue only once the publisher's guard says it cannot still push there
 // (the queue may be reused for the next subscriber at once). Every subscriber must see
