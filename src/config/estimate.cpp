@@ -7,6 +7,7 @@
 #include "shm/layout.hpp"
 #include "shm/queue_allocator.hpp"
 #include "shm/ring.hpp"
+#include "shm/route_table.hpp"
 
 namespace zcp::config {
 namespace {
@@ -58,6 +59,7 @@ Expected<MemoryEstimate, std::string> estimate_memory(const daemon::DaemonConfig
   }
   e.publisher_arena_bytes = ring_block<shm::MessageHeader>(shm::RingKind::kSpsc, g.publisher_ring_capacity) +
                             ring_block<shm::ChunkRef>(shm::RingKind::kSpsc, g.default_max_loans);
+  e.route_table_bytes = block(sizeof(shm::RouteTable));
   e.subscriber_arena_bytes = ring_block<shm::MessageHeader>(shm::RingKind::kMpmc, g.default_subscriber_capacity) +
                              ring_block<shm::ChunkRef>(shm::RingKind::kSpsc, sub_chunks);
   e.subscriber_arena_bytes_cap = ring_block<shm::MessageHeader>(shm::RingKind::kMpmc, g.max_subscriber_capacity) +
@@ -86,6 +88,10 @@ std::string describe(const MemoryEstimate& e, const daemon::DaemonConfig& cfg) {
   add("  queue arena  %10s  a publisher's rings take %s, a subscriber's %s (%s at the caps)",
       size_text(e.plan.queue_arena.size).c_str(), size_text(e.publisher_arena_bytes).c_str(),
       size_text(e.subscriber_arena_bytes).c_str(), size_text(e.subscriber_arena_bytes_cap).c_str());
+  if (!g.direct_topics.empty()) {
+    add("               a publisher of a direct topic (router.direct_topics) takes %s more (route table)",
+        size_text(e.route_table_bytes).c_str());
+  }
   add("               room for about %llu default publishers, or %llu default subscribers",
       static_cast<unsigned long long>(e.plan.queue_arena.size / e.publisher_arena_bytes),
       static_cast<unsigned long long>(e.plan.queue_arena.size / e.subscriber_arena_bytes));

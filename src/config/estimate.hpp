@@ -39,6 +39,7 @@ struct MemoryEstimate {
   // Queue-arena bytes (buddy blocks) of one publisher (publish + loan ring) and one subscriber
   // (queue + release ring), with the defaults and at the caps.
   std::uint64_t publisher_arena_bytes = 0;
+  std::uint64_t route_table_bytes = 0;  // more per publisher of a direct topic
   std::uint64_t subscriber_arena_bytes = 0;
   std::uint64_t subscriber_arena_bytes_cap = 0;
 };

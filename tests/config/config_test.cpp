@@ -48,6 +48,7 @@ void expect_same(const DaemonConfig& a, const DaemonConfig& b) {
   EXPECT_EQ(x.default_max_held, y.default_max_held);
   EXPECT_EQ(x.max_subscriber_capacity, y.max_subscriber_capacity);
   EXPECT_EQ(x.max_held_cap, y.max_held_cap);
+  EXPECT_EQ(x.direct_topics, y.direct_topics);
   EXPECT_EQ(x.max_loans_cap, y.max_loans_cap);
   EXPECT_EQ(x.max_history, y.max_history);
   EXPECT_EQ(x.limits.max_processes, y.limits.max_processes);
@@ -98,6 +99,7 @@ DaemonConfig everything_changed() {
   c.registry.default_max_held = 5;
   c.registry.max_subscriber_capacity = 1000;
   c.registry.max_held_cap = 50;
+  c.registry.direct_topics = {"md/*", "robot/arm/joints"};
   c.registry.max_loans_cap = 60;
   c.registry.max_history = 70;
   c.registry.limits = {12, 13, 14, 15, 16, 17};
@@ -202,6 +204,12 @@ TEST(ConfigErrors, OutOfRange) {
   EXPECT_NE(e.find("test.toml:2:1: router.idle: 'busy' is not one of spin, hybrid, park"), std::string::npos) << e;
   e = error_of("[router]\nspin_yield_us = 2000000\n");
   EXPECT_NE(e.find("test.toml:2:1: router.spin_yield_us: 2000000 is out of range 0..1000000"), std::string::npos) << e;
+  e = error_of("[router]\ndirect_topics = [\"md/*\", \"a*b\"]\n");
+  EXPECT_NE(e.find("router.direct_topics: 'a*b': '*' may only end a pattern"), std::string::npos) << e;
+  e = error_of("[router]\ndirect_topics = [\"a/b\"]\n");
+  EXPECT_NE(e.find("router.direct_topics: 'a/b': expected SERVICE/INSTANCE/EVENT"), std::string::npos) << e;
+  e = error_of("[router]\ndirect_topics = \"md/*\"\n");
+  EXPECT_NE(e.find("router.direct_topics: expected an array of strings"), std::string::npos) << e;
   e = error_of("[reactor]\nsched_fifo_priority = 100\n");
   EXPECT_NE(e.find("reactor.sched_fifo_priority: 100 is out of range 0..99"), std::string::npos) << e;
   e = error_of("[daemon]\ninstance = \"no/slash\"\n");

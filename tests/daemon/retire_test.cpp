@@ -46,6 +46,20 @@ TEST_F(Retirement, PortsWaitForEveryWorkerThenFreeInOrder) {
   expect_consistent();
 }
 
+TEST(DirectTopics, PatternsMatchWholeTopicsOrPrefixes) {
+  const std::vector<std::string> p{"md/*", "robot/arm/joints"};
+  EXPECT_TRUE(topic_matches(p, "md/feed/ticks"));
+  EXPECT_TRUE(topic_matches(p, "robot/arm/joints"));
+  EXPECT_FALSE(topic_matches(p, "robot/arm/joints2"));
+  EXPECT_FALSE(topic_matches(p, "mdx/feed/ticks")) << "the prefix includes the slash";
+  EXPECT_TRUE(topic_matches({"*"}, "any/topic/x"));
+  EXPECT_FALSE(topic_matches({}, "md/feed/ticks"));
+  EXPECT_EQ(topic_pattern_problem("md/*"), "");
+  EXPECT_NE(topic_pattern_problem(""), "");
+  EXPECT_NE(topic_pattern_problem("a*b"), "");
+  EXPECT_NE(topic_pattern_problem("a/b"), "");
+}
+
 // Direct topics: each publisher gets a route table naming the subscribers' queues by slot; a
 // leaving subscriber's queue is kept while a publisher's guard says it may still push into it
 // with an older table (shm/route_table.hpp).
