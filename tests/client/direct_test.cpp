@@ -21,12 +21,13 @@ class DirectTest : public PubSubTest {
   std::vector<std::string> daemon_args() const override { return {"--direct-topic=d/*"}; }
 };
 
-// Takes until `n` messages arrived, checking that sequences rise by one and payloads are
-// intact; `pause_every` (0: never) makes it slow, so the publisher finds its queue full.
-int take_all(Subscriber<>& s, std::uint64_t n, std::uint32_t tag, std::uint64_t pause_every) {
-  std::uint64_t expect = 1;
+// Takes sequences first..last, checking that they rise by one and that payloads are intact;
+// `pause_every` (0: never) makes it slow, so the publisher finds its queue full.
+int take_all(Subscriber<>& s, std::uint64_t first, std::uint64_t last, std::uint32_t tag,
+             std::uint64_t pause_every = 0) {
+  std::uint64_t expect = first;
   auto last_seen = std::chrono::steady_clock::now();
-  while (expect <= n) {
+  while (expect <= last) {
     auto x = s.take();
     if (!x) {
       // A wake-up may be spurious: the router wakes a sleeper when it settles a record whose
@@ -63,7 +64,7 @@ TEST_F(DirectTest, FanOutIsLosslessAndOrderedWithASlowSubscriber) {
       CHILD_CHECK(s, "create: %s", s.error().message.c_str());
       // Subscriber 0 pauses every 500 messages: its queue fills, the publisher leaves it to
       // the router, and the router must keep its order while the others go on directly.
-      return take_all(*s, kN, 3, i == 0 ? 500 : 0);
+      return take_all(*s, 1, kN, 3, i == 0 ? 500 : 0);
     }));
   }
   Child pub([&] {
@@ -143,24 +144,9 @@ TEST_F(DirectTest, ALateJoinerGetsItsHistoryBeforeDirectPushes) {
                                    .history_request = kHistory});
     CHILD_CHECK(s, "create: %s", s.error().message.c_str());
     flags->step = 2;
-    std::uint64_t expect = kBefore - kHistory + 1;
-    auto last_seen = std::chrono::steady_clock::now();
-    while (expect <= kBefore + kAfter) {
-      auto x = s->take();
-      if (!x) {
-        CHILD_CHECK(std::chrono::steady_clock::now() - last_seen < 5s, "no message %llu within 5 s",
-                    static_cast<unsigned long long>(expect));
-        s->wait(100ms);
-        continue;
-      }
-      last_seen = std::chrono::steady_clock::now();
-      CHILD_CHECK(x->sequence() == expect, "sequence %llu, expected %llu",
-                  static_cast<unsigned long long>(x->sequence()), static_cast<unsigned long long>(expect));
-      CHILD_CHECK(intact(x->data(), 9, expect), "payload of %llu", static_cast<unsigned long long>(expect));
-      ++expect;
-    }
+    const int rc = take_all(*s, kBefore - kHistory + 1, kBefore + kAfter, 9);
     flags->step = 3;
-    return 0;
+    return rc;
   });
   Child pub([&] {
     auto rt = connect("pub");
