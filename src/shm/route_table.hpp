@@ -76,14 +76,15 @@ inline void format_route_table(RouteTable& t, std::uint32_t version) noexcept {
 // Writes one slot (subscriber 0: empty) and the new (even) version. Only the reactor writes.
 inline void write_route(RouteTable& t, std::uint32_t slot, std::uint32_t subscriber_id,
                         const QueueDescriptor& queue, std::uint32_t version) noexcept {
-  // relaxed store of an odd version, then a release fence: a reader that sees any of the
-  // entry stores below also sees the odd version (or a later one) on its re-check.
+  // The odd version first (relaxed), then each entry word with release: a reader whose
+  // acquire load sees one of these words also sees the odd version (or a later one) on its
+  // re-check. No standalone fence: ThreadSanitizer (and gcc's -Wtsan) cannot model those,
+  // and on x86 release stores and acquire loads are plain moves anyway.
   atomic_store(t.version, version - 1, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_release);
   auto* words = reinterpret_cast<std::uint64_t*>(&t.entries[slot]);
   RouteEntry e{subscriber_id, 0, queue};
   const auto* src = reinterpret_cast<const std::uint64_t*>(&e);
-  for (int i = 0; i < 4; ++i) atomic_store(words[i], src[i], std::memory_order_relaxed);
+  for (int i = 0; i < 4; ++i) atomic_store(words[i], src[i], std::memory_order_release);
   // seq_cst: the reclamation argument above (the reactor's store of V, then its load of each
   // guard); it also releases the entry stores to a reader that acquires this version.
   atomic_store(t.version, version, std::memory_order_seq_cst);
@@ -98,12 +99,12 @@ inline bool read_routes(const RouteTable& t, RouteEntry (&out)[kRouteSlots], std
   for (std::uint32_t s = 0; s < kRouteSlots; ++s) {
     const auto* words = reinterpret_cast<const std::uint64_t*>(&t.entries[s]);
     std::uint64_t w[4];
-    for (int i = 0; i < 4; ++i) w[i] = atomic_load(words[i], std::memory_order_relaxed);
+    // acquire: pairs with the writer's release of each word (see write_route), and keeps the
+    // re-check below after these loads; if the writer started meanwhile, the re-check sees
+    // its odd version (or later) and we retry.
+    for (int i = 0; i < 4; ++i) w[i] = atomic_load(words[i], std::memory_order_acquire);
     std::memcpy(&out[s], w, sizeof(RouteEntry));
   }
-  // acquire fence: the entry loads above happen-before the re-check; if the writer started
-  // meanwhile, the re-check sees its odd version (or later) and we retry.
-  std::atomic_thread_fence(std::memory_order_acquire);
   const std::uint32_t v2 = atomic_load(t.version, std::memory_order_relaxed);
   version = v1;
   return v1 == v2;
