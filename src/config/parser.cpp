@@ -40,7 +40,7 @@ const std::vector<Section>& sections() {
   static const std::vector<Section> s = {
       {"daemon", {"instance", "runtime_dir", "log_level", "shutdown_drain_ms"}},
       {"heartbeat", {"interval_ms", "timeout_ms"}},
-      {"reactor", {"cpu", "sched_fifo_priority"}},
+      {"reactor", {"cpu", "sched_fifo_priority", "busy_poll_us"}},
       {"router", {"workers", "cpus", "idle", "spin_us", "spin_yield_us", "sched_fifo_priority", "direct_topics"}},
       {"pools", {}},  // an array of tables: kPoolKeys
       {"publishers", {"max_payload", "max_loans", "ring_capacity"}},
@@ -288,6 +288,9 @@ void read_reactor(const Reader& r, const toml::table& t, DaemonConfig& c) {
   r.only_known(t, "reactor", keys_of("reactor"));
   r.integer(t, "reactor", "cpu", c.reactor_cpu, -1, CPU_SETSIZE - 1);
   r.integer(t, "reactor", "sched_fifo_priority", c.reactor_priority, 0, 99);
+  std::int64_t busy_poll = c.reactor_busy_poll.count();
+  r.integer(t, "reactor", "busy_poll_us", busy_poll, 0, 1000000);
+  c.reactor_busy_poll = std::chrono::microseconds(busy_poll);
 }
 
 void read_router(const Reader& r, const toml::table& t, DaemonConfig& c) {

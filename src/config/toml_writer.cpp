@@ -110,6 +110,9 @@ std::string to_toml(const daemon::DaemonConfig& c, TomlStyle style) {
   w.key("sched_fifo_priority", std::to_string(c.reactor_priority),
         "SCHED_FIFO priority 1..99; 0: normal scheduling. Needs CAP_SYS_NICE or\n"
         "RLIMIT_RTPRIO (LimitRTPRIO= in systemd); refused -> diroute exits 5 and says why.");
+  w.key("busy_poll_us", num(static_cast<std::uint64_t>(c.reactor_busy_poll.count())),
+        "After handling an event, poll for the next one this many microseconds before sleeping\n"
+        "(0..1000000): back-to-back requests skip a wake-up; 0: always sleep. Flag: --reactor-busy-poll-us.");
 
   w.section("[router]", "The data-plane workers that move messages from publishers to subscribers.");
   w.key("workers", num(c.router_cpus.empty() ? g.workers : c.router_cpus.size()),

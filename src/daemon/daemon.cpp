@@ -220,7 +220,9 @@ Expected<std::unique_ptr<Daemon>, StartError> Daemon::start(const DaemonConfig& 
   d->fd_limit_ = raise_fd_limit();
 
   // 3. The event loop (io_uring). Reactor::create's message names the cause and the fix.
-  auto reactor = reactor::Reactor::create();
+  reactor::ReactorOptions ropt;
+  ropt.busy_poll = config.reactor_busy_poll;
+  auto reactor = reactor::Reactor::create(ropt);
   if (!reactor) {
     int err = reactor.error().err;
     bool unavailable = err == EPERM || err == ENOSYS || err == EOPNOTSUPP || err == EACCES;

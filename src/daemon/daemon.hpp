@@ -74,6 +74,7 @@ struct DaemonConfig {
   // CPU placement and real-time scheduling. The reactor is the thread that calls run().
   int reactor_cpu = -1;        // pin the reactor to this CPU; -1: not pinned
   int reactor_priority = 0;    // SCHED_FIFO priority (1..99) of the reactor; 0: SCHED_OTHER
+  std::chrono::microseconds reactor_busy_poll = kDefaultReactorBusyPoll;  // polls before sleeping
   int worker_priority = 0;     // SCHED_FIFO priority of every router worker; 0: SCHED_OTHER
   // Memory: MAP_POPULATE the segment (no page faults later) and mlock it (a refusal is
   // logged, not fatal).

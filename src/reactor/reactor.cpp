@@ -79,9 +79,15 @@ sys::Expected<unsigned> Reactor::run_once(std::optional<std::chrono::nanoseconds
 }
 
 sys::Expected<void> Reactor::run() {
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point last_work{};  // epoch: the first turn blocks
   while (!stop_) {
-    auto n = run_once(std::nullopt);
+    // Within busy_poll of the last turn that did something: poll (timeout 0, which still
+    // reaps deferred task work), else block until a completion arrives.
+    const bool polling = options_.busy_poll.count() > 0 && Clock::now() - last_work < options_.busy_poll;
+    auto n = run_once(polling ? std::optional<std::chrono::nanoseconds>(0) : std::nullopt);
     if (!n) return Unexpected(n.error());
+    if (*n > 0) last_work = Clock::now();
   }
   stop_ = false;
   return {};

@@ -84,6 +84,12 @@ struct ReactorOptions {
   std::chrono::milliseconds drain_timeout = kDefaultDrainTimeout;
   // The best ring mode to try; setup falls back from there (see Ring::create).
   RingMode best_mode = RingMode::kSingleIssuerDeferTaskrun;
+  // run(): after a turn that handled something, keep polling the ring without sleeping for
+  // this long before blocking in io_uring_enter. A request that follows within the window
+  // (a client registering its endpoints one after the other) skips the reactor's wake-up,
+  // tens of µs on a VM. Too low: each such request pays that wake-up; too high: the thread
+  // spins (one io_uring_enter per poll) that long after every event. 0: always block.
+  std::chrono::microseconds busy_poll{0};
 };
 
 class Reactor {

@@ -35,6 +35,7 @@ void expect_same(const DaemonConfig& a, const DaemonConfig& b) {
   EXPECT_EQ(a.idle, b.idle);
   EXPECT_EQ(a.spin, b.spin);
   EXPECT_EQ(a.spin_yield, b.spin_yield);
+  EXPECT_EQ(a.reactor_busy_poll, b.reactor_busy_poll);
   ASSERT_EQ(a.pools.classes.size(), b.pools.classes.size());
   for (std::size_t i = 0; i < a.pools.classes.size(); ++i) {
     EXPECT_EQ(a.pools.classes[i].chunk_size, b.pools.classes[i].chunk_size);
@@ -91,6 +92,7 @@ DaemonConfig everything_changed() {
   c.idle = router::IdleStrategy::kSpin;
   c.spin = std::chrono::microseconds(7);
   c.spin_yield = std::chrono::microseconds(0);
+  c.reactor_busy_poll = std::chrono::microseconds(0);
   c.pools.classes = {{256, 100}, {64, 50}};
   c.registry.default_max_payload = 200;
   c.registry.default_max_loans = 9;

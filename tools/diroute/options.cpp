@@ -34,6 +34,7 @@ void add_options(CLI::App& app, Options& o) {
   o.idle = zcp::router::to_string(d.idle);
   o.spin_us = static_cast<unsigned>(d.spin.count());
   o.spin_yield_us = static_cast<unsigned>(d.spin_yield.count());
+  o.reactor_busy_poll_us = static_cast<unsigned>(d.reactor_busy_poll.count());
   o.max_processes = d.heartbeat_slots;
   o.max_publishers_per_process = d.registry.limits.max_publishers_per_process;
   o.max_subscribers_per_process = d.registry.limits.max_subscribers_per_process;
@@ -86,6 +87,11 @@ void add_options(CLI::App& app, Options& o) {
                  "worker's CPU can run; 0: never")
       ->check(CLI::Range(0U, 1000000U))
       ->capture_default_str();
+  app.add_option("--reactor-busy-poll-us", o.reactor_busy_poll_us,
+                 "After handling an event, the reactor polls this long (µs) before sleeping, so "
+                 "back-to-back requests skip a wake-up; 0: always sleep")
+      ->check(CLI::Range(0U, 1000000U))
+      ->capture_default_str();
   app.add_option("--direct-topic", o.direct_topics,
                  "Direct delivery for a topic SERVICE/INSTANCE/EVENT, or a prefix ending in '*' "
                  "(repeatable): its publishers push into subscriber queues themselves")
@@ -124,6 +130,7 @@ std::optional<std::string> apply_flags(const Options& o, zcp::daemon::DaemonConf
   if (given(o, "--spin-us")) cfg.spin = std::chrono::microseconds(o.spin_us);
   if (given(o, "--spin-yield-us")) cfg.spin_yield = std::chrono::microseconds(o.spin_yield_us);
   if (given(o, "--direct-topic")) cfg.registry.direct_topics = o.direct_topics;
+  if (given(o, "--reactor-busy-poll-us")) cfg.reactor_busy_poll = std::chrono::microseconds(o.reactor_busy_poll_us);
   if (given(o, "--max-processes")) {
     cfg.heartbeat_slots = o.max_processes;
     cfg.registry.limits.max_processes = o.max_processes;

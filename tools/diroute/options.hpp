@@ -25,6 +25,7 @@ struct Options {
   unsigned workers = 0;
   std::vector<int> router_cpus;
   std::vector<std::string> direct_topics;
+  unsigned reactor_busy_poll_us = 0;
   std::vector<std::string> pools;
   std::string idle;
   unsigned spin_us = 0;
