@@ -176,7 +176,18 @@ void Worker::add_subscriber(SubscriberPort* s) {
 void Worker::remove_subscriber(SubscriberPort* s) {
   auto it = topics_.find(s->topic);
   if (it != topics_.end()) {
-    std::erase(it->second.subs, s);
+    // A publisher of ours in the middle of delivering a message (held back by a
+    // block_publisher queue) resumes at the index next_sub of this list: removing an entry
+    // before that index shifts the rest down, so that index moves down with them (else the
+    // subscriber after the removed one would miss the message).
+    std::vector<SubscriberPort*>& subs = it->second.subs;
+    if (auto pos = std::find(subs.begin(), subs.end(), s); pos != subs.end()) {
+      const auto index = static_cast<std::size_t>(pos - subs.begin());
+      for (PublisherPort* p : it->second.pubs) {
+        if (p->current_taken && index < p->next_sub) --p->next_sub;
+      }
+      subs.erase(pos);
+    }
     if (s->route_slot < shm::kRouteSlots && it->second.route.slot[s->route_slot] == s) {
       it->second.route.slot[s->route_slot] = nullptr;
       advance_version(it->second.route.version, s->route_gone);

@@ -32,8 +32,11 @@ int take_all(Subscriber<>& s, std::uint64_t first, std::uint64_t last, std::uint
     if (!x) {
       // A wake-up may be spurious: the router wakes a sleeper when it settles a record whose
       // message the subscriber took already.
-      CHILD_CHECK(std::chrono::steady_clock::now() - last_seen < 5s, "no message %llu within 5 s",
-                  static_cast<unsigned long long>(expect));
+      CHILD_CHECK(std::chrono::steady_clock::now() - last_seen < 5s,
+                  "no message %llu within 5 s (connected %d, has_data %d, dropped %llu, rejected %llu, held %u)",
+                  static_cast<unsigned long long>(expect), s.connected() ? 1 : 0, s.has_data() ? 1 : 0,
+                  static_cast<unsigned long long>(s.dropped()), static_cast<unsigned long long>(s.rejected()),
+                  s.held());
       s.wait(100ms);
       continue;
     }

@@ -355,3 +355,37 @@ TEST(Router, SubscriberSleepingIsWokenOncePerPass) {
 
 }  // namespace
 }  // namespace zcp::router
+
+namespace zcp::router::test {
+namespace {
+
+// A subscriber removed while the router is held back delivering a message (a full
+// block_publisher queue further down the topic's list) must not make the ones after it miss
+// that message: the resume index moves down with the list.
+TEST(RouterRemoval, ASubscriberLeavingMidDeliveryDoesNotSkipTheNextOne) {
+  Harness h;
+  PubClient p = h.add_pub(1, 7);
+  SubClient a = h.add_sub(10, 7, QueuePolicy::kBlockPublisher, 1, 2);
+  SubClient b = h.add_sub(11, 7, QueuePolicy::kBlockPublisher, 1, 2);
+  SubClient c = h.add_sub(12, 7, QueuePolicy::kBlockPublisher, 1, 2);
+  ASSERT_TRUE(h.publish(p, 1));
+  h.step();
+  EXPECT_EQ(h.take(a), 1U);
+  EXPECT_EQ(h.take(b), 1U);  // c keeps message 1 queued: its queue (capacity 1) is full
+  ASSERT_TRUE(h.publish(p, 2));
+  h.step(2);  // a and b get message 2; the router waits at c
+  EXPECT_EQ(h.take(a), 2U);
+  h.remove(a);  // a was before c in the topic's list
+  EXPECT_EQ(h.take(c), 1U);
+  h.step(2);
+  EXPECT_EQ(h.take(c), 2U) << "c must still get the message the router was delivering";
+  EXPECT_EQ(h.take(b), 2U);
+  h.step();
+  h.remove(b);
+  h.remove(c);
+  h.remove(p);
+  EXPECT_TRUE(h.pool_full());
+}
+
+}  // namespace
+}  // namespace zcp::router::test
