@@ -267,7 +267,10 @@ TEST_F(PubSubTest, ClientRingCountersCountEmptyLoansAndFullRings) {
             static_cast<std::uint64_t>(s->loan_failures.load()));
   EXPECT_EQ(read_counter(v.ring(pd.publish_ring_offset).producer_full),
             static_cast<std::uint64_t>(s->would_blocks.load()));
-  EXPECT_GT(read_counter(v.stats().publisher(*pslot)->blocked), 0u) << "the router saw the full queue";
+  // The router counts the stall when it gets to the publish ring: under load, after the
+  // publisher finished its attempts.
+  EXPECT_TRUE(wait_until([&] { return read_counter(v.stats().publisher(*pslot)->blocked) > 0; }, 10s))
+      << "the router never saw the full queue";
   s->pub_exit = 1;
   s->subs_exit = 1;
   EXPECT_EQ(pub.wait(kChildTimeout), 0);
