@@ -278,8 +278,7 @@ std::size_t Worker::route(PublisherPort& p) noexcept {
         p.next_sub = 0;
         p.cur_direct = direct;
         if (direct) {
-          p.cur_mask = m.timestamp_ns;
-          p.cur_version = m.publisher_id;
+          load_direct(p, m);
           // The record's timestamp field carried the mask; the chunk's header has the real one
           // (for history and for the subscribers we deliver to ourselves). relaxed: the ring's
           // acquire ordered the publisher's write of it.
@@ -329,6 +328,13 @@ bool Worker::deliver(PublisherPort& p, const shm::MessageHeader& m) noexcept {
 // ---------------------------------------------------------------------------------------
 // Direct delivery (docs/router.md, "Direct delivery")
 // ---------------------------------------------------------------------------------------
+
+void Worker::load_direct(PublisherPort& p, const shm::MessageHeader& record) noexcept {
+  // The fields a direct record reuses (route_table.hpp): the mask of slots pushed to, and
+  // the route version the publisher used.
+  p.cur_mask = record.timestamp_ns;
+  p.cur_version = record.publisher_id;
+}
 
 bool Worker::covered(const PublisherPort& p, const SubscriberPort& s) const noexcept {
   const std::uint32_t slot = s.route_slot;
@@ -384,8 +390,7 @@ void Worker::settle_record(PublisherPort& p, const shm::MessageHeader& raw) noex
   if (!(raw.flags & shm::kMsgDirect)) return;  // routed records and returns: reclaim drops them
   if (!ledger_.take(p.owned, raw.chunk())) return;  // an old slot, or not its chunk
   p.cur_direct = true;
-  p.cur_mask = raw.timestamp_ns;
-  p.cur_version = raw.publisher_id;
+  load_direct(p, raw);
   for (SubscriberPort* s : *p.subs) {
     if (covered(p, *s)) settle_direct(*s, raw);
   }

@@ -126,6 +126,8 @@ class Worker {
   void replay_history(SubscriberPort& s) noexcept;
   std::size_t refill(PublisherPort& p) noexcept;
   std::size_t drain_releases(SubscriberPort& s) noexcept;
+  // Direct delivery: takes a record's mask and route version into p.cur_mask/cur_version.
+  void load_direct(PublisherPort& p, const shm::MessageHeader& record) noexcept;
   // Direct delivery: whether the message in delivery was pushed to `s` by its publisher.
   bool covered(const PublisherPort& p, const SubscriberPort& s) const noexcept;
   // Records that `s` owns the chunk its publisher pushed to it (no queue push).

@@ -81,17 +81,10 @@ class SpscProducer : public SpscRingBase<T> {
   }
 
   bool try_push(const T& value) noexcept {
-    if (tail_ - head_cache_ >= this->capacity()) {
-      // acquire: pairs with the consumer's release store of head, so its reads of the slots
-      // it freed happen-before we overwrite them.
-      head_cache_ = atomic_load(this->h_->head, std::memory_order_acquire);
-      if (tail_ - head_cache_ >= this->capacity()) return false;
-    }
-    std::memcpy(static_cast<void*>(this->slot(tail_)), &value, sizeof(T));
-    ++tail_;
-    // release: publishes the slot written above; pairs with the consumer's acquire of tail.
-    atomic_store(this->h_->tail, tail_, std::memory_order_release);
-    note_fill();
+    T* s = claim();
+    if (s == nullptr) return false;
+    std::memcpy(static_cast<void*>(s), &value, sizeof(T));
+    commit();
     return true;
   }
 
@@ -101,14 +94,18 @@ class SpscProducer : public SpscRingBase<T> {
   // full; commit() publishes it. Nothing else may run on this view in between.
   T* claim() noexcept {
     if (tail_ - head_cache_ >= this->capacity()) {
-      head_cache_ = atomic_load(this->h_->head, std::memory_order_acquire);  // as in try_push
+      // acquire: pairs with the consumer's release store of head, so its reads of the slots
+      // it freed happen-before we overwrite them.
+      head_cache_ = atomic_load(this->h_->head, std::memory_order_acquire);
       if (tail_ - head_cache_ >= this->capacity()) return nullptr;
     }
     return this->slot(tail_);
   }
   void commit() noexcept {
     ++tail_;
-    atomic_store(this->h_->tail, tail_, std::memory_order_release);  // as in try_push
+    // release: publishes the slot written since claim(); pairs with the consumer's acquire
+    // of tail.
+    atomic_store(this->h_->tail, tail_, std::memory_order_release);
     note_fill();
   }
   // The position the next push takes (elements pushed so far).
@@ -118,7 +115,7 @@ class SpscProducer : public SpscRingBase<T> {
   std::size_t try_push_batch(const T* values, std::size_t n) noexcept {
     std::uint64_t room = this->capacity() - (tail_ - head_cache_);
     if (room < n) {
-      head_cache_ = atomic_load(this->h_->head, std::memory_order_acquire);  // as in try_push
+      head_cache_ = atomic_load(this->h_->head, std::memory_order_acquire);  // as in claim()
       room = this->capacity() - (tail_ - head_cache_);
     }
     std::size_t k = n < room ? n : static_cast<std::size_t>(room);
@@ -127,7 +124,7 @@ class SpscProducer : public SpscRingBase<T> {
     }
     if (k == 0) return 0;
     tail_ += k;
-    atomic_store(this->h_->tail, tail_, std::memory_order_release);  // as in try_push
+    atomic_store(this->h_->tail, tail_, std::memory_order_release);  // as in commit()
     note_fill();
     return k;
   }

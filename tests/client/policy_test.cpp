@@ -13,59 +13,6 @@ using zcp::test::Child;
 using zcp::test::ProcessBarrier;
 using zcp::test::SharedAnon;
 
-// A subscriber that does not take while the publisher sends kN into a queue of kQ: the
-// policy decides which kQ survive, dropped() counts the rest, and the sequence numbers show
-// exactly that many missing.
-void run_drop_policy(QueuePolicy policy) {
-  constexpr std::uint64_t kN = 100;
-  constexpr std::uint32_t kQ = 8;
-  SharedAnon mem(sizeof(Flags));
-  Flags* flags = new (mem.get()) Flags;
-  ProcessBarrier ready(2);
-  Child sub([&] {
-    auto rt = connect("sub");
-    auto s = rt ? Subscriber<>::create(*rt, "t/policy/drop", {.queue_capacity = kQ, .policy = policy})
-                : Result<Subscriber<>>(Unexpected(Error{}));
-    ready.wait();
-    CHILD_CHECK(s, "create: %s", s.error().message.c_str());
-    CHILD_CHECK(s->queue_capacity() == kQ, "queue capacity %u", s->queue_capacity());
-    CHILD_CHECK(await_step(*flags, 1), "publisher did not finish");
-    CHILD_CHECK(wait_until([&] { return s->dropped() == kN - kQ; }, 5s), "dropped %llu, expected %llu",
-                static_cast<unsigned long long>(s->dropped()), static_cast<unsigned long long>(kN - kQ));
-    std::vector<std::uint64_t> seqs;
-    while (auto x = s->take()) {
-      CHILD_CHECK(intact(x->data(), 1, x->sequence()), "payload of %llu", static_cast<unsigned long long>(x->sequence()));
-      seqs.push_back(x->sequence());
-    }
-    CHILD_CHECK(seqs.size() == kQ, "took %zu", seqs.size());
-    std::uint64_t first = policy == QueuePolicy::kDropOldest ? kN - kQ + 1 : 1;
-    for (std::uint32_t i = 0; i < kQ; ++i) {
-      CHILD_CHECK(seqs[i] == first + i, "sample %u has sequence %llu, expected %llu", i,
-                  static_cast<unsigned long long>(seqs[i]), static_cast<unsigned long long>(first + i));
-    }
-    // Gaps in the sequence numbers (before, between, after) equal the drop count.
-    std::uint64_t gaps = (seqs.front() - 1) + (kN - seqs.back());
-    for (std::size_t i = 1; i < seqs.size(); ++i) gaps += seqs[i] - seqs[i - 1] - 1;
-    CHILD_CHECK(gaps == s->dropped(), "gaps %llu vs dropped %llu", static_cast<unsigned long long>(gaps),
-                static_cast<unsigned long long>(s->dropped()));
-    return 0;
-  });
-  Child pub([&] {
-    auto rt = connect("pub");
-    auto p = rt ? Publisher<>::create(*rt, "t/policy/drop", {.max_payload = 64, .loan_wait = 1s})
-                : Result<Publisher<>>(Unexpected(Error{}));
-    ready.wait();
-    CHILD_CHECK(p, "create: %s", p.error().message.c_str());
-    wait_subscribers(*p, 1);
-    long wb = publish_n(*p, kN, 48, 1);
-    CHILD_CHECK(wb >= 0, "publishing failed");
-    flags->step = 1;
-    return 0;
-  });
-  EXPECT_EQ(pub.wait(kChildTimeout), 0);
-  EXPECT_EQ(sub.wait(kChildTimeout), 0);
-}
-
 TEST_F(PubSubTest, DropOldestKeepsTheNewestAndCountsEveryDrop) { run_drop_policy(QueuePolicy::kDropOldest); }
 TEST_F(PubSubTest, DropNewestKeepsTheOldestAndCountsEveryDrop) { run_drop_policy(QueuePolicy::kDropNewest); }
 
