@@ -56,7 +56,9 @@ Result<std::unique_ptr<ControlChannel>> ControlChannel::connect(const std::strin
 ControlChannel::ControlChannel(sys::UniqueFd sock, sys::UniqueFd wake, std::string instance)
     : sock_(std::move(sock)), wake_(std::move(wake)), instance_(std::move(instance)) {}
 
-ControlChannel::~ControlChannel() {
+ControlChannel::~ControlChannel() { stop(); }
+
+void ControlChannel::stop() {
   if (reader_.joinable()) {
     std::uint64_t one = 1;
     (void)sys::call(::write, wake_.get(), &one, sizeof(one));

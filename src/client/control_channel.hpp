@@ -60,6 +60,9 @@ class ControlChannel {
   // Starts the reader thread; `tick` runs on it every `period` (and may call
   // mark_disconnected). Call once.
   void start(std::function<void()> tick, std::chrono::milliseconds period);
+  // Stops and joins the reader thread (its tick no longer runs once this returns). Idempotent;
+  // the destructor calls it too.
+  void stop();
 
   std::uint64_t next_request_id() noexcept;
   // Sends one request frame and waits for the reply with the same request_id. A reply whose

@@ -109,6 +109,8 @@ Result<void> PublisherPort::bind(Session& s) {
   pool_ = pool;
   loans_ = std::move(*loans);
   ring_ = std::move(*ring);
+  // release: the new header's mapping is ours before a stats thread reads through it.
+  counts_header_.store(ring_.header(), std::memory_order_release);
   doorbell_ = std::move(grant->doorbell);
   pending_returns_.clear();  // returns of old-session chunks: that router is gone
   pending_returns_.reserve(max_loans_);
@@ -425,8 +427,10 @@ Result<void> PublisherPort::flush(std::chrono::nanoseconds timeout) noexcept {
 }
 
 std::uint32_t PublisherPort::subscriber_count() const noexcept {
-  // relaxed: a count the router maintains for information; it guards no data.
-  return shm::atomic_load(ring_.header()->peers, std::memory_order_relaxed);
+  // acquire: pairs with bind()'s release (this may run on a monitoring thread). The count
+  // itself is read relaxed: the daemon maintains it for information; it guards no data.
+  const shm::RingHeader* h = counts_header_.load(std::memory_order_acquire);
+  return shm::atomic_load(h->peers, std::memory_order_relaxed);
 }
 
 void PublisherPort::close() noexcept {

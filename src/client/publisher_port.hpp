@@ -13,6 +13,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <vector>
@@ -97,6 +98,10 @@ class PublisherPort {
   shm::ChunkPool pool_;                         // a view: resolves references
   shm::SpscConsumer<shm::ChunkRef> loans_;      // router → us
   shm::SpscProducer<shm::MessageHeader> ring_;  // us → router
+  // ring_'s header for subscriber_count(), which may run on another thread (the seed 004 API's
+  // get_stats()) while bind() replaces ring_ after a reconnect. Old segments stay mapped, so an
+  // older header is still safe to read.
+  std::atomic<const shm::RingHeader*> counts_header_{nullptr};
   sys::UniqueFd doorbell_;
 
   std::uint64_t sequence_ = 0;   // last published

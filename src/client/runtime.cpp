@@ -132,8 +132,12 @@ Result<void> RuntimeImpl::destroy_subscriber(Session& s, std::uint32_t id) {
 
 Result<void> RuntimeImpl::unregister() {
   Session& s = *session();
+  // Before the request: the daemon frees the heartbeat slot before it answers, and a tick that
+  // found it gone would report this process declared dead and start a reconnect.
+  // relaxed: only stops the heartbeat tick; it publishes nothing (the segment and lease stay
+  // valid until the session goes).
+  s.registered.store(false, std::memory_order_relaxed);
   auto r = request(s, "unregister", [&](std::uint64_t rid) { return protocol::encode_unregister_process(rid); });
-  s.registered.store(false, std::memory_order_relaxed);  // only gates the heartbeat tick
   if (!r) return Unexpected(r.error());
   return {};
 }
@@ -192,7 +196,10 @@ void RuntimeImpl::wake_watched() noexcept {
 }
 
 void RuntimeImpl::heartbeat_tick(Session& s) {
-  if (!options.monitored || !s.registered.load(std::memory_order_relaxed)) return;
+  // acquire: pairs with open_session's release store of `registered`; the lease and the
+  // mapped segment written before it are visible here (this runs on the channel's reader
+  // thread, started before the session was complete).
+  if (!options.monitored || !s.registered.load(std::memory_order_acquire)) return;
   if (!s.segment.heartbeats().touch(s.lease, shm::monotonic_ns())) {
     s.channel->mark_disconnected(Error{Errc::kDisconnected, 0,
                                        "diroute (instance '" + instance +
@@ -240,7 +247,9 @@ Result<std::unique_ptr<Session>> RuntimeImpl::open_session(std::uint16_t number)
   }
   s->lease = *lease;
   s->heartbeat_interval_ms = body->heartbeat_interval_ms();
-  s->registered.store(true, std::memory_order_relaxed);  // the tick may now touch the slot
+  // release: publishes the segment and the lease written above to the reader thread's
+  // heartbeat_tick, which loads `registered` with acquire before it touches them.
+  s->registered.store(true, std::memory_order_release);
   heartbeat_tick(*s);
   return s;
 }
@@ -306,7 +315,9 @@ RuntimeImpl::~RuntimeImpl() {
     sessions_cv_.notify_all();
   }
   if (reconnector_.joinable()) reconnector_.join();
-  // Channels first (they join their threads, whose ticks touch the segments), then segments.
+  // Every reader thread stops before any channel or segment goes: a tick reads the session's
+  // channel (to report a lost slot) and touches its segment. Then channels, then segments.
+  for (auto& s : sessions_) s->channel->stop();
   for (auto& s : sessions_) s->channel.reset();
 }
 
@@ -316,7 +327,8 @@ Runtime::Runtime(std::unique_ptr<detail::RuntimeImpl> impl) : impl_(std::move(im
 
 Runtime::~Runtime() {
   detail::Session* s = impl_->session();
-  if (s && s->channel->connected() && s->registered.load()) {
+  // acquire: as in heartbeat_tick.
+  if (s && s->channel->connected() && s->registered.load(std::memory_order_acquire)) {
     (void)impl_->unregister();  // best effort: the daemon also notices the hang-up
   }
 }

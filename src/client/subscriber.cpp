@@ -100,6 +100,8 @@ Result<void> SubscriberPort::bind(Session& s) {
   max_held_ = grant->max_held;
   pool_ = seg.pool();
   queue_ = std::move(*queue);
+  // release: the new header's mapping is ours before a stats thread reads through it.
+  counts_header_.store(queue_.header(), std::memory_order_release);
   release_ = std::move(*rel);
   pending_releases_.clear();  // releases of old-session chunks: that router is gone
   pending_releases_.reserve(max_held_ + 16);
@@ -209,8 +211,10 @@ void SubscriberPort::drop_sample(const ChunkToken& t) noexcept {
 }
 
 std::uint64_t SubscriberPort::dropped() const noexcept {
-  // relaxed: a counter the router maintains; it guards no data.
-  return shm::atomic_load(queue_.header()->dropped, std::memory_order_relaxed);
+  // acquire: pairs with bind()'s release (this may run on a monitoring thread). The counter is
+  // read relaxed: the router maintains it; it guards no data.
+  const shm::RingHeader* h = counts_header_.load(std::memory_order_acquire);
+  return shm::atomic_load(h->dropped, std::memory_order_relaxed);
 }
 
 void SubscriberPort::close() noexcept {

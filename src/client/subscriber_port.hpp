@@ -11,6 +11,7 @@
 // Subscriber goes first, the port is orphaned and destroys itself with its last Sample.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -79,6 +80,9 @@ class SubscriberPort {
 
   shm::ChunkPool pool_;
   shm::MpmcRing<shm::MessageHeader> queue_;
+  // queue_'s header for dropped(), which may run on another thread (the seed 004 API's
+  // get_receive_stats()) while bind() replaces queue_ after a reconnect.
+  std::atomic<const shm::RingHeader*> counts_header_{nullptr};
   shm::SpscProducer<shm::ChunkRef> release_;
   sys::UniqueFd eventfd_;
 

@@ -152,15 +152,15 @@ class MpmcRing {
     if ((tail & (kHighWaterSample - 1)) != 0 && capacity() > kHighWaterSample) return;
     std::uint64_t hd = atomic_load(h_->head, std::memory_order_relaxed);  // estimate only
     std::uint64_t fill = tail > hd ? std::min<std::uint64_t>(tail - hd, capacity()) : 0;
-    if (fill > hw_cache_) {
-      hw_cache_ = fill;
+    if (fill > cached_high_water()) {
+      set_cached_high_water(fill);
       atomic_fetch_max(h_->high_water, fill);  // several producers: atomic maximum
     }
   }
 
   void note_full() noexcept {
-    if (hw_cache_ < capacity()) {
-      hw_cache_ = capacity();
+    if (cached_high_water() < capacity()) {
+      set_cached_high_water(capacity());
       atomic_fetch_max(h_->high_water, std::uint64_t{capacity()});
     }
   }
@@ -168,7 +168,12 @@ class MpmcRing {
   RingHeader* h_ = nullptr;
   std::byte* cells_ = nullptr;
   RingIndex idx_;
-  std::uint64_t hw_cache_ = 0;  // this view's last raise, to skip the shared line mostly
+  // This view's last raise, to skip the shared line mostly. The router's view of a subscriber
+  // queue is shared by every worker that pushes into it, so the cache is read and written
+  // relaxed (a hint: the shm fetch_max keeps the true maximum).
+  std::uint64_t cached_high_water() const noexcept { return atomic_load(hw_cache_, std::memory_order_relaxed); }
+  void set_cached_high_water(std::uint64_t v) noexcept { atomic_store(hw_cache_, v, std::memory_order_relaxed); }
+  alignas(8) std::uint64_t hw_cache_ = 0;
 };
 
 }  // namespace zcp::shm
