@@ -1,5 +1,9 @@
 #include "daemon/control_plane.hpp"
 
+#include <fcntl.h>
+
+#include <cstring>
+
 #include <spdlog/spdlog.h>
 
 #include "protocol/frame.hpp"
@@ -97,6 +101,7 @@ void ControlPlane::closed(reactor::ConnId conn, reactor::CloseReason reason) {
   if (it == conns_.end()) return;
   std::optional<ProcessHandle> process = it->second.process;
   conns_.erase(it);
+  std::erase_if(held_, [&](const HeldReply& h) { return h.conn == conn; });
   counters_.add(Counter::kConnectionsClosed);
   if (process) remove_process(*process, shutting_down_ ? DeathCause::kShutdown : cause_of(reason));
 }
@@ -120,6 +125,41 @@ const ProcessRecord* ControlPlane::process_of(reactor::ConnId conn) const noexce
 
 Reply ControlPlane::handle(reactor::ConnId conn, const reactor::PeerCred& peer,
                            std::span<const std::byte> frame, std::size_t true_len, MonoTime now) {
+  Reply reply = dispatch(conn, peer, frame, true_len, now);
+  if (reply.settle != 0 && !router_.settled(reply.settle)) return hold(conn, std::move(reply));
+  return reply;
+}
+
+Reply ControlPlane::hold(reactor::ConnId conn, Reply reply) {
+  HeldReply h{conn, reply.settle, std::move(reply.bytes), {}};
+  for (int fd : reply.fds) {
+    auto d = sys::call(::fcntl, fd, F_DUPFD_CLOEXEC, 0);
+    if (!d.ok()) {
+      // Out of fds: a reply without its fd would be malformed; the client's request times out.
+      spdlog::warn("cannot hold a reply: dup of fd {} failed: {}", fd, std::strerror(d.err));
+      return {};
+    }
+    h.fds.emplace_back(static_cast<int>(d.value));
+  }
+  held_.push_back(std::move(h));
+  return {};
+}
+
+void ControlPlane::send_settled() {
+  std::erase_if(held_, [&](HeldReply& h) {
+    if (!router_.settled(h.settle)) return false;
+    if (conns_.contains(h.conn)) {
+      Reply r;
+      r.bytes = std::move(h.bytes);
+      for (const sys::UniqueFd& fd : h.fds) r.fds.push_back(fd.get());
+      host_.send_reply(h.conn, r);
+    }
+    return true;  // its fds close here: the host dup'ed what it sends
+  });
+}
+
+Reply ControlPlane::dispatch(reactor::ConnId conn, const reactor::PeerCred& peer,
+                             std::span<const std::byte> frame, std::size_t true_len, MonoTime now) {
   Connection& c = connection(conn, peer, now);
   c.last_activity = now;
   std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(frame.data()),
@@ -258,6 +298,12 @@ void ControlPlane::reclaim_retired() {
 }
 
 void ControlPlane::router_notified() {
+  send_settled();
+  disconnect_faulted();
+  reclaim_retired();
+}
+
+void ControlPlane::disconnect_faulted() {
   for (std::uint32_t slot : registry_.faulted_slots()) {
     const ProcessRecord* p = registry_.process(slot);
     if (p == nullptr) continue;
@@ -272,7 +318,6 @@ void ControlPlane::router_notified() {
       host_.close_connection(conn, reactor::CloseMode::kNow);
     }
   }
-  reclaim_retired();
 }
 
 void ControlPlane::tick(MonoTime now) {
@@ -290,6 +335,8 @@ void ControlPlane::tick(MonoTime now) {
     spdlog::debug("closing an idle unregistered connection of pid {}", c.peer.pid);
     host_.close_connection(id, reactor::CloseMode::kNow);
   }
+  disconnect_faulted();  // also catches a fault whose notification came before its store
+  send_settled();
   reclaim_retired();
   health_.check(registry_, router_.ledger().pool(), now, counters_);
 }

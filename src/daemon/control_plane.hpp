@@ -41,6 +41,18 @@ namespace zcp::daemon {
 using Clock = std::chrono::steady_clock;  // CLOCK_MONOTONIC, as the clients' heartbeats
 using MonoTime = Clock::time_point;
 
+// The answer to one datagram.
+struct Reply {
+  protocol::Frame bytes;     // one frame; empty: nothing to send now (held back, see settle,
+                             // or even the error reply failed to encode)
+  std::vector<int> fds;      // borrowed (the daemon owns them); the sender dups them
+  bool close_after = false;  // hang up once this reply is sent (CloseMode::kAfterSends)
+  // A router command sequence the reply must wait for: a CreateSubscriber reply goes out once
+  // every worker applied the AddSubscriber, so a message published after the client's
+  // create() returns reaches the new subscriber. 0: send at once.
+  std::uint64_t settle = 0;
+};
+
 // What the control plane asks of its surroundings. The daemon implements it over the
 // reactor; tests implement it with a recorder.
 class ControlPlaneHost {
@@ -52,13 +64,9 @@ class ControlPlaneHost {
   virtual void cancel_watch(reactor::WatchId id) = 0;
   // Hang up a connection. Its close is reported back later through ControlPlane::closed().
   virtual void close_connection(reactor::ConnId id, reactor::CloseMode mode) = 0;
-};
-
-// The answer to one datagram.
-struct Reply {
-  protocol::Frame bytes;     // one frame; empty only if even the error reply failed to encode
-  std::vector<int> fds;      // borrowed (the daemon owns them); the sender dups them
-  bool close_after = false;  // hang up once this reply is sent (CloseMode::kAfterSends)
+  // Send a reply that handle() held back (Reply::settle) now that it may go. The fds are
+  // borrowed for the duration of the call.
+  virtual void send_reply(reactor::ConnId id, const Reply& reply) = 0;
 };
 
 // Where a registration ended.
@@ -100,9 +108,12 @@ class ControlPlane {
   // Heartbeat timeouts, idle unregistered connections, and the rate-limited health warnings
   // (pools near exhaustion, subscribers dropping). Call every heartbeat interval.
   void tick(MonoTime now);
-  // A router worker acknowledged commands or faulted a port: free what settled, resubmit
-  // backlogged commands, and disconnect clients whose ports were faulted.
+  // A router worker acknowledged commands or faulted a port: send the replies that waited for
+  // those commands, free what settled, resubmit backlogged commands, and disconnect clients
+  // whose ports were faulted.
   void router_notified();
+  // Replies held back until the router applies a command (Reply::settle).
+  std::size_t held_replies() const noexcept { return held_.size(); }
 
   // Shutdown: from here on requests get ShuttingDown and closes are not deaths.
   void begin_shutdown() noexcept { shutting_down_ = true; }
@@ -130,6 +141,9 @@ class ControlPlane {
   };
 
   Connection& connection(reactor::ConnId conn, const reactor::PeerCred& peer, MonoTime now);
+  // handle() without the hold: decode, check and run the request.
+  Reply dispatch(reactor::ConnId conn, const reactor::PeerCred& peer, std::span<const std::byte> frame,
+                 std::size_t true_len, MonoTime now);
   Reply reject(Connection& c, const protocol::DecodeError& error);
   Reply refuse(std::uint64_t request_id, fb::ResultCode code, std::string_view message);
   Reply encoded(protocol::EncodeResult frame, std::uint64_t request_id, std::vector<int> fds = {});
@@ -155,6 +169,20 @@ class ControlPlane {
   // Gives retired ports back (chunks to the pool, rings to the arena) once every router worker
   // acknowledged their removal.
   void reclaim_retired();
+  // Holds `reply` until the router settles reply.settle (the fds are duplicated: the endpoint
+  // they belong to may go meanwhile); returns what handle() answers now (nothing).
+  Reply hold(reactor::ConnId conn, Reply reply);
+  // Sends the held replies whose command settled, in the order they were held.
+  void send_settled();
+  // Removes the registrations whose ports a router worker faulted, and hangs up on them.
+  void disconnect_faulted();
+
+  struct HeldReply {
+    reactor::ConnId conn;
+    std::uint64_t settle;
+    protocol::Frame bytes;
+    std::vector<sys::UniqueFd> fds;
+  };
 
   Registry& registry_;
   ControlPlaneHost& host_;
@@ -165,6 +193,7 @@ class ControlPlane {
   std::unordered_map<reactor::ConnId, Connection, reactor::ConnIdHash> conns_;
   Counters counters_;  // in the registry's stats region when it has one
   HealthWatch health_;  // rate-limited warnings, checked on every tick
+  std::vector<HeldReply> held_;  // replies waiting for the router (Reply::settle)
   bool shutting_down_ = false;
 };
 

@@ -448,10 +448,10 @@ void Daemon::on_datagram(reactor::ConnId id, std::span<const std::byte> bytes,
   if (peer == nullptr) return;
   Reply reply = control_->handle(id, *peer, bytes, true_len, Clock::now());
   if (!reply.bytes.empty()) {
-    // A failure here (the peer stopped reading) closes the connection; on_close follows.
-    (void)server_->send(id, std::as_bytes(std::span(reply.bytes)), reply.fds);
+    send_reply(id, reply);
+  } else if (reply.close_after) {
+    server_->close(id, reactor::CloseMode::kAfterSends);
   }
-  if (reply.close_after) server_->close(id, reactor::CloseMode::kAfterSends);
 }
 
 void Daemon::on_close(reactor::ConnId id, reactor::CloseReason reason, int err) {
@@ -475,6 +475,12 @@ void Daemon::cancel_watch(reactor::WatchId id) {
 
 void Daemon::close_connection(reactor::ConnId id, reactor::CloseMode mode) {
   (void)server_->close(id, mode);
+}
+
+void Daemon::send_reply(reactor::ConnId id, const Reply& reply) {
+  // A failure here (the peer stopped reading) closes the connection; on_close follows.
+  (void)server_->send(id, std::as_bytes(std::span(reply.bytes)), reply.fds);
+  if (reply.close_after) server_->close(id, reactor::CloseMode::kAfterSends);
 }
 
 }  // namespace zcp::daemon

@@ -117,6 +117,7 @@ class Daemon final : public reactor::ConnectionHandler, public ControlPlaneHost 
   sys::Expected<reactor::WatchId> watch_process(pid_t pid, const ProcessHandle& handle) override;
   void cancel_watch(reactor::WatchId id) override;
   void close_connection(reactor::ConnId id, reactor::CloseMode mode) override;
+  void send_reply(reactor::ConnId id, const Reply& reply) override;
 
  private:
   explicit Daemon(const DaemonConfig& config);

@@ -332,8 +332,8 @@ RegistryResult<const PublisherRecord*> Registry::add_publisher(
   PublisherRecord rec{id, slot, key, worker, pool.chunk_size(*cls), stats_slot, std::move(*port)};
   auto [it, inserted] = publishers_.emplace(id, std::move(rec));
   (void)inserted;
-  router_.add_publisher(it->second.port.get());
-  update_peers(**entry);
+  it->second.added_seq = router_.add_publisher(it->second.port.get());
+  update_peers(key, **entry);
   stats_.publisher_live(it->second, *owner, (*entry)->stats_slot);
   mirror_topic(key);
   mirror_process(slot);
@@ -417,9 +417,9 @@ RegistryResult<const SubscriberRecord*> Registry::add_subscriber(
   SubscriberRecord rec{id, slot, key, options.policy, max_held, std::move(*efd), stats_slot, std::move(*port)};
   auto [it, inserted] = subscribers_.emplace(id, std::move(rec));
   (void)inserted;
-  router_.add_subscriber(it->second.port.get());
+  it->second.added_seq = router_.add_subscriber(it->second.port.get());
   if (route_slot != shm::kNoRouteSlot) write_routes(**entry, route_slot, id, it->second.port->queue_desc);
-  update_peers(**entry);
+  update_peers(key, **entry);
   stats_.subscriber_live(it->second, *owner, (*entry)->stats_slot);
   mirror_topic(key);
   mirror_process(slot);
@@ -427,19 +427,39 @@ RegistryResult<const SubscriberRecord*> Registry::add_subscriber(
   return &it->second;
 }
 
-void Registry::update_peers(const TopicEntry& entry) {
-  // relaxed: a count for has_subscribers(); it publishes no data.
+void Registry::update_peers(const TopicKey& key, const TopicEntry& entry) {
+  std::uint32_t subs = 0;
+  std::uint32_t pubs = 0;
+  bool pending = false;
+  for (std::uint32_t id : entry.subscribers) {
+    if (auto it = subscribers_.find(id); it != subscribers_.end()) {
+      const bool applied = router_.settled(it->second.added_seq);
+      subs += applied ? 1 : 0;
+      pending |= !applied;
+    }
+  }
   for (std::uint32_t id : entry.publishers) {
     if (auto it = publishers_.find(id); it != publishers_.end()) {
-      shm::atomic_store(it->second.port->in.header()->peers,
-                        static_cast<std::uint32_t>(entry.subscribers.size()), std::memory_order_relaxed);
+      const bool applied = router_.settled(it->second.added_seq);
+      pubs += applied ? 1 : 0;
+      pending |= !applied;
+    }
+  }
+  // relaxed: counts for has_subscribers() and tools; they publish no data. A client that reads
+  // a count including a subscriber publishes after every worker applied its Add (the reactor
+  // read the acknowledgement with acquire before this store), so the message reaches it.
+  for (std::uint32_t id : entry.publishers) {
+    if (auto it = publishers_.find(id); it != publishers_.end()) {
+      shm::atomic_store(it->second.port->in.header()->peers, subs, std::memory_order_relaxed);
     }
   }
   for (std::uint32_t id : entry.subscribers) {
     if (auto it = subscribers_.find(id); it != subscribers_.end()) {
-      shm::atomic_store(it->second.port->queue.header()->peers,
-                        static_cast<std::uint32_t>(entry.publishers.size()), std::memory_order_relaxed);
+      shm::atomic_store(it->second.port->queue.header()->peers, pubs, std::memory_order_relaxed);
     }
+  }
+  if (pending && std::find(peers_pending_.begin(), peers_pending_.end(), key) == peers_pending_.end()) {
+    peers_pending_.push_back(key);
   }
 }
 
@@ -484,7 +504,7 @@ void Registry::detach_publisher(std::uint32_t id) {
   retired_.retire(std::move(rec.port), rec.stats_slot, epoch_);
   TopicKey key = std::move(rec.topic);
   publishers_.erase(it);
-  if (auto t = topics_.find(key); t != topics_.end()) update_peers(t->second);
+  if (auto t = topics_.find(key); t != topics_.end()) update_peers(key, t->second);
   mirror_topic(key);
   drop_topic_if_empty(key);
 }
@@ -514,7 +534,7 @@ void Registry::detach_subscriber(std::uint32_t id) {
   }
   TopicKey key = std::move(rec.topic);
   subscribers_.erase(it);
-  if (t != topics_.end()) update_peers(t->second);
+  if (t != topics_.end()) update_peers(key, t->second);
   mirror_topic(key);
   drop_topic_if_empty(key);
 }
@@ -546,6 +566,12 @@ const TopicEntry* Registry::topic(const TopicKey& key) const noexcept {
 
 ReclaimResult Registry::reclaim() {
   router_.flush();
+  // Counts that waited for an Add command (update_peers re-queues a topic still waiting).
+  std::vector<TopicKey> pending = std::move(peers_pending_);
+  peers_pending_.clear();
+  for (const TopicKey& key : pending) {
+    if (auto t = topics_.find(key); t != topics_.end()) update_peers(key, t->second);
+  }
   return retired_.reclaim(router_.safe_seq(), queues_, router_.ledger(), stats_,
                           [this](const RetiredPort& e) { return quiescent(e); });
 }
@@ -592,12 +618,14 @@ bool Registry::quiescent(const RetiredPort& e) const noexcept {
 
 std::vector<std::uint32_t> Registry::faulted_slots() const {
   std::vector<std::uint32_t> slots;
-  // relaxed: the worker's notify (an eventfd write we have read) ordered its fault store.
+  // acquire: pairs with the worker's release CAS of the fault word (Worker::fault). The eventfd
+  // the worker writes after it only wakes us; it is no synchronization in the C++ model, and
+  // a fault missed here is found at the next notification or heartbeat tick.
   for (const auto& [id, r] : publishers_) {
-    if (r.port->fault.load(std::memory_order_relaxed)) slots.push_back(r.slot);
+    if (r.port->fault.load(std::memory_order_acquire)) slots.push_back(r.slot);
   }
   for (const auto& [id, r] : subscribers_) {
-    if (r.port->fault.load(std::memory_order_relaxed)) slots.push_back(r.slot);
+    if (r.port->fault.load(std::memory_order_acquire)) slots.push_back(r.slot);
   }
   std::sort(slots.begin(), slots.end());
   slots.erase(std::unique(slots.begin(), slots.end()), slots.end());

@@ -88,6 +88,7 @@ struct PublisherRecord {
   std::uint32_t stats_slot = kNoStatsSlot;  // its PublisherStats slot (descriptor + counters)
   // Rings (publish, loan), ownership set and counters; handed to the router.
   std::unique_ptr<router::PublisherPort> port;
+  std::uint64_t added_seq = 0;  // the router sequence of its Add command
 };
 
 struct SubscriberRecord {
@@ -100,6 +101,7 @@ struct SubscriberRecord {
   std::uint32_t stats_slot = kNoStatsSlot;  // its SubscriberStats slot (descriptor + counters)
   // Rings (queue, release), ownership set and counters; handed to the router.
   std::unique_ptr<router::SubscriberPort> port;
+  std::uint64_t added_seq = 0;  // the router sequence of its Add command
 };
 
 struct TopicEntry {
@@ -243,8 +245,11 @@ class Registry {
                     const shm::QueueDescriptor& queue);
   // A retired subscriber of a direct topic may be freed: no publisher may still push into it.
   bool quiescent(const RetiredPort& e) const noexcept;
-  // Tells every port of the topic how many peers it has (has_subscribers()).
-  void update_peers(const TopicEntry& entry);
+  // Tells every port of the topic how many peers it has (has_subscribers()): the endpoints
+  // whose Add command every worker applied, so that a count includes a subscriber only once a
+  // publish reaches it. Topics with an Add not yet applied wait in peers_pending_ and are
+  // updated again by reclaim().
+  void update_peers(const TopicKey& key, const TopicEntry& entry);
   // Rewrites the descriptors of a process and of a topic (its endpoint counts changed).
   void mirror_process(std::uint32_t slot) noexcept;
   void mirror_topic(const TopicKey& key) noexcept;
@@ -270,6 +275,7 @@ class Registry {
   std::uint32_t next_topic_id_ = 1;
   std::uint64_t epoch_ = 0;
   RetireList retired_;
+  std::vector<TopicKey> peers_pending_;  // see update_peers
 };
 
 std::string_view to_string(LimitKind limit) noexcept;

@@ -137,7 +137,9 @@ Reply ControlPlane::on_create_subscriber(const ProcessRecord& p, std::uint64_t i
   grant.queue = to_wire(rec.port->queue_desc);
   grant.release_ring = to_wire(rec.port->release_desc);
   grant.max_held = rec.max_held;
-  return encoded(protocol::encode_subscriber_reply(id, grant), id, {rec.eventfd.get()});
+  Reply reply = encoded(protocol::encode_subscriber_reply(id, grant), id, {rec.eventfd.get()});
+  reply.settle = rec.added_seq;  // sent once every worker delivers to it (handle() holds it)
+  return reply;
 }
 
 Reply ControlPlane::on_destroy_publisher(const ProcessRecord& p, std::uint64_t id,

@@ -97,8 +97,10 @@ void Worker::notify() noexcept {
 
 void Worker::fault(std::atomic<std::uint32_t>& word, PortFault f) noexcept {
   std::uint32_t none = 0;
-  // relaxed: the reactor reads the fault after our notify; the eventfd write orders it.
-  if (word.compare_exchange_strong(none, static_cast<std::uint32_t>(f), std::memory_order_relaxed)) {
+  // release: pairs with the reactor's acquire load (Registry::faulted_slots), which follows
+  // our notify; the eventfd write only wakes the reactor and orders nothing by itself.
+  if (word.compare_exchange_strong(none, static_cast<std::uint32_t>(f), std::memory_order_release,
+                                   std::memory_order_relaxed)) {
     shm::bump(stats_->faults);  // single writer: this worker
     notify();
   }

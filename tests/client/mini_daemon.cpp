@@ -302,8 +302,9 @@ void MiniDaemon::on_request(Conn& c, std::vector<std::uint8_t>& bytes, std::size
       auto seq = router_->add_subscriber(port->get());
       subs_[spec.id] = Sub{std::move(*port), efd};
       c.subs.push_back(spec.id);
-      // Reply once the worker routes to it, so a publish that follows the reply reaches it.
-      while (!router_->settled(seq)) std::this_thread::sleep_for(std::chrono::microseconds(50));
+      // Reply once the worker routes to it, so a publish that follows the reply reaches it
+      // (as diroute does). wait_settled() gives up when the test stops the router.
+      wait_settled(seq);
       update_peers(spec.topic);
       send(c, *protocol::encode_subscriber_reply(id, g), {efd});
       return;

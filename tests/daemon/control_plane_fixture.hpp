@@ -2,6 +2,7 @@
 // handlers run exactly as in diroute, without sockets, threads or sleeps.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -9,6 +10,9 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
@@ -49,6 +53,19 @@ struct FakeHost : ControlPlaneHost {
   }
   void cancel_watch(reactor::WatchId id) override { cancelled.push_back(id); }
   void close_connection(ConnId id, reactor::CloseMode) override { closed.push_back(id); }
+  // Replies the control plane held back and sent later. Their fds are duplicated here, as the
+  // daemon's send does (the control plane closes its copies after the call), so `sent` names
+  // open descriptors of the same files.
+  std::vector<std::pair<ConnId, Reply>> sent;
+  std::vector<sys::UniqueFd> sent_fds;
+  void send_reply(ConnId id, const Reply& reply) override {
+    Reply copy = reply;
+    for (int& fd : copy.fds) {
+      sent_fds.emplace_back(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+      fd = sent_fds.back().get();
+    }
+    sent.emplace_back(id, std::move(copy));
+  }
   bool was_closed(ConnId id) const {
     for (ConnId c : closed) {
       if (c == id) return true;
@@ -60,6 +77,7 @@ struct FakeHost : ControlPlaneHost {
 // A reply with its decoded Response (pointing into reply.bytes).
 struct Answer {
   Reply reply;
+  std::vector<sys::UniqueFd> fds;  // a held reply's fds (reply.fds names them)
   const fb::Response* r = nullptr;
   fb::ResultCode code() const { return r != nullptr ? r->code() : fb::ResultCode::Internal; }
   std::string message() const {
@@ -147,7 +165,20 @@ class ControlPlaneTest : public ::testing::Test {
     Answer a;
     a.reply = control_->handle(conn(c), peer(c), std::as_bytes(std::span(frame)),
                                true_len != 0 ? true_len : frame.size(), now_);
+    const std::size_t sent_before = host_.sent.size();
     settle();
+    if (a.reply.bytes.empty()) {  // held until the router applied its command: sent by settle()
+      for (std::size_t i = sent_before; i < host_.sent.size(); ++i) {
+        if (host_.sent[i].first == conn(c)) a.reply = host_.sent[i].second;
+      }
+      // The answer owns the copies of the fds it names; the rest close with the host's list.
+      for (sys::UniqueFd& fd : host_.sent_fds) {
+        if (std::find(a.reply.fds.begin(), a.reply.fds.end(), fd.get()) != a.reply.fds.end()) {
+          a.fds.push_back(std::move(fd));
+        }
+      }
+      host_.sent_fds.clear();
+    }
     auto d = protocol::decode_response(a.reply.bytes, a.reply.bytes.size());
     EXPECT_TRUE(d) << "the daemon's reply does not decode";
     if (d) a.r = *d;

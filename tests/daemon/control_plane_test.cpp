@@ -148,8 +148,65 @@ TEST_F(Handlers, SubscriberCapacityDefaultsAndIsCappedAndComesWithItsEventfd) {
   const SubscriberRecord* rec = registry_->subscriber(subscriber_id(a));
   ASSERT_NE(rec, nullptr);
   ASSERT_EQ(a.reply.fds.size(), 1u);
-  EXPECT_EQ(a.reply.fds[0], rec->eventfd.get());
+  // The reply waited for the router (a duplicate of the fd went with it): the same eventfd,
+  // which a count written through the daemon's descriptor shows.
+  std::uint64_t five = 5;
+  ASSERT_EQ(::write(rec->eventfd.get(), &five, sizeof(five)), static_cast<ssize_t>(sizeof(five)));
+  std::uint64_t got = 0;
+  ASSERT_EQ(::read(a.reply.fds[0], &got, sizeof(got)), static_cast<ssize_t>(sizeof(got)));
+  EXPECT_EQ(got, 5u);
   EXPECT_EQ(a.r->fds()->Get(0), fb::FdKind::SubscriberEventFd);
+  expect_consistent();
+}
+
+// A CreateSubscriber reply, and the subscriber count publishers read (has_subscribers), wait
+// for every router worker to apply the AddSubscriber: once either says "subscribed", a message
+// published afterwards reaches the subscriber.
+TEST_F(Handlers, SubscriberReplyAndPeerCountWaitForTheRouter) {
+  registered(1, "pub");
+  registered(2, "sub");
+  const PublisherRecord* pub = registry_->publisher(publisher_id(create_publisher(1, topic("w"))));
+  ASSERT_NE(pub, nullptr);
+  auto peers = [&] { return shm::atomic_load(pub->port->in.header()->peers, std::memory_order_relaxed); };
+  EXPECT_EQ(peers(), 0u);
+
+  auto frame = protocol::encode_create_subscriber(next_id(), topic("w"), {});
+  ASSERT_TRUE(frame);
+  Reply held = control_->handle(conn(2), peer(2), std::as_bytes(std::span(*frame)), frame->size(), now_);
+  EXPECT_TRUE(held.bytes.empty()) << "the reply went out before the workers applied the command";
+  EXPECT_EQ(control_->held_replies(), 1u);
+  EXPECT_EQ(peers(), 0u) << "counted before the workers deliver to it";
+  EXPECT_TRUE(host_.sent.empty());
+
+  // One worker applies it: not yet (every worker gets every command).
+  router_->worker(0).do_work(0);
+  control_->router_notified();
+  EXPECT_TRUE(host_.sent.empty());
+  EXPECT_EQ(peers(), 0u);
+
+  settle();
+  ASSERT_EQ(host_.sent.size(), 1u);
+  EXPECT_EQ(host_.sent[0].first, conn(2));
+  auto r = protocol::decode_response(host_.sent[0].second.bytes, host_.sent[0].second.bytes.size());
+  ASSERT_TRUE(r);
+  EXPECT_EQ((*r)->code(), fb::ResultCode::Ok);
+  EXPECT_EQ(host_.sent[0].second.fds.size(), 1u);
+  EXPECT_EQ(control_->held_replies(), 0u);
+  EXPECT_EQ(peers(), 1u);
+  expect_consistent();
+}
+
+// A held reply whose connection closes meanwhile is dropped, not sent to a stranger.
+TEST_F(Handlers, HeldReplyOfAClosedConnectionIsDropped) {
+  registered(2, "sub");
+  auto frame = protocol::encode_create_subscriber(next_id(), topic("c"), {});
+  ASSERT_TRUE(frame);
+  Reply held = control_->handle(conn(2), peer(2), std::as_bytes(std::span(*frame)), frame->size(), now_);
+  EXPECT_TRUE(held.bytes.empty());
+  control_->closed(conn(2), reactor::CloseReason::kPeerClosed);
+  EXPECT_EQ(control_->held_replies(), 0u);
+  settle();
+  EXPECT_TRUE(host_.sent.empty());
   expect_consistent();
 }
 
