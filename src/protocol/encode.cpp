@@ -266,6 +266,24 @@ EncodeResult encode_daemon_shutdown(std::string_view reason) {
                         body.Union());
 }
 
+EncodeResult encode_wake_fds(std::span<const std::uint32_t> subscriber_ids) {
+  if (subscriber_ids.size() > kMaxFdsPerFrame) return Unexpected(EncodeError::TooManyFds);
+  FlatBufferBuilder fbb(kInitialBuilderSize);
+  const auto ids = fbb.CreateVector(subscriber_ids.data(), subscriber_ids.size());
+  const auto body = fb::CreateWakeFds(fbb, ids);
+  std::array<fb::FdKind, kMaxFdsPerFrame> kinds{};
+  kinds.fill(fb::FdKind::SubscriberEventFd);
+  return ok_response(fbb, 0, fb::ResponseBody::WakeFds, body,
+                     std::span<const fb::FdKind>(kinds.data(), subscriber_ids.size()));
+}
+
+EncodeResult encode_wake_fds_revoked(std::span<const std::uint32_t> subscriber_ids) {
+  FlatBufferBuilder fbb(kInitialBuilderSize);
+  const auto ids = fbb.CreateVector(subscriber_ids.data(), subscriber_ids.size());
+  const auto body = fb::CreateWakeFdsRevoked(fbb, ids);
+  return ok_response(fbb, 0, fb::ResponseBody::WakeFdsRevoked, body);
+}
+
 EncodeResult encode_error_response(std::uint64_t request_id, fb::ResultCode code,
                                    std::string_view message) {
   assert(code != fb::ResultCode::Ok && "an Ok reply has a body: use encode_ack()");

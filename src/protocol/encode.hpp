@@ -159,6 +159,10 @@ EncodeResult encode_topology_reply(std::uint64_t request_id,
                                    std::span<const TopologySubscriber> subscribers);
 // Unsolicited: request_id 0, code ShuttingDown.
 EncodeResult encode_daemon_shutdown(std::string_view reason);
+// Unsolicited: request_id 0. One SubscriberEventFd per id, attached in this order; at most
+// kMaxFdsPerFrame ids (TooManyFds beyond).
+EncodeResult encode_wake_fds(std::span<const std::uint32_t> subscriber_ids);
+EncodeResult encode_wake_fds_revoked(std::span<const std::uint32_t> subscriber_ids);
 // A refusal without body. `message` is cut to kMaxMessageBytes, so this never fails for
 // size reasons.
 EncodeResult encode_error_response(std::uint64_t request_id, fb::ResultCode code,

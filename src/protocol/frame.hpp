@@ -34,8 +34,8 @@
 namespace zcp::protocol {
 
 inline constexpr std::uint32_t kFrameMagic = 0x4650435Au;  // bytes 'Z' 'C' 'P' 'F'
-inline constexpr std::uint16_t kProtocolVersion = 1;
-inline constexpr std::uint16_t kKnownFlags = 0;  // no flag bit is defined in version 1
+inline constexpr std::uint16_t kProtocolVersion = 2;
+inline constexpr std::uint16_t kKnownFlags = 0;  // no flag bit is defined
 inline constexpr std::size_t kFrameHeaderSize = 16;
 
 // Largest datagram, header included. Too low: a ListTopology reply of a large system, or
@@ -54,9 +54,10 @@ inline constexpr flatbuffers::uoffset_t kVerifierMaxDepth = 16;
 inline constexpr flatbuffers::uoffset_t kVerifierMaxTables = 4096;
 
 // Most descriptors one Response may carry. The receiver sizes its SCM_RIGHTS control
-// buffer with it (CMSG_SPACE(kMaxFdsPerFrame * sizeof(int))). Too low: a future reply that
-// hands over more fds must be split; too high: every client recvmsg reserves more buffer.
-inline constexpr std::size_t kMaxFdsPerFrame = 4;
+// buffer with it (CMSG_SPACE(kMaxFdsPerFrame * sizeof(int))). Too low: a WakeFds notice
+// for a topic with many subscribers is split into more datagrams; too high: every client
+// recvmsg reserves more buffer (68 bytes per 16 fds).
+inline constexpr std::size_t kMaxFdsPerFrame = 16;
 
 // FlatBuffers file identifiers: a request payload and a response payload can never be
 // mistaken for each other (each fails the other's verification).

@@ -99,7 +99,7 @@ TEST(FrameHeader, WireLayoutIsPinned) {
   std::uint8_t b[kFrameHeaderSize] = {};
   store_header(h, b);
   const std::uint8_t expected[kFrameHeaderSize] = {'Z',  'C',  'P',  'F',
-                                                   1,    0,    0,    0,      // magic, v1, flags
+                                                   2,    0,    0,    0,      // magic, v2, flags
                                                    0x03, 0x02, 0x01, 0x00,   // payload_len LE
                                                    0xD4, 0xC3, 0xB2, 0xA1};  // crc LE
   EXPECT_EQ(std::memcmp(b, expected, sizeof b), 0);
@@ -162,13 +162,13 @@ TEST(DecodeFrame, VersionMismatchNamesBothVersions) {
   EXPECT_EQ(e.wanted, kProtocolVersion);
   const std::string text = describe(e);
   EXPECT_NE(text.find("version 7"), std::string::npos) << text;
-  EXPECT_NE(text.find("version 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("version " + std::to_string(kProtocolVersion)), std::string::npos) << text;
 }
 
 TEST(DecodeFrame, VersionIsCheckedBeforeFlagsAndLengths) {
   // A newer peer may define flags and change lengths; it must hear "version", not "flags".
   const Frame f = patch_header(hello_frame(), [](FrameHeader& h) {
-    h.version = 2;
+    h.version = kProtocolVersion + 1;
     h.flags = 0xFFFF;
     h.payload_len = 1u << 30;
   });
