@@ -215,6 +215,8 @@ void ControlChannel::on_datagram(std::vector<std::uint8_t> bytes, std::size_t tr
       std::string why = n && n->reason() ? n->reason()->str() : "no reason given";
       mark_disconnected(Error{Errc::kDisconnected, static_cast<std::uint16_t>(r->code()),
                               "diroute (instance '" + instance_ + "') is shutting down: " + why});
+    } else if (on_notice_ && !ctrunc && fds.size() == (r->fds() ? r->fds()->size() : 0)) {
+      on_notice_(*r, fds);  // a notice whose descriptors were cut is dropped (they close)
     }
     return;
   }

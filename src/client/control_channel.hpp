@@ -84,6 +84,10 @@ class ControlChannel {
   void mark_disconnected(Error why);
   // Runs once, on whichever thread notices the end of the connection. Set before start().
   void set_disconnect_hook(std::function<void()> hook) { on_disconnect_ = std::move(hook); }
+  // Runs on the reader thread for each unsolicited notice (request_id 0) other than
+  // DaemonShutdown, with the descriptors it carried. Set before start().
+  using NoticeHook = std::function<void(const fb::Response& notice, std::vector<sys::UniqueFd>& fds)>;
+  void set_notice_hook(NoticeHook hook) { on_notice_ = std::move(hook); }
 
  private:
   ControlChannel(sys::UniqueFd sock, sys::UniqueFd wake, std::string instance);
@@ -110,6 +114,7 @@ class ControlChannel {
   std::atomic<std::uint64_t> completions_{0};
   std::atomic<bool> down_{false};
   std::function<void()> on_disconnect_;
+  NoticeHook on_notice_;
   std::uint64_t next_id_ = 1;
   std::mutex send_mu_;
 };

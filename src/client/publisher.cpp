@@ -115,9 +115,13 @@ Result<void> PublisherPort::bind(Session& s) {
   pending_returns_.clear();  // returns of old-session chunks: that router is gone
   pending_returns_.reserve(max_loans_);
   table_ = table;
+  wake_limit_ = table != nullptr ? table->wake_limit : 0;  // written once, before the grant
   routes_ = {};
   route_live_ = 0;
   routed_cache_ = 0;
+  wake_generation_ = ~std::uint64_t{0};
+  refill_at_ = 0;
+  nudged_at_ = 0;
   if (table_ != nullptr) refresh_routes();
   return {};
 }
@@ -136,13 +140,33 @@ Error PublisherPort::error(Errc code, std::string what) const {
 }
 
 void PublisherPort::kick_router() noexcept {
-  // exchange (acq_rel) on the publish ring's waiting word, after our tail store: the
-  // StoreLoad handshake of shm::WaitWord. A parking worker announces itself on every
-  // publish ring it serves; exactly one publisher sees the announcement and rings.
+  // exchange (acq_rel) on the publish ring's waiting word, after our tail store: the StoreLoad
+  // handshake of shm::WaitWord (form 1). A parking worker announces itself on every publish
+  // ring it serves; exactly one publisher sees the announcement and rings.
   if (ring_.wait_word().wake_needed()) {
     std::uint64_t one = 1;
     (void)sys::call(::write, doorbell_.get(), &one, sizeof(one));  // EAGAIN: already rung
   }
+}
+
+void PublisherPort::nudge_router() noexcept {
+  // relaxed load first: no locked instruction while the worker is awake (see the header).
+  if (ring_.wait_word().waiting()) kick_router();
+}
+
+void PublisherPort::nudge_if_due() noexcept {
+  // Loans: the router asks for a kick once we have taken its loan ring down to refill_at (a
+  // relaxed hint it rewrites at every refill). Once per mark: later pops do not repeat it.
+  if (loans_.position() >= refill_at_) {
+    refill_at_ = shm::atomic_load(loans_.header()->refill_at, std::memory_order_relaxed);
+    if (refill_at_ != 0 && loans_.position() >= refill_at_ && nudged_at_ != refill_at_) {
+      nudged_at_ = refill_at_;
+      nudge_router();
+      return;
+    }
+  }
+  // Records to settle: half a ring (the cached fill over-estimates; check the real one).
+  if (ring_.fill_cached() * 2 >= ring_.capacity() && ring_.fill() * 2 >= ring_.capacity()) nudge_router();
 }
 
 bool PublisherPort::flush_returns() noexcept {
@@ -176,17 +200,21 @@ bool PublisherPort::refresh_routes() noexcept {
     Route& r = routes_[slot];
     if (e.subscriber_id == 0) {
       r.subscriber_id = 0;
+      r.wake = nullptr;
       continue;
     }
     if (e.subscriber_id != r.subscriber_id || e.queue.offset != r.queue_offset) {
       auto q = shm::MpmcRing<shm::MessageHeader>::attach(seg.base(), seg.size(), e.queue);
       if (!q) {  // not a queue we can use: the router delivers to it
         r.subscriber_id = 0;
+        r.wake = nullptr;
         continue;
       }
       r.subscriber_id = e.subscriber_id;
       r.queue_offset = e.queue.offset;
       r.queue = *q;
+      r.wake = nullptr;
+      wake_generation_ = ~std::uint64_t{0};  // look its eventfd up (refresh_wake_fds)
       // A new subscriber: the router delivers what we published before, and also the next
       // record. That record names the new route version, so the worker settles it only after
       // applying the subscriber's Add command, which replays history into the queue first.
@@ -194,10 +222,20 @@ bool PublisherPort::refresh_routes() noexcept {
     }
     route_live_ |= std::uint64_t{1} << slot;
   }
+  wake_direct_ = static_cast<std::uint32_t>(__builtin_popcountll(route_live_)) <= wake_limit_;
   return true;
 }
 
-void PublisherPort::deliver_direct(shm::MessageHeader& rec, const shm::MessageHeader& m) noexcept {
+void PublisherPort::refresh_wake_fds() noexcept {
+  const client::WakeFdTable& table = session_->wake_fds;
+  wake_generation_ = table.generation();  // before the lookups: a later change is seen next time
+  for (std::uint64_t live = route_live_; live != 0; live &= live - 1) {
+    Route& r = routes_[static_cast<std::uint32_t>(__builtin_ctzll(live))];
+    r.wake = table.find(r.subscriber_id);
+  }
+}
+
+bool PublisherPort::deliver_direct(shm::MessageHeader& slot, const shm::MessageHeader& m) noexcept {
   std::uint64_t& guard = ring_.header()->direct_guard;
   // seq_cst store, then seq_cst load of the version: the reclamation handshake. Either the
   // reactor sees us busy with an older version and keeps a removed queue, or we see its new
@@ -207,15 +245,19 @@ void PublisherPort::deliver_direct(shm::MessageHeader& rec, const shm::MessageHe
     if (!refresh_routes()) break;  // no consistent table (a daemon gone mid-write): all to the router
     shm::atomic_store(guard, shm::guard_busy(route_version_), std::memory_order_seq_cst);  // as above
   }
+  // relaxed: a hint that the session's eventfd table changed; it is read under its mutex.
+  if (session_->wake_fds.generation() != wake_generation_) refresh_wake_fds();
   // The record goes into the ring slot first: if we die during the pushes, the router finds
   // it there, with every push we may have made in its mask.
-  rec = shm::MessageHeader{m.chunk_index, m.pool_class, shm::kMsgDirect, m.generation, route_version_,
-                           m.sequence, 0};
+  shm::DirectRecord& rec = shm::as_direct(slot);
+  rec = shm::DirectRecord{m.chunk_index, m.pool_class, shm::kMsgDirect, m.generation, route_version_, 0, 0};
   const std::uint64_t position = ring_.position();
-  std::uint64_t mask = 0;
+  std::uint64_t pushed = 0;
+  std::uint64_t woken = 0;
   for (std::uint64_t live = route_live_; live != 0; live &= live - 1) {
-    const auto slot = static_cast<std::uint32_t>(__builtin_ctzll(live));
-    Route& r = routes_[slot];
+    const auto slot_no = static_cast<std::uint32_t>(__builtin_ctzll(live));
+    const std::uint64_t bit = std::uint64_t{1} << slot_no;
+    Route& r = routes_[slot_no];
     if (r.defer_until > routed_cache_) {
       // acquire: pairs with the router's release of `routed`, so its pushes of our earlier
       // messages into this queue happen-before ours.
@@ -227,18 +269,40 @@ void PublisherPort::deliver_direct(shm::MessageHeader& rec, const shm::MessageHe
     }
     // The bit goes in before the push it stands for (relaxed: only a reader after our death
     // needs it; the commit's release store orders it for the router otherwise).
-    mask |= std::uint64_t{1} << slot;
-    shm::atomic_store(rec.timestamp_ns, mask, std::memory_order_relaxed);
+    pushed |= bit;
+    shm::atomic_store(rec.pushed, pushed, std::memory_order_relaxed);
     if (!r.queue.try_push(m)) {
       // Full: the router applies the subscriber's policy, and gets the next ones too until
       // it has routed this record (per-publisher order).
-      mask &= ~(std::uint64_t{1} << slot);
-      shm::atomic_store(rec.timestamp_ns, mask, std::memory_order_relaxed);
+      pushed &= ~bit;
+      shm::atomic_store(rec.pushed, pushed, std::memory_order_relaxed);
       r.defer_until = position + 1;
+      continue;
+    }
+    // The push's seq_cst tail CAS, then this seq_cst load (ring.hpp, form 2): a subscriber
+    // that announced a sleep is seen here, or it sees our push before it sleeps. An awake one
+    // needs no wake-up; a sleeping one we wake if we hold its eventfd and the topic is narrow
+    // enough (wake_limit); else the router does. The exchange makes exactly one waker (we,
+    // another publisher, or the router) write the eventfd.
+    shm::WaitWord w = r.queue.wait_word();
+    if (!w.needs_wake()) {
+      woken |= bit;
+    } else if (r.wake && wake_direct_) {
+      if (w.wake_needed()) {
+        std::uint64_t one = 1;
+        (void)sys::call(::write, r.wake->get(), &one, sizeof(one));  // EAGAIN: already signalled
+      }
+      woken |= bit;
     }
   }
+  // relaxed: as `pushed` (the record's slot is ours until the commit).
+  shm::atomic_store(rec.woken, woken, std::memory_order_relaxed);
   // release: our pushes are done; nothing we do after this touches a subscriber queue.
   shm::atomic_store(guard, shm::guard_idle(route_version_), std::memory_order_release);
+  // relaxed: the topic's subscriber count (has_subscribers()); more subscribers than live
+  // slots means some are reached only through the router (past kRouteSlots, or unusable).
+  const std::uint32_t peers = shm::atomic_load(ring_.header()->peers, std::memory_order_relaxed);
+  return woken == route_live_ && peers <= static_cast<std::uint32_t>(__builtin_popcountll(route_live_));
 }
 
 Result<Loan<>> PublisherPort::loan(std::size_t size) noexcept {
@@ -365,14 +429,21 @@ Result<void> PublisherPort::publish(Loan<>& loan, std::chrono::nanoseconds timeo
               "): the router is behind, or a block_publisher subscriber's queue is full"));
     }
   }
+  // The router is needed now for a routed topic, or for a subscriber this publish did not
+  // reach by itself (full or deferred queue, no eventfd to wake it, beyond the route slots).
+  bool router_needed = true;
   if (rec != nullptr) {
-    deliver_direct(*rec, m);
+    router_needed = !deliver_direct(*rec, m);
     ring_.commit();
   }
   sequence_ = seq;
   --loaned_;
   LoanAccess::disarm(loan);
-  kick_router();
+  if (router_needed) {
+    kick_router();
+  } else {
+    nudge_if_due();
+  }
   return {};
 }
 

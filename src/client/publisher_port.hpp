@@ -73,15 +73,28 @@ class PublisherPort {
   Result<void> ensure_bound(const char* what) noexcept;
   // Pushes pending returns into the publish ring; true when none is left.
   bool flush_returns() noexcept;
-  // Writes the worker's doorbell if it announced that it parks. Once per push batch.
+  // Writes the worker's doorbell if it announced that it parks: the StoreLoad handshake of
+  // the publish ring (an exchange; ring.hpp, form 1). For what needs the router now.
   void kick_router() noexcept;
+  // The same, for work the router may do a little later (settling, refilling loans): looks at
+  // the announcement with a plain load first, so it costs nothing while the worker is awake. A
+  // kick missed this way (a park announced just now) costs at most the worker's park timeout;
+  // a loan ring that runs dry meanwhile kicks with kick_router().
+  void nudge_router() noexcept;
+  // After a publish that the router does not need at once: nudges it when the loan ring is
+  // down to the router's refill mark or the publish ring is half full.
+  void nudge_if_due() noexcept;
   Error error(Errc code, std::string what) const;
   // Direct delivery (shm/route_table.hpp). Reloads the route table into routes_; false (and
   // no slot left live) if no consistent copy could be read.
   bool refresh_routes() noexcept;
-  // Pushes `m` into the listed subscriber queues, filling the claimed publish-ring record
-  // `rec` (flags kMsgDirect, version, mask of slots pushed to) before and during the pushes.
-  void deliver_direct(shm::MessageHeader& rec, const shm::MessageHeader& m) noexcept;
+  // Pushes `m` into the listed subscriber queues and wakes those that sleep and whose eventfd
+  // this process holds, filling the claimed publish-ring record `rec` (a DirectRecord: version,
+  // slots pushed to, slots woken) before and during the pushes. True if that reached every
+  // subscriber of the topic: the router need not hurry.
+  bool deliver_direct(shm::MessageHeader& rec, const shm::MessageHeader& m) noexcept;
+  // Takes the subscriber eventfds of the live route slots from the session's WakeFdTable.
+  void refresh_wake_fds() noexcept;
 
   RuntimeImpl* rt_ = nullptr;
   Session* session_ = nullptr;  // the daemon connection the rings below belong to
@@ -122,11 +135,17 @@ class PublisherPort {
     // Push directly only once the router has routed every record before this position: it
     // owes this subscriber earlier messages (a queue that was full, or a slot that is new).
     std::uint64_t defer_until = 0;
+    client::WakeFdTable::Fd wake;  // its eventfd, if the daemon sent it to this process
   };
   const shm::RouteTable* table_ = nullptr;
   std::uint32_t route_version_ = 0;
   std::uint64_t route_live_ = 0;     // slots with a usable queue
   std::uint64_t routed_cache_ = 0;   // the router's `routed` as last read
+  std::uint64_t wake_generation_ = ~std::uint64_t{0};  // of the WakeFdTable routes_ took fds from
+  std::uint32_t wake_limit_ = 0;  // RouteTable::wake_limit
+  bool wake_direct_ = false;      // live slots ≤ wake_limit_: we wake sleeping subscribers
+  std::uint64_t refill_at_ = 0;      // the loan ring's refill mark as last read
+  std::uint64_t nudged_at_ = 0;      // the refill mark we last nudged the router for
   std::array<Route, shm::kRouteSlots> routes_{};
 };
 

@@ -215,6 +215,16 @@ Result<std::unique_ptr<Session>> RuntimeImpl::open_session(std::uint16_t number)
   s->channel = std::move(*channel);
   Session* raw = s.get();
   s->channel->set_disconnect_hook([this, raw] { on_session_lost(raw); });
+  s->channel->set_notice_hook([raw](const fb::Response& notice, std::vector<sys::UniqueFd>& fds) {
+    auto ids = [](const flatbuffers::Vector<std::uint32_t>* v) {
+      return v ? std::span<const std::uint32_t>(v->data(), v->size()) : std::span<const std::uint32_t>();
+    };
+    if (const fb::WakeFds* g = notice.body_as_WakeFds()) {
+      if (ids(g->subscriber_ids()).size() == fds.size()) raw->wake_fds.grant(ids(g->subscriber_ids()), fds);
+    } else if (const fb::WakeFdsRevoked* r = notice.body_as_WakeFdsRevoked()) {
+      raw->wake_fds.revoke(ids(r->subscriber_ids()));
+    }
+  });
   // The heartbeat period is known only after registration; tick at 100 ms until then, a
   // bound on how late the first touch can be. The tick does nothing before registration.
   s->channel->start([this, raw] { heartbeat_tick(*raw); }, std::chrono::milliseconds(100));

@@ -22,6 +22,7 @@
 #include <zcp/runtime.hpp>
 
 #include "client/control_channel.hpp"
+#include "client/wake_fds.hpp"
 #include "protocol/encode.hpp"
 #include "shm/ring.hpp"
 #include "shm/segment.hpp"
@@ -61,6 +62,7 @@ struct Session {
   std::uint32_t heartbeat_interval_ms = 0;
   std::string daemon_version;
   std::atomic<bool> registered{false};  // gates the heartbeat tick
+  client::WakeFdTable wake_fds;          // subscriber eventfds for direct publishers
 };
 
 class RuntimeImpl {

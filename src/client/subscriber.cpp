@@ -161,9 +161,10 @@ Error SubscriberPort::disconnected(const char* what) const {
 bool SubscriberPort::prepare_wait() noexcept {
   if (rt_->session() != session_) (void)ensure_bound();
   shm::WaitWord w = queue_.wait_word();
-  // exchange(1) acq_rel, then the re-check: our half of the StoreLoad handshake (ring.hpp).
+  // exchange(1) seq_cst, then the seq_cst re-check of the tail: our half of the handshake
+  // (ring.hpp, form 2) with every producer of the queue (publishers and router workers).
   w.prepare_wait();
-  if (!queue_.empty() || rt_->disconnected()) {
+  if (!queue_.idle() || rt_->disconnected()) {
     w.cancel_wait();
     return false;
   }

@@ -61,9 +61,9 @@ Expected<MemoryEstimate, std::string> estimate_memory(const daemon::DaemonConfig
                             ring_block<shm::ChunkRef>(shm::RingKind::kSpsc, g.default_max_loans);
   e.route_table_bytes = block(sizeof(shm::RouteTable));
   e.subscriber_arena_bytes = ring_block<shm::MessageHeader>(shm::RingKind::kMpmc, g.default_subscriber_capacity) +
-                             ring_block<shm::ChunkRef>(shm::RingKind::kSpsc, sub_chunks);
+                             ring_block<shm::ChunkRef>(shm::RingKind::kSpsc, sub_chunks + shm::kReleaseSlack);
   e.subscriber_arena_bytes_cap = ring_block<shm::MessageHeader>(shm::RingKind::kMpmc, g.max_subscriber_capacity) +
-                                 ring_block<shm::ChunkRef>(shm::RingKind::kSpsc, sub_chunks_cap);
+                                 ring_block<shm::ChunkRef>(shm::RingKind::kSpsc, sub_chunks_cap + shm::kReleaseSlack);
   return e;
 }
 
@@ -88,10 +88,8 @@ std::string describe(const MemoryEstimate& e, const daemon::DaemonConfig& cfg) {
   add("  queue arena  %10s  a publisher's rings take %s, a subscriber's %s (%s at the caps)",
       size_text(e.plan.queue_arena.size).c_str(), size_text(e.publisher_arena_bytes).c_str(),
       size_text(e.subscriber_arena_bytes).c_str(), size_text(e.subscriber_arena_bytes_cap).c_str());
-  if (!g.direct_topics.empty()) {
-    add("               a publisher of a direct topic (router.direct_topics) takes %s more (route table)",
-        size_text(e.route_table_bytes).c_str());
-  }
+  add("               a publisher of a direct topic (every topic not in router.routed_topics) takes %s more (route table)",
+      size_text(e.route_table_bytes).c_str());
   add("               room for about %llu default publishers, or %llu default subscribers",
       static_cast<unsigned long long>(e.plan.queue_arena.size / e.publisher_arena_bytes),
       static_cast<unsigned long long>(e.plan.queue_arena.size / e.subscriber_arena_bytes));

@@ -41,7 +41,7 @@ const std::vector<Section>& sections() {
       {"daemon", {"instance", "runtime_dir", "log_level", "shutdown_drain_ms"}},
       {"heartbeat", {"interval_ms", "timeout_ms"}},
       {"reactor", {"cpu", "sched_fifo_priority", "busy_poll_us"}},
-      {"router", {"workers", "cpus", "idle", "spin_us", "spin_yield_us", "sched_fifo_priority", "direct_topics"}},
+      {"router", {"workers", "cpus", "idle", "spin_us", "spin_yield_us", "sched_fifo_priority", "routed_topics", "direct_wake_max"}},
       {"pools", {}},  // an array of tables: kPoolKeys
       {"publishers", {"max_payload", "max_loans", "ring_capacity"}},
       {"subscribers", {"queue_capacity", "max_held"}},
@@ -320,7 +320,8 @@ void read_router(const Reader& r, const toml::table& t, DaemonConfig& c) {
   r.integer(t, "router", "spin_yield_us", spin_yield, 0, 1000000);
   c.spin_yield = std::chrono::microseconds(spin_yield);
   r.integer(t, "router", "sched_fifo_priority", c.worker_priority, 0, 99);
-  r.strings(t, "router", "direct_topics", c.registry.direct_topics, &daemon::topic_pattern_problem);
+  r.strings(t, "router", "routed_topics", c.registry.routed_topics, &daemon::topic_pattern_problem);
+  r.integer(t, "router", "direct_wake_max", c.registry.direct_wake_max, 0, shm::kRouteSlots);
 }
 
 void read_pools(const Reader& r, const toml::array& pools, DaemonConfig& c, const toml::source_region& at) {

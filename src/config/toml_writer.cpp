@@ -130,14 +130,19 @@ std::string to_toml(const daemon::DaemonConfig& c, TomlStyle style) {
         "sharing the worker's CPU is not held off for the whole spin (0: never). Flag: --spin-yield-us.");
   {
     std::string topics = "[";
-    for (std::size_t i = 0; i < c.registry.direct_topics.size(); ++i) {
-      topics += (i ? ", " : "") + quote(c.registry.direct_topics[i]);
+    for (std::size_t i = 0; i < c.registry.routed_topics.size(); ++i) {
+      topics += (i ? ", " : "") + quote(c.registry.routed_topics[i]);
     }
-    w.key("direct_topics", topics + "]",
-          "Topics whose publishers push into subscriber queues themselves, without the worker hop\n"
-          "(lowest latency for polling subscribers; docs/router.md). Each entry is a topic\n"
-          "\"SERVICE/INSTANCE/EVENT\" or a prefix ending in '*' (\"md/*\"). Flag: --direct-topic.");
+    w.key("routed_topics", topics + "]",
+          "Topics whose publishers leave every delivery to the router worker. Every other topic is\n"
+          "direct: its publishers push into subscriber queues and wake sleeping subscribers\n"
+          "themselves, and the worker settles behind them (docs/router.md). Each entry is a topic\n"
+          "\"SERVICE/INSTANCE/EVENT\" or a prefix ending in '*' (\"md/*\", \"*\" for all). Flag: --routed-topic.");
   }
+  w.key("direct_wake_max", num(c.registry.direct_wake_max),
+        "On a direct topic with at most this many subscribers (0..64), a publisher wakes a sleeping\n"
+        "subscriber itself; on wider topics the worker wakes them, once per pass for many messages\n"
+        "(fewer system calls when many subscribers sleep). Flag: --direct-wake-max.");
   w.key("sched_fifo_priority", std::to_string(c.worker_priority),
         "SCHED_FIFO priority 1..99 of every worker; 0: normal scheduling. A spinning FIFO worker\n"
         "never yields its CPU: give it a CPU of its own (cpus, isolcpus).");
@@ -155,7 +160,8 @@ std::string to_toml(const daemon::DaemonConfig& c, TomlStyle style) {
   w.key("max_payload", num(g.default_max_payload), "Payload bytes: picks the pool class of its chunks.");
   w.key("max_loans", num(g.default_max_loans), "Chunks one publisher may hold (loaned, in flight); at most limits.max_loans.");
   w.key("ring_capacity", num(g.publisher_ring_capacity),
-        "Publish ring slots: the routing backlog after which publish() reports WouldBlock.");
+        "Publish ring slots: what a publisher may publish before the router has settled or routed\n"
+        "it; past it publish() reports WouldBlock. Flag: --publish-ring.");
 
   w.section("[subscribers]",
             "Defaults for options a subscriber leaves at 0. The queue policy (drop_oldest,\n"

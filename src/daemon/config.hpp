@@ -59,7 +59,7 @@ inline constexpr std::uint32_t kMaxSubscriberQueueCapacity = 16384;
 // Queue arena size (rings and queues). Pages are backed only when a ring is formatted, so a
 // generous arena costs address space, not memory. Too low: CreatePublisher/CreateSubscriber
 // fail with OutOfResources; too high: /dev/shm must allow that much.
-inline constexpr std::uint64_t kDefaultQueueArenaBytes = 64ULL << 20;
+inline constexpr std::uint64_t kDefaultQueueArenaBytes = 256ULL << 20;
 
 // ---- Limits (each refusal is a LimitReached reply naming the limit, and a counter) --------
 // Processes: bounded by the heartbeat slots (one per process) of the segment.
@@ -102,6 +102,20 @@ inline constexpr std::uint32_t kMaxHistory = 1024;
 inline constexpr std::uint32_t kDefaultMaxHeld = shm::kDefaultMaxHeld;
 inline constexpr std::uint32_t kMaxHeldCap = 4096;
 
+// Subscriber eventfds one process is sent so that its direct publishers wake sleeping
+// subscribers themselves (one descriptor per distinct subscriber its publishers push to). Too
+// low: subscribers past it are woken by the router, one hop later (tens of µs on a VM); too
+// high: a publishing process may run into its RLIMIT_NOFILE (1024 by default).
+inline constexpr std::uint32_t kDefaultMaxWakeFdsPerProcess = 256;
+
+// A direct publisher wakes sleeping subscribers itself (one eventfd write each, on its own
+// thread, per message) on topics with at most this many subscribers listed in its route
+// table; on wider topics the router wakes them, once per pass however many messages it
+// settled. Too low: the subscribers of small topics pay the router's hop (tens of µs on a VM)
+// when they sleep; too high: a publisher to many sleeping subscribers makes that many system
+// calls per message and each subscriber wakes per message instead of per batch.
+inline constexpr std::uint32_t kDefaultDirectWakeMax = 4;
+
 struct Limits {
   std::uint32_t max_processes = kDefaultMaxProcesses;
   std::uint32_t max_publishers_per_process = kDefaultMaxPublishersPerProcess;
@@ -124,15 +138,18 @@ struct RegistryConfig {
   std::uint32_t default_subscriber_capacity = kDefaultSubscriberQueueCapacity;
   std::uint32_t max_subscriber_capacity = kMaxSubscriberQueueCapacity;
   std::uint32_t workers = kDefaultWorkers;
-  // Topics whose publishers push into subscriber queues themselves (direct delivery,
-  // docs/router.md). Each pattern is a topic "SERVICE/INSTANCE/EVENT", or a prefix of one
-  // ending in '*' ("md/*", "*" for every topic).
-  std::vector<std::string> direct_topics;
+  std::uint32_t max_wake_fds_per_process = kDefaultMaxWakeFdsPerProcess;
+  std::uint32_t direct_wake_max = kDefaultDirectWakeMax;
+  // Topics whose publishers leave every delivery to the router (routed delivery). Every other
+  // topic is direct: its publishers push into subscriber queues themselves (docs/router.md).
+  // Each pattern is a topic "SERVICE/INSTANCE/EVENT", or a prefix of one ending in '*'
+  // ("md/*", "*" for every topic).
+  std::vector<std::string> routed_topics;
 };
 
 // True if `topic` ("SERVICE/INSTANCE/EVENT") matches one of `patterns`.
 bool topic_matches(const std::vector<std::string>& patterns, std::string_view topic) noexcept;
-// Why `pattern` is not a direct_topics pattern, or empty if it is one.
+// Why `pattern` is not a routed_topics pattern, or empty if it is one.
 std::string topic_pattern_problem(const std::string& pattern);
 
 struct ControlPlaneConfig {

@@ -126,8 +126,35 @@ const ProcessRecord* ControlPlane::process_of(reactor::ConnId conn) const noexce
 Reply ControlPlane::handle(reactor::ConnId conn, const reactor::PeerCred& peer,
                            std::span<const std::byte> frame, std::size_t true_len, MonoTime now) {
   Reply reply = dispatch(conn, peer, frame, true_len, now);
+  send_wake_notices();  // before the reply: a publisher's grant must find its fds in place
   if (reply.settle != 0 && !router_.settled(reply.settle)) return hold(conn, std::move(reply));
   return reply;
+}
+
+void ControlPlane::send_wake_notices() {
+  for (const WakeNotice& n : registry_.take_wake_notices()) {
+    const ProcessRecord* p = registry_.process(n.slot);
+    if (p == nullptr) continue;
+    if (auto c = conns_.find(p->conn); c == conns_.end() || c->second.closing) continue;
+    std::vector<std::uint32_t> live;  // a grant names subscribers still there (always, in practice)
+    for (std::uint32_t id : n.subscriber_ids) {
+      if (n.revoke || registry_.subscriber(id) != nullptr) live.push_back(id);
+    }
+    std::span<const std::uint32_t> ids(live);
+    // Revokes fit one frame (4 bytes an id); grants carry at most kMaxFdsPerFrame fds each.
+    const std::size_t per_frame = n.revoke ? ids.size() : protocol::kMaxFdsPerFrame;
+    for (std::size_t at = 0; at < ids.size(); at += per_frame) {
+      std::span<const std::uint32_t> part = ids.subspan(at, std::min(per_frame, ids.size() - at));
+      Reply r;
+      auto frame = n.revoke ? protocol::encode_wake_fds_revoked(part) : protocol::encode_wake_fds(part);
+      if (!frame) continue;  // cannot happen: sized above
+      r.bytes = std::move(*frame);
+      if (!n.revoke) {
+        for (std::uint32_t id : part) r.fds.push_back(registry_.subscriber(id)->eventfd.get());
+      }
+      host_.send_reply(p->conn, r);
+    }
+  }
 }
 
 Reply ControlPlane::hold(reactor::ConnId conn, Reply reply) {
@@ -289,6 +316,7 @@ void ControlPlane::remove_process(ProcessHandle handle, DeathCause cause) {
   counters_.add(Counter::kPublishersDestroyed, rec.publishers.size());
   counters_.add(Counter::kSubscribersDestroyed, rec.subscribers.size());
   counters_.add(Counter::kQueuesRetired, rec.publishers.size() + rec.subscribers.size());
+  send_wake_notices();  // revokes of its subscribers' eventfds
   reclaim_retired();
 }
 

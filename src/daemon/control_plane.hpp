@@ -176,6 +176,8 @@ class ControlPlane {
   void send_settled();
   // Removes the registrations whose ports a router worker faulted, and hangs up on them.
   void disconnect_faulted();
+  // Sends the registry's WakeFds / WakeFdsRevoked notices to their processes.
+  void send_wake_notices();
 
   struct HeldReply {
     reactor::ConnId conn;

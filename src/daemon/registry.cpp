@@ -187,6 +187,9 @@ std::optional<RemovedProcess> Registry::remove_process(ProcessHandle handle) {
     detach_subscriber(id);
   }
 
+  forget_wake_fds(rec);
+  // Notices for the leaving process itself (revokes of its own subscribers) go nowhere.
+  std::erase_if(wake_notices_, [&](const WakeNotice& n) { return n.slot == handle.index; });
   RemovedProcess removed{std::move(rec), true};
   // 2. The name, only if it still maps to this slot.
   if (auto it = names_.find(removed.record.name);
@@ -247,7 +250,7 @@ RegistryResult<TopicEntry*> Registry::topic_for(const TopicKey& key) {
   TopicEntry entry;
   entry.id = next_topic_id_++;
   entry.stats_slot = *slot;
-  entry.direct = topic_matches(config_.direct_topics, key.str());
+  entry.direct = !topic_matches(config_.routed_topics, key.str());
   // Its descriptor is written once an endpoint joined (mirror_topic).
   return &topics_.emplace(key, std::move(entry)).first->second;
 }
@@ -333,6 +336,7 @@ RegistryResult<const PublisherRecord*> Registry::add_publisher(
   auto [it, inserted] = publishers_.emplace(id, std::move(rec));
   (void)inserted;
   it->second.added_seq = router_.add_publisher(it->second.port.get());
+  if ((*entry)->direct) grant_wake_fds(slot, **entry);
   update_peers(key, **entry);
   stats_.publisher_live(it->second, *owner, (*entry)->stats_slot);
   mirror_topic(key);
@@ -418,7 +422,10 @@ RegistryResult<const SubscriberRecord*> Registry::add_subscriber(
   auto [it, inserted] = subscribers_.emplace(id, std::move(rec));
   (void)inserted;
   it->second.added_seq = router_.add_subscriber(it->second.port.get());
-  if (route_slot != shm::kNoRouteSlot) write_routes(**entry, route_slot, id, it->second.port->queue_desc);
+  if (route_slot != shm::kNoRouteSlot) {
+    write_routes(**entry, route_slot, id, it->second.port->queue_desc);
+    grant_wake_fd(**entry, id);
+  }
   update_peers(key, **entry);
   stats_.subscriber_live(it->second, *owner, (*entry)->stats_slot);
   mirror_topic(key);
@@ -524,6 +531,7 @@ void Registry::detach_subscriber(std::uint32_t id) {
   }
   epoch_ = router_.remove_subscriber(rec.port.get());
   if (listed) write_routes(t->second, route_slot, 0, shm::QueueDescriptor{});
+  revoke_wake_fd(id);
   stats_.subscriber_free(rec.stats_slot);  // kFree now; the slot itself once reclaimed
   retired_.retire(std::move(rec.port), std::move(rec.eventfd), rec.stats_slot, epoch_);
   if (listed) {
@@ -576,6 +584,57 @@ ReclaimResult Registry::reclaim() {
                           [this](const RetiredPort& e) { return quiescent(e); });
 }
 
+// ---- Wake-up descriptors -----------------------------------------------------------------------
+
+void Registry::grant_wake_fds(std::uint32_t slot, const TopicEntry& entry) {
+  ProcessRecord* p = find(slot);
+  if (p == nullptr) return;
+  WakeNotice n{slot, false, {}};
+  for (std::uint32_t id : entry.route_slots) {
+    if (id == 0 || std::find(p->wake_fds.begin(), p->wake_fds.end(), id) != p->wake_fds.end()) continue;
+    if (p->wake_fds.size() >= config_.max_wake_fds_per_process) break;  // the router wakes the rest
+    p->wake_fds.push_back(id);
+    wake_holders_[id].push_back(slot);
+    n.subscriber_ids.push_back(id);
+  }
+  if (!n.subscriber_ids.empty()) wake_notices_.push_back(std::move(n));
+}
+
+void Registry::grant_wake_fd(const TopicEntry& entry, std::uint32_t id) {
+  for (std::uint32_t pid : entry.publishers) {
+    auto it = publishers_.find(pid);
+    if (it == publishers_.end()) continue;
+    ProcessRecord* p = find(it->second.slot);
+    if (p == nullptr || std::find(p->wake_fds.begin(), p->wake_fds.end(), id) != p->wake_fds.end()) continue;
+    if (p->wake_fds.size() >= config_.max_wake_fds_per_process) continue;
+    p->wake_fds.push_back(id);
+    wake_holders_[id].push_back(it->second.slot);
+    wake_notices_.push_back(WakeNotice{it->second.slot, false, {id}});
+  }
+}
+
+void Registry::revoke_wake_fd(std::uint32_t id) {
+  auto h = wake_holders_.find(id);
+  if (h == wake_holders_.end()) return;
+  for (std::uint32_t slot : h->second) {
+    ProcessRecord* p = find(slot);
+    if (p == nullptr) continue;
+    erase_value(p->wake_fds, id);
+    wake_notices_.push_back(WakeNotice{slot, true, {id}});
+  }
+  wake_holders_.erase(h);
+}
+
+void Registry::forget_wake_fds(ProcessRecord& rec) {
+  for (std::uint32_t id : rec.wake_fds) {
+    if (auto h = wake_holders_.find(id); h != wake_holders_.end()) {
+      erase_value(h->second, rec.handle.index);
+      if (h->second.empty()) wake_holders_.erase(h);
+    }
+  }
+  rec.wake_fds.clear();
+}
+
 // ---- Direct delivery (shm/route_table.hpp) ----------------------------------------------------
 
 Expected<std::uint64_t, std::string> Registry::make_route_table(const TopicEntry& entry) {
@@ -583,7 +642,7 @@ Expected<std::uint64_t, std::string> Registry::make_route_table(const TopicEntry
   if (!off) return Unexpected(std::string(shm::to_string(off.error())));
   auto* table = reinterpret_cast<shm::RouteTable*>(segment_base_ + *off);
   // Plain stores: no publisher knows this block before its grant, sent after.
-  shm::format_route_table(*table, entry.route_version);
+  shm::format_route_table(*table, entry.route_version, config_.direct_wake_max);
   for (std::uint32_t slot = 0; slot < shm::kRouteSlots; ++slot) {
     const std::uint32_t id = entry.route_slots[slot];
     if (id == 0) continue;

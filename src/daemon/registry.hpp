@@ -26,6 +26,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <zcp/expected.hpp>
@@ -77,6 +78,17 @@ struct ProcessRecord {
   std::uint64_t registered_realtime_ns = 0;  // CLOCK_REALTIME, for tools
   std::vector<std::uint32_t> publishers;  // ids owned by this slot
   std::vector<std::uint32_t> subscribers;
+  // Subscribers whose eventfd this process was sent (WakeFds), so that its direct publishers
+  // wake them; at most RegistryConfig::max_wake_fds_per_process.
+  std::vector<std::uint32_t> wake_fds;
+};
+
+// What the control plane must tell a process about wake-up descriptors (WakeFds /
+// WakeFdsRevoked notices): grants go out before the reply that made them necessary.
+struct WakeNotice {
+  std::uint32_t slot = 0;  // the process to tell
+  bool revoke = false;
+  std::vector<std::uint32_t> subscriber_ids;
 };
 
 struct PublisherRecord {
@@ -109,7 +121,7 @@ struct TopicEntry {
   std::uint32_t stats_slot = kNoStatsSlot;  // its TopicStats slot
   std::vector<std::uint32_t> publishers;
   std::vector<std::uint32_t> subscribers;
-  // Direct delivery (RegistryConfig::direct_topics; shm/route_table.hpp): each publisher has a
+  // Direct delivery (every topic not in RegistryConfig::routed_topics; shm/route_table.hpp): each publisher has a
   // route table listing the subscribers in route_slots (id per slot, 0: free); route_version
   // numbers the assignments (even, +2 per change).
   bool direct = false;
@@ -224,6 +236,10 @@ class Registry {
   // their owners, to be disconnected.
   std::vector<std::uint32_t> faulted_slots() const;
 
+  // ---- Wake-up descriptors (docs/router.md, "Wake-ups") -------------------------------------
+  // The notices the last changes produced, oldest first; the caller sends them.
+  std::vector<WakeNotice> take_wake_notices() { return std::exchange(wake_notices_, {}); }
+
   // Empty if every consistency rule holds; else the first broken rule, in words. Rules: every
   // endpoint's slot holds a live process that lists it, and its topic entry lists it; every
   // id a process or topic lists exists; no topic entry is empty; names map to their slots;
@@ -245,6 +261,15 @@ class Registry {
                     const shm::QueueDescriptor& queue);
   // A retired subscriber of a direct topic may be freed: no publisher may still push into it.
   bool quiescent(const RetiredPort& e) const noexcept;
+  // Grants process `slot` the eventfds of the topic's listed subscribers it does not hold yet
+  // (direct topics), within its limit.
+  void grant_wake_fds(std::uint32_t slot, const TopicEntry& entry);
+  // Grants the eventfd of subscriber `id` to every process with a publisher on the topic.
+  void grant_wake_fd(const TopicEntry& entry, std::uint32_t id);
+  // Subscriber `id` left: every process holding its eventfd is told to close it.
+  void revoke_wake_fd(std::uint32_t id);
+  // Process `slot` leaves: forget what it holds.
+  void forget_wake_fds(ProcessRecord& rec);
   // Tells every port of the topic how many peers it has (has_subscribers()): the endpoints
   // whose Add command every worker applied, so that a count includes a subscriber only once a
   // publish reaches it. Topics with an Add not yet applied wait in peers_pending_ and are
@@ -276,6 +301,9 @@ class Registry {
   std::uint64_t epoch_ = 0;
   RetireList retired_;
   std::vector<TopicKey> peers_pending_;  // see update_peers
+  std::vector<WakeNotice> wake_notices_;  // see take_wake_notices
+  // Subscriber id -> the slots of the processes holding its eventfd (ProcessRecord::wake_fds).
+  std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> wake_holders_;
 };
 
 std::string_view to_string(LimitKind limit) noexcept;

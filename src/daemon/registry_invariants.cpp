@@ -43,9 +43,26 @@ std::string Registry::check_invariants() const {
         return who + " lists subscriber " + std::to_string(id) + " it does not own";
       }
     }
+    if (p.wake_fds.size() > config_.max_wake_fds_per_process) return who + " holds more wake fds than allowed";
+    for (std::uint32_t id : p.wake_fds) {
+      auto h = wake_holders_.find(id);
+      if (subscriber(id) == nullptr) return who + " holds the wake fd of subscriber " + std::to_string(id) + ", which is gone";
+      if (h == wake_holders_.end() || std::find(h->second.begin(), h->second.end(), slot) == h->second.end()) {
+        return who + " holds the wake fd of subscriber " + std::to_string(id) + " but is not listed as its holder";
+      }
+    }
     owned_pubs += p.publishers.size();
     owned_subs += p.subscribers.size();
+  }  for (const auto& [id, slots] : wake_holders_) {
+    for (std::uint32_t slot : slots) {
+      const ProcessRecord* p = process(slot);
+      if (p == nullptr || std::find(p->wake_fds.begin(), p->wake_fds.end(), id) == p->wake_fds.end()) {
+        return "slot " + std::to_string(slot) + " is listed as holding the wake fd of subscriber " +
+               std::to_string(id) + " but does not";
+      }
+    }
   }
+
   if (live != live_processes_) return "live process count is off";
   if (names_.size() != live) return "the name index holds names of removed processes";
   if (heartbeats_.active_count() != live) {

@@ -128,10 +128,18 @@ struct PublisherPort {
   bool current_taken = false;  // stash[stash_pos] already taken from `owned`
   std::size_t next_sub = 0;    // where delivery of stash[stash_pos] resumes
   // stash[stash_pos] is a direct record (kMsgDirect): the slots the publisher pushed it to,
-  // and the route version it used.
+  // those whose wake-up it handled, and the route version it used.
   bool cur_direct = false;
   std::uint64_t cur_mask = 0;
+  std::uint64_t cur_woken = 0;
   std::uint32_t cur_version = 0;
+  // Loans: how many free chunks the worker keeps in the loan ring. It grows while the publisher
+  // takes them faster than the worker comes back, and shrinks again when it stops
+  // (Worker::refill), so an idle publisher pins few chunks and a busy one never waits.
+  std::uint32_t loan_target = 0;  // 0: not set yet (the worker starts it at kLoanPrefill)
+  std::uint32_t loan_cap = 0;     // its largest value
+  std::uint64_t loan_seen = 0;    // the consumer's position at the last refill
+  std::uint64_t loan_idle_since = 0;  // monotonic ns since which the publisher took no loan
 };
 
 // Reactor → worker. Trivially copyable: it travels through an SPSC ring. The ring's release

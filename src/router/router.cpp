@@ -61,9 +61,10 @@ Expected<std::unique_ptr<SubscriberPort>, std::string> make_subscriber_port(
     const SubscriberSpec& spec) {
   auto queue = alloc.allocate_ring<shm::MessageHeader>(base, shm::RingKind::kMpmc, spec.queue_capacity);
   if (!queue) return Unexpected(std::string("subscriber queue: ") + shm::to_string(queue.error()));
-  // The release ring can hold everything the subscriber may own, so a release never fails.
+  // The release ring holds everything the subscriber may own, and what it may take and release
+  // from direct publishers between two passes of its worker, so a release does not wait.
   const std::uint32_t limit = spec.queue_capacity + spec.max_held;
-  auto rel = alloc.allocate_ring<shm::ChunkRef>(base, shm::RingKind::kSpsc, limit);
+  auto rel = alloc.allocate_ring<shm::ChunkRef>(base, shm::RingKind::kSpsc, limit + shm::kReleaseSlack);
   if (!rel) {
     alloc.free_ring(*queue);
     return Unexpected(std::string("release ring: ") + shm::to_string(rel.error()));

@@ -213,7 +213,7 @@ std::size_t Worker::do_work(std::uint64_t now_ns) noexcept {
   std::size_t work = apply_commands();
   for (PublisherPort* p : pubs_) {
     work += route(*p);
-    work += refill(*p);
+    work += refill(*p, start);
   }
   for (SubscriberPort* s : home_subs_) work += drain_releases(*s);
   work += retry_early_releases();
@@ -259,7 +259,7 @@ std::size_t Worker::route(PublisherPort& p) noexcept {
           }
           // Made with a route version whose command we have not applied yet (the reactor
           // pushes the command before it rewrites the tables): the next pass applies it first.
-          if (version_after(m.publisher_id, p.route->version)) return work;
+          if (version_after(shm::as_direct(m).route_version, p.route->version)) return work;
         }
         // The reference is untrusted: it must name a chunk this publisher was lent.
         if (!ledger_.take(p.owned, m.chunk())) {
@@ -280,11 +280,12 @@ std::size_t Worker::route(PublisherPort& p) noexcept {
         p.next_sub = 0;
         p.cur_direct = direct;
         if (direct) {
-          load_direct(p, m);
-          // The record's timestamp field carried the mask; the chunk's header has the real one
-          // (for history and for the subscribers we deliver to ourselves). relaxed: the ring's
-          // acquire ordered the publisher's write of it.
+          load_direct(p, shm::as_direct(m));
+          // From here on the stash entry is the message itself, for history and for the
+          // subscribers we deliver to ourselves: its sequence and timestamp are in the chunk's
+          // header. relaxed: the ring's acquire ordered the publisher's writes of them.
           const shm::ChunkHeader* h = ledger_.pool().header_of(m.pool_class, m.chunk_index);
+          m.sequence = shm::atomic_load(h->sequence, std::memory_order_relaxed);
           m.timestamp_ns = shm::atomic_load(h->timestamp_ns, std::memory_order_relaxed);
           shm::bump(stats_->direct_settled);  // single writer: this worker
         }
@@ -319,7 +320,7 @@ bool Worker::deliver(PublisherPort& p, const shm::MessageHeader& m) noexcept {
   for (; p.next_sub < subs.size(); ++p.next_sub) {
     SubscriberPort& s = *subs[p.next_sub];
     if (p.cur_direct && covered(p, s)) {
-      settle_direct(s, m);
+      settle_direct(s, m.chunk(), woken_by_publisher(p, s));
       continue;
     }
     if (offer(s, m) == Offer::kBlocked) return false;
@@ -331,11 +332,14 @@ bool Worker::deliver(PublisherPort& p, const shm::MessageHeader& m) noexcept {
 // Direct delivery (docs/router.md, "Direct delivery")
 // ---------------------------------------------------------------------------------------
 
-void Worker::load_direct(PublisherPort& p, const shm::MessageHeader& record) noexcept {
-  // The fields a direct record reuses (route_table.hpp): the mask of slots pushed to, and
-  // the route version the publisher used.
-  p.cur_mask = record.timestamp_ns;
-  p.cur_version = record.publisher_id;
+void Worker::load_direct(PublisherPort& p, const shm::DirectRecord& record) noexcept {
+  p.cur_mask = record.pushed;
+  p.cur_woken = record.woken;
+  p.cur_version = record.route_version;
+}
+
+bool Worker::woken_by_publisher(const PublisherPort& p, const SubscriberPort& s) const noexcept {
+  return ((p.cur_woken >> s.route_slot) & 1U) != 0;  // s is covered: its slot is < kRouteSlots
 }
 
 bool Worker::covered(const PublisherPort& p, const SubscriberPort& s) const noexcept {
@@ -346,15 +350,17 @@ bool Worker::covered(const PublisherPort& p, const SubscriberPort& s) const noex
          !version_after(s.route_since, p.cur_version);
 }
 
-void Worker::settle_direct(SubscriberPort& s, const shm::MessageHeader& m) noexcept {
+void Worker::settle_direct(SubscriberPort& s, const shm::ChunkRef& chunk, bool woken) noexcept {
   if (s.fault.load(std::memory_order_relaxed)) return;  // leaving; its queue dies with it
-  if (!ledger_.give(s.owned, m.chunk())) return;        // owned already: nothing to add
+  if (!ledger_.give(s.owned, chunk)) return;            // owned already: nothing to add
   // No limit check could stop the push (the publisher made it). An honest subscriber owns at
   // most its limit (queue + holds), as many again in its release ring, and the chunks whose
   // early releases wait; past that it takes chunks it never gives back.
   if (s.owned.count() > 2 * s.limit + kMaxEarlyPerSubscriber) fault(s.fault, PortFault::kHoarding);
   bump_sub(s.stats->delivered);  // a statistic; see bump_sub
-  touch(s);                      // wakes it if it sleeps: the publisher does not
+  // The publisher woke it if it slept (it holds the eventfd); else we do, at the end of the
+  // pass. Waking it again would only be a spurious wake-up for a later sleep.
+  if (!woken) touch(s);
 }
 
 bool Worker::defer_release(SubscriberPort& s, const shm::ChunkRef& ref, LedgerError why) noexcept {
@@ -392,9 +398,9 @@ void Worker::settle_record(PublisherPort& p, const shm::MessageHeader& raw) noex
   if (!(raw.flags & shm::kMsgDirect)) return;  // routed records and returns: reclaim drops them
   if (!ledger_.take(p.owned, raw.chunk())) return;  // an old slot, or not its chunk
   p.cur_direct = true;
-  load_direct(p, raw);
+  load_direct(p, shm::as_direct(raw));
   for (SubscriberPort* s : *p.subs) {
-    if (covered(p, *s)) settle_direct(*s, raw);
+    if (covered(p, *s)) settle_direct(*s, raw.chunk(), woken_by_publisher(p, *s));
   }
   ledger_.drop(raw.chunk());
   shm::bump(stats_->direct_settled);  // single writer: this worker
@@ -407,7 +413,7 @@ void Worker::settle_leaving(PublisherPort& p) noexcept {
     if (p.cur_direct) {
       const std::vector<SubscriberPort*>& subs = *p.subs;
       for (std::size_t i = p.next_sub; i < subs.size(); ++i) {
-        if (covered(p, *subs[i])) settle_direct(*subs[i], m);
+        if (covered(p, *subs[i])) settle_direct(*subs[i], m.chunk(), woken_by_publisher(p, *subs[i]));
       }
     }
     ledger_.drop(m.chunk());
@@ -503,10 +509,31 @@ void Worker::replay_history(SubscriberPort& s) noexcept {
   }
 }
 
-std::size_t Worker::refill(PublisherPort& p) noexcept {
+std::size_t Worker::refill(PublisherPort& p, std::uint64_t now_ns) noexcept {
   if (p.fault.load(std::memory_order_relaxed)) return 0;
+  if (p.loan_target == 0) {
+    // At most an eighth of the class for one publisher's ready loans, and what its ring holds.
+    const std::uint32_t share = std::max<std::uint32_t>(shm::kLoanPrefill, ledger_.pool().stats(p.pool_class).total / 8);
+    p.loan_cap = std::min({p.max_loans, p.loans.capacity(), share});
+    p.loan_target = std::min(shm::kLoanPrefill, p.loan_cap);
+    p.loan_seen = p.loans.position() - p.loans.fill();
+  }
+  std::uint64_t ready = p.loans.fill();  // exact: one load of the publisher's head
+  const std::uint64_t head = p.loans.position() - ready;
+  if (head != p.loan_seen) {
+    // Taken down to a quarter (or dry) since the last refill: at this rate we come back too
+    // late. Double the target, so that the publisher never waits for us.
+    if (ready * 4 <= p.loan_target && p.loan_target < p.loan_cap) {
+      p.loan_target = std::min(p.loan_cap, p.loan_target * 2);
+    }
+    p.loan_seen = head;
+    p.loan_idle_since = now_ns;
+  } else if (p.loan_target > shm::kLoanPrefill && now_ns - p.loan_idle_since > kLoanShrinkNs) {
+    p.loan_target /= 2;  // idle for a while: refill less (the ring keeps what it holds)
+    p.loan_idle_since = now_ns;
+  }
   std::size_t n = 0;
-  while (p.owned.count() < p.max_loans && p.loans.size_approx() < shm::kLoanPrefill) {
+  while (ready < p.loan_target && p.owned.count() < p.max_loans) {
     auto ref = ledger_.lend(p.owned, p.pool_class);
     if (!ref) {
       shm::bump(p.stats->loan_failures);  // single writer: the publisher's worker
@@ -516,8 +543,13 @@ std::size_t Worker::refill(PublisherPort& p) noexcept {
       (void)ledger_.release(p.owned, *ref);
       break;
     }
+    ++ready;
     ++n;
   }
+  // Ask for a kick once half the target is taken (PublisherPort::nudge_if_due). relaxed: a
+  // hint; a publisher that misses it finds the ring dry later and kicks then.
+  const std::uint64_t mark = p.loans.position() - std::min<std::uint64_t>(ready, p.loan_target / 2);
+  shm::atomic_store(p.loans.header()->refill_at, mark, std::memory_order_relaxed);
   return n;
 }
 
@@ -550,8 +582,10 @@ void Worker::touch(SubscriberPort& s) noexcept {
 
 void Worker::wake_touched() noexcept {
   for (SubscriberPort* s : touched_) {
-    // One exchange per subscriber per pass: true only if it announced that it sleeps.
-    if (s->queue.wait_word().wake_needed()) {
+    // A seq_cst load after our seq_cst pushes (ring.hpp, form 2), and the exchange only for a
+    // subscriber that announced a sleep: no locked instruction for one that polls or is awake.
+    shm::WaitWord w = s->queue.wait_word();
+    if (w.needs_wake() && w.wake_needed()) {
       std::uint64_t one = 1;
       (void)sys::call(::write, s->eventfd, &one, sizeof(one));
       bump_sub(s->stats->wakeups);  // a statistic; see bump_sub

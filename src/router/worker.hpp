@@ -124,14 +124,23 @@ class Worker {
   bool push_owned(SubscriberPort& s, const shm::MessageHeader& m) noexcept;
   void remember(PublisherPort& p, const shm::MessageHeader& m) noexcept;
   void replay_history(SubscriberPort& s) noexcept;
-  std::size_t refill(PublisherPort& p) noexcept;
+  // Keeps the publisher's loan ring at its adaptive target (PublisherPort::loan_target).
+  std::size_t refill(PublisherPort& p, std::uint64_t now_ns) noexcept;
+  // A publisher that took no loan for this long gets its loan target halved (down to
+  // kLoanPrefill). Too short: a publisher with pauses keeps re-growing it (and waits once per
+  // growth); too long: an idle publisher holds a busy one's share of ready chunks longer.
+  static constexpr std::uint64_t kLoanShrinkNs = 1'000'000'000;
   std::size_t drain_releases(SubscriberPort& s) noexcept;
-  // Direct delivery: takes a record's mask and route version into p.cur_mask/cur_version.
-  void load_direct(PublisherPort& p, const shm::MessageHeader& record) noexcept;
+  // Direct delivery: takes a record's masks and route version into p.cur_mask/cur_woken/
+  // cur_version.
+  void load_direct(PublisherPort& p, const shm::DirectRecord& record) noexcept;
+  // Direct delivery: whether the publisher handled the wake-up of covered subscriber `s`.
+  bool woken_by_publisher(const PublisherPort& p, const SubscriberPort& s) const noexcept;
   // Direct delivery: whether the message in delivery was pushed to `s` by its publisher.
   bool covered(const PublisherPort& p, const SubscriberPort& s) const noexcept;
-  // Records that `s` owns the chunk its publisher pushed to it (no queue push).
-  void settle_direct(SubscriberPort& s, const shm::MessageHeader& m) noexcept;
+  // Records that `s` owns the chunk its publisher pushed to it (no queue push); wakes it at
+  // the end of the pass unless the publisher did (`woken`).
+  void settle_direct(SubscriberPort& s, const shm::ChunkRef& chunk, bool woken) noexcept;
   // A release `s` made that the ledger cannot apply yet; false if it must fault instead.
   bool defer_release(SubscriberPort& s, const shm::ChunkRef& ref, LedgerError why) noexcept;
   std::size_t retry_early_releases() noexcept;

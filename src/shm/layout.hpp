@@ -23,7 +23,10 @@ inline constexpr std::uint64_t kSegmentMagic = 0x5a43'5053'4547'0001ULL;  // fix
 // 3 adds the stats region (stats_layout.hpp), RingHeader::producer_full (80), ::consumer_empty (144);
 // 4 adds direct delivery: RingHeader::route_table (24), ::direct_guard (88), RouteTable blocks
 // in the queue arena (route_table.hpp), MessageHeader flag kMsgDirect on publish rings.
-inline constexpr std::uint32_t kLayoutVersion = 4;
+// 5: a direct publisher's publish-ring record is a DirectRecord (route_table.hpp: pushed and
+// woken slot masks); the waiting-word handshake of subscriber queues pairs the producers'
+// seq_cst tail CAS with the subscriber's seq_cst tail load (ring.hpp).
+inline constexpr std::uint32_t kLayoutVersion = 5;
 
 // ---------------------------------------------------------------------------
 // Region table

@@ -70,8 +70,11 @@ class MpmcRing {
       // acquire: pairs with the consumer's release of turn 2·lap (one lap ago), so its read
       // of the old value happens-before our overwrite.
       if (atomic_load(c->turn, std::memory_order_acquire) == 2 * lap) {
-        // relaxed CAS: the claim publishes nothing; the turn store below does.
-        if (atomic_cas_weak(h_->tail, pos, pos + 1, std::memory_order_relaxed,
+        // seq_cst on success: the claim publishes no data (the turn store below does), but it
+        // is the producer's half of the sleep handshake (ring.hpp, form 2): a consumer that
+        // announced a sleep and then loads the tail sees this claim, or our later needs_wake()
+        // sees its announcement. On x86 a CAS is one locked instruction whatever the order.
+        if (atomic_cas_weak(h_->tail, pos, pos + 1, std::memory_order_seq_cst,
                             std::memory_order_relaxed)) {
           std::memcpy(static_cast<void*>(&c->value), &value, sizeof(T));
           // release: publishes the value; pairs with the consumer's acquire of turn.
@@ -126,6 +129,14 @@ class MpmcRing {
   bool empty() const noexcept {
     std::uint64_t pos = atomic_load(h_->head, std::memory_order_relaxed);
     return atomic_load(cell(pos)->turn, std::memory_order_acquire) != 2 * idx_.lap(pos) + 1;
+  }
+  // The consumer's re-check after WaitWord::prepare_wait(): true if no producer has claimed a
+  // position past our head. seq_cst: the consumer's half of the handshake (ring.hpp, form 2).
+  // A claim whose element is not published yet counts as data: the caller does not sleep, and
+  // its next take finds the element once the producer stores it.
+  bool idle() const noexcept {
+    const std::uint64_t hd = atomic_load(h_->head, std::memory_order_relaxed);
+    return atomic_load(h_->tail, std::memory_order_seq_cst) == hd;
   }
   std::uint64_t high_water() const noexcept {
     return atomic_load(h_->high_water, std::memory_order_relaxed);

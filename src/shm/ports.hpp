@@ -38,20 +38,29 @@ inline constexpr std::uint16_t kMsgReturn = 1U << 0;  // not a publication: give
 // Ring capacities the router and the library agree on.
 //
 // A publisher owns every chunk in its loan ring, in its hands, and in its publish ring not yet
-// routed; the router never lets that exceed max_loans. Too low starves a bursting publisher
-// (loan() fails until the router routes and refills); too high lets one publisher pin many
-// chunks of a shared pool.
-inline constexpr std::uint32_t kDefaultMaxLoans = 64;
-// Free chunks the router keeps ready in an idle publisher's loan ring. Too low makes a burst
-// wait for refills; too high parks chunks in idle publishers that others could use.
+// routed or settled; the router never lets that exceed max_loans, which is also the loan
+// ring's capacity. Too low starves a busy publisher while the router works behind it (loan()
+// waits for refills); too high lets one publisher pin many chunks of a shared pool (the router
+// keeps at most an eighth of a class ready for one publisher, see Worker::refill).
+inline constexpr std::uint32_t kDefaultMaxLoans = 1024;
+// Free chunks the router keeps ready in an idle publisher's loan ring; the target doubles
+// while the publisher takes them faster than the router comes back. Too low makes the first
+// burst after a pause wait for refills; too high parks chunks in idle publishers.
 inline constexpr std::uint32_t kLoanPrefill = 16;
-// Publish ring capacity: the routing backlog after which publish() reports WouldBlock (the
-// block_publisher policy holding the router back). Smaller than max_loans, so back-pressure
-// shows at publish() rather than as a failing loan(). Too low limits the router's batches.
-inline constexpr std::uint32_t kDefaultPublishRing = 32;
-// Samples a subscriber may hold taken (not yet released) at once. The release ring holds
-// queue capacity + this, and the router never lets a subscriber own more chunks than that,
-// so a release never finds the ring full.
+// Publish ring capacity: what a publisher may publish before the router has settled (direct
+// delivery) or routed it; publish() reports WouldBlock beyond (a block_publisher subscriber
+// holding the router back). A publisher nudges the router at half of it, so this also sets
+// how rarely the router must run behind a busy publisher: too low makes it run (and, on a small
+// host, take a CPU from a client) more often; too high costs 32 bytes a slot per publisher.
+// Smaller than max_loans, so back-pressure shows at publish() rather than as a failing loan().
+inline constexpr std::uint32_t kDefaultPublishRing = 512;
+// Samples a subscriber may hold taken (not yet released) at once. The router never lets a
+// subscriber own more than queue capacity + this through its own deliveries.
 inline constexpr std::uint32_t kDefaultMaxHeld = 16;
+// Release-ring slots beyond queue capacity + max_held: what a subscriber may take from direct
+// publishers and release between two passes of the router, which runs behind them (about
+// half a publish ring per busy publisher). Too low: releases wait in the client's local list
+// until the router drains; too high: 12 bytes a slot per subscriber.
+inline constexpr std::uint32_t kReleaseSlack = 1024;
 
 }  // namespace zcp::shm

@@ -52,7 +52,10 @@ struct RingHeader {
                                // frees a removed subscriber's queue only once no guard is busy
                                // with an older version (route_table.hpp). On the producer's line:
                                // written with the tail, read rarely by the reactor.
-  std::uint64_t reserved1[4];
+  std::uint64_t refill_at;     // loan ring: the consumer position at which the router wants a
+                               // kick to refill (written by the router, the producer, relaxed:
+                               // a hint); 0: none. Other rings: 0.
+  std::uint64_t reserved1[3];
   // Line 2: consumer side.
   std::uint64_t head;
   std::uint64_t routed;        // atomic, router-written on a publish ring: messages fully
@@ -76,6 +79,7 @@ static_assert(offsetof(RingHeader, head) == 128, "consumer index on its own cach
 static_assert(offsetof(RingHeader, producer_full) == 80);
 static_assert(offsetof(RingHeader, route_table) == 24);
 static_assert(offsetof(RingHeader, direct_guard) == 88);
+static_assert(offsetof(RingHeader, refill_at) == 96);
 static_assert(offsetof(RingHeader, routed) == 136);
 static_assert(offsetof(RingHeader, consumer_empty) == 144);
 static_assert(offsetof(RingHeader, waiting) == 192, "waiting word on its own cache line");
@@ -147,38 +151,53 @@ std::string ring_problem(const std::byte* segment_base, std::uint64_t segment_si
 
 // ---------------------------------------------------------------------------------------
 // The sleep handshake (eventfd). Consumer: prepare_wait(), re-check for data, sleep only if
-// still empty. Producer: after publishing a batch, wake_needed() tells whether to write the
-// consumer's eventfd.
+// still empty. Producer: after publishing, tell whether to write the consumer's eventfd.
 //
-// Each side stores one word and then loads the other's (consumer: waiting, then the queue;
-// producer: the queue, then waiting) — the StoreLoad pattern that plain acquire/release
-// cannot order. Here both sides' operations on `waiting` are read-modify-writes (exchange),
-// and RMWs on one word are totally ordered, each reading the latest value:
-//   (a) the consumer's exchange(1) comes first: the producer's exchange(0) reads 1 and wakes.
-//   (b) the producer's exchange comes first: the consumer's exchange reads the value it
-//       wrote; producer release + consumer acquire synchronize, so the producer's element
-//       stores (sequenced before) are visible to the consumer's re-check, which finds data.
-// Either way no wake-up is lost, with acq_rel and no seq_cst fence (which ThreadSanitizer
-// cannot model; this form it checks). On x86 each exchange is one locked instruction, the
-// price of a StoreLoad barrier: one per producer batch, none per element. With several
-// producers, exactly one reads 1 and writes the eventfd.
+// Each side stores one word and then loads the other's (consumer: waiting, then the ring;
+// producer: the ring, then waiting): the StoreLoad pattern that plain acquire/release cannot
+// order. Two forms, both checked by ThreadSanitizer (no standalone fence, which it cannot
+// model):
+//
+// 1. Both sides read-modify-write `waiting` (the consumer exchange(1), the producer
+//    wake_needed()'s exchange(0)). RMWs on one word are totally ordered, each reading the
+//    latest value:
+//    (a) the consumer's exchange comes first: the producer's exchange reads 1 and wakes.
+//    (b) the producer's exchange comes first: the consumer's exchange reads the value it
+//        wrote; producer release + consumer acquire synchronize, so the producer's element
+//        stores (sequenced before) are visible to the consumer's re-check, which finds data.
+//    Costs the producer one locked instruction per check. Used for SPSC publish rings (the
+//    router worker parks on them; publishers kick it).
+// 2. The publication is a seq_cst RMW on the ring's tail (an MPMC push's CAS: a locked
+//    instruction anyway), the producer then loads `waiting` seq_cst (needs_wake(), a plain
+//    load on x86), and the consumer's exchange(1) is followed by a seq_cst load of the tail
+//    (MpmcRing::idle()). All four are in the single seq_cst order S:
+//    (a) the producer's load precedes the consumer's exchange in S: then its tail CAS does
+//        too, and the consumer's tail load, later in S, sees the new tail: it does not sleep.
+//    (b) the consumer's exchange precedes the producer's load: the load reads 1.
+//    So the producer pays no locked instruction unless the consumer sleeps, and then calls
+//    wake_needed() (an exchange), which makes exactly one of several producers (publishers,
+//    router workers) write the eventfd. Used for subscriber queues.
 // ---------------------------------------------------------------------------------------
 class WaitWord {
  public:
   explicit WaitWord(RingHeader* h) noexcept : h_(h) {}
 
-  // Consumer, before its final emptiness check. acq_rel: acquire pairs with the producer's
-  // release in wake_needed() (case b); release orders nothing we need but costs nothing.
-  void prepare_wait() noexcept { atomic_exchange(h_->waiting, 1U, std::memory_order_acq_rel); }
+  // Consumer, before its final emptiness check. seq_cst: acquire pairs with the producer's
+  // release in wake_needed() (form 1, case b); seq_cst places it in the order S of form 2. On
+  // x86 every exchange is the same locked instruction.
+  void prepare_wait() noexcept { atomic_exchange(h_->waiting, 1U, std::memory_order_seq_cst); }
   // Consumer, after waking or after the re-check found data. relaxed: it publishes nothing;
   // a producer that still reads 1 merely writes one spurious eventfd count.
   void cancel_wait() noexcept { atomic_store(h_->waiting, 0U, std::memory_order_relaxed); }
 
   // Producer, after publishing elements. True exactly once per sleep. acq_rel: release makes
-  // the published elements visible to a consumer whose exchange reads ours (case b).
+  // the published elements visible to a consumer whose exchange reads ours (form 1, case b).
   bool wake_needed() noexcept {
     return atomic_exchange(h_->waiting, 0U, std::memory_order_acq_rel) != 0;
   }
+  // Producer of form 2, after its seq_cst publication: whether the consumer announced a sleep
+  // (then call wake_needed()). seq_cst: the load of form 2 above.
+  bool needs_wake() const noexcept { return atomic_load(h_->waiting, std::memory_order_seq_cst) != 0; }
   bool waiting() const noexcept { return atomic_load(h_->waiting, std::memory_order_relaxed) != 0; }
 
  private:

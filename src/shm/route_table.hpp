@@ -22,10 +22,12 @@
 #pragma once
 
 #include <cstdint>
+#include <cstddef>
 #include <cstring>
 #include <type_traits>
 
 #include "shm/atomic.hpp"
+#include "shm/layout.hpp"
 #include "shm/ring.hpp"
 
 namespace zcp::shm {
@@ -36,11 +38,38 @@ inline constexpr std::uint32_t kRouteTableMagic = 0x5a43'5254U;  // "ZCRT"
 inline constexpr std::uint32_t kRouteSlots = 64;
 inline constexpr std::uint32_t kNoRouteSlot = 0xffff'ffffU;
 
-// MessageHeader::flags on the publish ring: the publisher delivered this message itself to
-// the slots in its mask. Such a record reuses two fields the router never trusts:
-// publisher_id carries the route-table version the publisher used, timestamp_ns the mask of
-// slots it pushed to. The real timestamp is in the chunk's header.
+// MessageHeader::flags on the publish ring: the record is a DirectRecord (below), not a
+// MessageHeader: the publisher delivered the message itself to the slots in its mask.
 inline constexpr std::uint16_t kMsgDirect = 1U << 1;
+
+// What a direct publisher leaves in its publish ring for one publication: the chunk, the route
+// version it used, the slots it pushed the MessageHeader to, and the slots whose wake-up it took
+// care of (it holds the subscriber's eventfd and checked the subscriber's waiting word after the
+// push). The publish ring's slots are MessageHeader-sized; a record with kMsgDirect in `flags`
+// is read as this struct. The message's sequence and timestamp are in the chunk's header.
+struct DirectRecord {
+  std::uint32_t chunk_index;
+  std::uint16_t pool_class;
+  std::uint16_t flags;          // kMsgDirect
+  std::uint32_t generation;
+  std::uint32_t route_version;  // the route-table version the publisher pushed with
+  std::uint64_t pushed;         // atomic: bit n set before the push into slot n (cleared if it failed)
+  std::uint64_t woken;          // atomic: bit n set once the publisher handled slot n's wake-up
+
+  ChunkRef chunk() const noexcept { return {chunk_index, pool_class, 0, generation}; }
+};
+static_assert(sizeof(DirectRecord) == sizeof(MessageHeader), "a DirectRecord fills one publish-ring slot");
+static_assert(offsetof(DirectRecord, flags) == offsetof(MessageHeader, flags),
+              "the router tells the two apart by flags");
+static_assert(offsetof(DirectRecord, generation) == offsetof(MessageHeader, generation));
+static_assert(offsetof(DirectRecord, pushed) == 16);
+static_assert(offsetof(DirectRecord, woken) == 24);
+static_assert(std::is_trivially_copyable_v<DirectRecord>);
+
+inline const DirectRecord& as_direct(const MessageHeader& m) noexcept {
+  return *reinterpret_cast<const DirectRecord*>(&m);
+}
+inline DirectRecord& as_direct(MessageHeader& m) noexcept { return *reinterpret_cast<DirectRecord*>(&m); }
 
 struct RouteEntry {
   std::uint32_t subscriber_id;  // 0: the slot is empty
@@ -53,8 +82,10 @@ static_assert(std::is_trivially_copyable_v<RouteEntry>);
 struct RouteTable {
   // Line 0: written once by format.
   std::uint32_t magic;
-  std::uint32_t slots;  // kRouteSlots
-  std::uint32_t reserved0[14];
+  std::uint32_t slots;       // kRouteSlots
+  std::uint32_t wake_limit;  // the publisher wakes sleeping subscribers itself while it pushes
+                             // to at most this many; beyond, it leaves every wake-up to the router
+  std::uint32_t reserved0[13];
   // Line 1: the seqlock word (atomic), reactor-written.
   std::uint32_t version;
   std::uint32_t reserved1[15];
@@ -66,10 +97,11 @@ static_assert(offsetof(RouteTable, entries) == 128);
 static_assert(std::is_trivially_copyable_v<RouteTable>);
 
 // The reactor's side: format once, then rewrite a slot as a seqlock.
-inline void format_route_table(RouteTable& t, std::uint32_t version) noexcept {
+inline void format_route_table(RouteTable& t, std::uint32_t version, std::uint32_t wake_limit) noexcept {
   t = RouteTable{};
   t.magic = kRouteTableMagic;
   t.slots = kRouteSlots;
+  t.wake_limit = wake_limit;
   t.version = version;
 }
 

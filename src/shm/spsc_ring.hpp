@@ -110,6 +110,13 @@ class SpscProducer : public SpscRingBase<T> {
   }
   // The position the next push takes (elements pushed so far).
   std::uint64_t position() const noexcept { return tail_; }
+  // Elements pushed and not yet consumed, as last seen (an over-estimate: the consumer may have
+  // moved on), and exactly (one load of the consumer's line).
+  std::uint64_t fill_cached() const noexcept { return tail_ - head_cache_; }
+  std::uint64_t fill() noexcept {
+    head_cache_ = atomic_load(this->h_->head, std::memory_order_acquire);  // as in claim()
+    return tail_ - head_cache_;
+  }
 
   // Pushes up to n elements with one tail store; returns how many fit.
   std::size_t try_push_batch(const T* values, std::size_t n) noexcept {
@@ -194,6 +201,8 @@ class SpscConsumer : public SpscRingBase<T> {
   }
 
   bool empty() noexcept { return head_ == tail_cache_ && !refresh(); }
+  // The position the next pop takes (elements popped so far).
+  std::uint64_t position() const noexcept { return head_; }
 
   // The slot at the published tail: what a producer that claim()ed but never commit()ted left
   // there (or an old element). Only for a ring whose producer is gone; untrusted like all.

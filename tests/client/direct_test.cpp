@@ -1,6 +1,5 @@
-// Direct delivery end to end (docs/router.md, "Direct delivery"): diroute runs with
-// --direct-topic, so publishers of "d/..." push into subscriber queues themselves and the
-// router settles their records. Real diroute, real processes; the fixture checks after each
+// Direct delivery end to end (docs/router.md, "Direct delivery"), diroute's default: publishers
+// of "d/..." push into subscriber queues themselves and the router settles their records. Real diroute, real processes; the fixture checks after each
 // test that every chunk went back to its pool.
 #include <signal.h>
 
@@ -16,10 +15,7 @@ using zcp::test::Child;
 using zcp::test::ProcessBarrier;
 using zcp::test::SharedAnon;
 
-class DirectTest : public PubSubTest {
- protected:
-  std::vector<std::string> daemon_args() const override { return {"--direct-topic=d/*"}; }
-};
+class DirectTest : public PubSubTest {};
 
 // Takes sequences first..last (receive_n), checking that they rise by one and that payloads
 // are intact; `pause_every` (0: never) makes it slow, so the publisher finds its queue full.

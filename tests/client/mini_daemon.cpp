@@ -23,6 +23,10 @@ struct MiniDaemon::Conn {
 };
 
 namespace {
+// Small publish rings: a test reaches back-pressure with a few dozen messages (and within the
+// small pools the tests give it).
+constexpr std::uint32_t kPublishRing = 32;
+
 fb::QueueDescriptor wire(const shm::QueueDescriptor& q) {
   return fb::QueueDescriptor(q.offset, q.capacity, q.element_size, q.align, q.kind);
 }
@@ -262,7 +266,7 @@ void MiniDaemon::on_request(Conn& c, std::vector<std::uint8_t>& bytes, std::size
       if (!cls) return refuse("max_payload larger than every pool class");
       router::PublisherSpec spec{next_id_++, it->second, 0, *cls,
                                  q.max_loans() ? q.max_loans() : shm::kDefaultMaxLoans,
-                                 shm::kDefaultPublishRing, q.history_depth()};
+                                 kPublishRing, q.history_depth()};
       auto port = router::make_publisher_port(data_base_.load() ? data_base_.load() : seg_.base(), seg_.size(), alloc_, router_->ledger(), spec);
       if (!port) return refuse(port.error());
       protocol::PublisherGrant g;

@@ -49,7 +49,7 @@ void expect_same(const DaemonConfig& a, const DaemonConfig& b) {
   EXPECT_EQ(x.default_max_held, y.default_max_held);
   EXPECT_EQ(x.max_subscriber_capacity, y.max_subscriber_capacity);
   EXPECT_EQ(x.max_held_cap, y.max_held_cap);
-  EXPECT_EQ(x.direct_topics, y.direct_topics);
+  EXPECT_EQ(x.routed_topics, y.routed_topics);
   EXPECT_EQ(x.max_loans_cap, y.max_loans_cap);
   EXPECT_EQ(x.max_history, y.max_history);
   EXPECT_EQ(x.limits.max_processes, y.limits.max_processes);
@@ -101,7 +101,7 @@ DaemonConfig everything_changed() {
   c.registry.default_max_held = 5;
   c.registry.max_subscriber_capacity = 1000;
   c.registry.max_held_cap = 50;
-  c.registry.direct_topics = {"md/*", "robot/arm/joints"};
+  c.registry.routed_topics = {"md/*", "robot/arm/joints"};
   c.registry.max_loans_cap = 60;
   c.registry.max_history = 70;
   c.registry.limits = {12, 13, 14, 15, 16, 17};
@@ -206,12 +206,12 @@ TEST(ConfigErrors, OutOfRange) {
   EXPECT_NE(e.find("test.toml:2:1: router.idle: 'busy' is not one of spin, hybrid, park"), std::string::npos) << e;
   e = error_of("[router]\nspin_yield_us = 2000000\n");
   EXPECT_NE(e.find("test.toml:2:1: router.spin_yield_us: 2000000 is out of range 0..1000000"), std::string::npos) << e;
-  e = error_of("[router]\ndirect_topics = [\"md/*\", \"a*b\"]\n");
-  EXPECT_NE(e.find("router.direct_topics: 'a*b': '*' may only end a pattern"), std::string::npos) << e;
-  e = error_of("[router]\ndirect_topics = [\"a/b\"]\n");
-  EXPECT_NE(e.find("router.direct_topics: 'a/b': expected SERVICE/INSTANCE/EVENT"), std::string::npos) << e;
-  e = error_of("[router]\ndirect_topics = \"md/*\"\n");
-  EXPECT_NE(e.find("router.direct_topics: expected an array of strings"), std::string::npos) << e;
+  e = error_of("[router]\nrouted_topics = [\"md/*\", \"a*b\"]\n");
+  EXPECT_NE(e.find("router.routed_topics: 'a*b': '*' may only end a pattern"), std::string::npos) << e;
+  e = error_of("[router]\nrouted_topics = [\"a/b\"]\n");
+  EXPECT_NE(e.find("router.routed_topics: 'a/b': expected SERVICE/INSTANCE/EVENT"), std::string::npos) << e;
+  e = error_of("[router]\nrouted_topics = \"md/*\"\n");
+  EXPECT_NE(e.find("router.routed_topics: expected an array of strings"), std::string::npos) << e;
   e = error_of("[reactor]\nsched_fifo_priority = 100\n");
   EXPECT_NE(e.find("reactor.sched_fifo_priority: 100 is out of range 0..99"), std::string::npos) << e;
   e = error_of("[daemon]\ninstance = \"no/slash\"\n");
@@ -303,9 +303,11 @@ TEST(ConfigEstimate, SegmentAndWorstCase) {
   EXPECT_EQ(e->classes[0].chunk_size, 128U);
   EXPECT_EQ(e->classes[0].chunk_bytes, 128U + 64U);
   EXPECT_EQ(e->classes[0].subscriber_chunks, 256U + 16U) << "queue capacity + max held";
-  EXPECT_EQ(e->classes[0].publisher_chunks, 64U);
-  EXPECT_EQ(e->classes[0].stalled_subscribers, (4096U - 64U) / 272U);
-  EXPECT_EQ(e->subscriber_arena_bytes, 32768U + 4096U) << "buddy blocks: 256 x 64 B + header, 272 x 8 B + header";
+  EXPECT_EQ(e->classes[0].publisher_chunks, 1024U);
+  EXPECT_EQ(e->classes[0].stalled_subscribers, (16384U - 1024U) / 272U);
+  EXPECT_EQ(e->subscriber_arena_bytes, 32768U + 16384U)
+      << "buddy blocks: 256 x 64 B + header, (272 + 1024) x 12 B + header";
+  EXPECT_EQ(e->publisher_arena_bytes, 32768U + 16384U) << "buddy blocks: 512 x 32 B + header, 1024 x 12 B + header";
   std::string text = describe(*e, c);
   EXPECT_NE(text.find("chunk pool"), std::string::npos) << text;
   EXPECT_NE(text.find("worst case per topic"), std::string::npos) << text;

@@ -169,7 +169,9 @@ class ControlPlaneTest : public ::testing::Test {
     settle();
     if (a.reply.bytes.empty()) {  // held until the router applied its command: sent by settle()
       for (std::size_t i = sent_before; i < host_.sent.size(); ++i) {
-        if (host_.sent[i].first == conn(c)) a.reply = host_.sent[i].second;
+        auto d = protocol::decode_response(host_.sent[i].second.bytes, host_.sent[i].second.bytes.size());
+        const bool notice = d && (*d)->request_id() == 0;  // WakeFds and the like, not a reply
+        if (host_.sent[i].first == conn(c) && !notice) a.reply = host_.sent[i].second;
       }
       // The answer owns the copies of the fds it names; the rest close with the host's list.
       for (sys::UniqueFd& fd : host_.sent_fds) {

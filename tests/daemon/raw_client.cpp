@@ -86,7 +86,16 @@ bool RawClient::wait_for_eof() {
 
 std::optional<Received> RawClient::request(const protocol::EncodeResult& frame) {
   if (!send_frame(frame)) return std::nullopt;
-  return receive();
+  for (;;) {
+    auto r = receive();
+    // WakeFds and WakeFdsRevoked notices may come before a reply: keep them aside.
+    const fb::Response* resp = r ? r->response() : nullptr;
+    if (resp == nullptr || resp->request_id() != 0 ||
+        (resp->body_type() != fb::ResponseBody::WakeFds && resp->body_type() != fb::ResponseBody::WakeFdsRevoked)) {
+      return r;
+    }
+    notices_.push_back(std::move(*r));
+  }
 }
 
 std::optional<Received> RawClient::hello() {

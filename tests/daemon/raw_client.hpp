@@ -46,8 +46,10 @@ class RawClient {
   // True if the daemon hangs up within the receive timeout (datagrams before it are skipped).
   bool wait_for_eof();
 
-  // send + receive, with a fresh request id.
+  // send + receive, with a fresh request id. WakeFds / WakeFdsRevoked notices that arrive
+  // before the reply are kept in notices().
   std::optional<Received> request(const protocol::EncodeResult& frame);
+  std::vector<Received>& notices() noexcept { return notices_; }
   std::optional<Received> hello();
   std::optional<Received> register_process(const std::string& name, bool monitored);
   std::optional<Received> unregister();
@@ -60,6 +62,7 @@ class RawClient {
  private:
   sys::UniqueFd fd_;
   std::uint64_t request_id_ = 0;
+  std::vector<Received> notices_;
 };
 
 // What ListTopology says, flattened for assertions.

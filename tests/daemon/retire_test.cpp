@@ -5,7 +5,16 @@
 namespace zcp::daemon::test {
 namespace {
 
-using Retirement = ControlPlaneTest;
+// On routed topics (two rings a port, no route table).
+class Retirement : public ControlPlaneTest {
+ protected:
+  void SetUp() override {
+    spdlog::set_level(spdlog::level::warn);
+    FixtureOptions o;
+    o.registry.routed_topics = {"*"};
+    build(o);
+  }
+};
 
 TEST_F(Retirement, PortsWaitForEveryWorkerThenFreeInOrder) {
   auto added = registry_->add_process(conn(1), peer(1), "p", false, now_ns());
@@ -68,7 +77,7 @@ class DirectRetirement : public ControlPlaneTest {
   void SetUp() override {
     spdlog::set_level(spdlog::level::warn);
     FixtureOptions o;
-    o.registry.direct_topics = {"svc/direct/*"};
+    o.registry.routed_topics = {"a/*"};
     build(o);
   }
   const shm::RouteTable& table(std::uint32_t pub_id) {
@@ -87,7 +96,7 @@ TEST_F(DirectRetirement, RouteTablesFollowSubscribersAndGuardsHoldRemovedQueues)
   const protocol::Topic t{"svc", "direct", "x"};
   auto routed_pub = registry_->add_publisher(slot, topic("a"));
   ASSERT_TRUE(routed_pub);
-  EXPECT_EQ((*routed_pub)->port->route_table, 0U) << "a topic not listed in direct_topics is routed";
+  EXPECT_EQ((*routed_pub)->port->route_table, 0U) << "a topic listed in routed_topics is routed";
 
   auto s1 = registry_->add_subscriber(slot, t);
   auto pub = registry_->add_publisher(slot, t);

@@ -25,7 +25,8 @@ TEST(Direct, SettlesTheRecordAndDeliversToWhoeverThePublisherDidNotReach) {
   EXPECT_FALSE(h.take(listed)) << "settling must not push a second copy";
   EXPECT_EQ(h.take(unlisted, &m), 42U);
   EXPECT_EQ(m.publisher_id, 1U) << "the router's copy carries the daemon's publisher id";
-  EXPECT_EQ(m.timestamp_ns, 1234U) << "and the chunk's timestamp, not the record's mask";
+  EXPECT_EQ(m.timestamp_ns, 1234U) << "and the chunk's timestamp and sequence, not the record's masks";
+  EXPECT_EQ(m.sequence, 1U);
   EXPECT_EQ(m.flags, 0U);
   h.step();  // releases
   EXPECT_EQ(listed.port->owned.count(), 0U);
@@ -52,6 +53,31 @@ TEST(Direct, AReleaseBeforeItsRecordWaitsAndThenApplies) {
   EXPECT_EQ(s.port->owned.count(), 0U) << "settled, then the waiting release applied";
   EXPECT_EQ(s.port->fault.load(), 0U);
   h.remove(s);
+  h.remove(p);
+  EXPECT_TRUE(h.pool_full());
+}
+
+// A covered subscriber that sleeps is woken by the router only if the publisher did not take
+// care of it (it holds the subscriber's eventfd): no second, spurious wake-up.
+TEST(Direct, TheRouterWakesOnlyWhomThePublisherDidNot) {
+  Harness h;
+  PubClient p = h.add_pub(1, 7);
+  h.make_direct(p);
+  SubClient a = h.add_sub(10, 7, QueuePolicy::kDropOldest, 4, 2, 0, Harness::Route{0, 2});
+  SubClient b = h.add_sub(11, 7, QueuePolicy::kDropOldest, 4, 2, 0, Harness::Route{1, 2});
+  a.queue.wait_word().prepare_wait();  // both announce a sleep
+  b.queue.wait_word().prepare_wait();
+  ASSERT_TRUE(h.publish_direct(p, 5, {&a, &b}, 2, /*commit=*/true, /*woken=*/0b01));  // a's handled
+  h.step();
+  EXPECT_TRUE(a.queue.wait_word().waiting()) << "the publisher woke a: the router leaves it";
+  EXPECT_EQ(a.port->stats->wakeups, 0U);
+  EXPECT_FALSE(b.queue.wait_word().waiting()) << "nobody woke b: the router does";
+  EXPECT_EQ(b.port->stats->wakeups, 1U);
+  EXPECT_EQ(h.take(a), 5U);
+  EXPECT_EQ(h.take(b), 5U);
+  h.step();
+  h.remove(a);
+  h.remove(b);
   h.remove(p);
   EXPECT_TRUE(h.pool_full());
 }
@@ -109,7 +135,7 @@ TEST(Direct, ABitOfAnEarlierOccupantOfTheSlotDoesNotCoverTheNewOne) {
   ASSERT_NE(rec, nullptr);
   shm::ChunkRef ref;
   ASSERT_TRUE(p.loans.try_pop(ref));
-  *rec = shm::MessageHeader{ref.index, ref.pool_class, shm::kMsgDirect, ref.generation, 4, 1, 1};
+  shm::as_direct(*rec) = shm::DirectRecord{ref.index, ref.pool_class, shm::kMsgDirect, ref.generation, 4, 1, 0};
   p.out.commit();
   h.step();
   EXPECT_TRUE(h.take(s)) << "delivered by the router, since the publisher could not have";
@@ -125,8 +151,9 @@ TEST(Direct, RefusedRecordsAndReleasesFaultTheirPort) {
   PubClient routed_pub = h.add_pub(1, 7);
   shm::ChunkRef ref;
   ASSERT_TRUE(routed_pub.loans.try_pop(ref));
-  ASSERT_TRUE(routed_pub.out.try_push(
-      shm::MessageHeader{ref.index, ref.pool_class, shm::kMsgDirect, ref.generation, 2, 1, 1}));
+  shm::MessageHeader forged{};
+  shm::as_direct(forged) = shm::DirectRecord{ref.index, ref.pool_class, shm::kMsgDirect, ref.generation, 2, 1, 0};
+  ASSERT_TRUE(routed_pub.out.try_push(forged));
   h.step();
   EXPECT_EQ(routed_pub.port->fault.load(), static_cast<std::uint32_t>(PortFault::kCorruptRing));
 

@@ -148,11 +148,12 @@ class Harness {
     c.port->route_table = *off;
   }
   // The publisher's side of a direct publication: loan, write, push into the queues of `to`,
-  // and write the kMsgDirect record (route version `version`, mask of their slots) into the
+  // and write the kMsgDirect record (route version `version`, mask of their slots, none woken) into the
   // publish ring's next slot; commit it unless `commit` is false (a publisher that died
   // before its commit). Returns the chunk, or nullopt without a loan or room.
+  // `woken`: the slots whose wake-up the publisher says it handled (DirectRecord::woken).
   std::optional<shm::ChunkRef> publish_direct(PubClient& c, std::uint64_t value, std::vector<SubClient*> to,
-                                              std::uint32_t version, bool commit = true) {
+                                              std::uint32_t version, bool commit = true, std::uint64_t woken = 0) {
     shm::MessageHeader* rec = c.out.claim();
     shm::ChunkRef ref;
     if (rec == nullptr || !c.loans.try_pop(ref)) return std::nullopt;
@@ -161,13 +162,14 @@ class Harness {
     std::memcpy(ch->payload, &value, sizeof(value));
     ch->header->payload_size = 8;
     ch->header->timestamp_ns = 1234;
-    const shm::MessageHeader m{ref.index, ref.pool_class, 0, ref.generation, 999, ++c.seq, 1234};
+    ch->header->sequence = ++c.seq;
+    const shm::MessageHeader m{ref.index, ref.pool_class, 0, ref.generation, 999, c.seq, 1234};
     std::uint64_t mask = 0;
     for (SubClient* s : to) {
       mask |= std::uint64_t{1} << s->port->route_slot;
       EXPECT_TRUE(s->queue.try_push(m));
     }
-    *rec = shm::MessageHeader{ref.index, ref.pool_class, shm::kMsgDirect, ref.generation, version, c.seq, mask};
+    shm::as_direct(*rec) = shm::DirectRecord{ref.index, ref.pool_class, shm::kMsgDirect, ref.generation, version, mask, woken};
     if (commit) c.out.commit();
     return ref;
   }

@@ -16,7 +16,7 @@ namespace {
 
 TEST(Layout, VersionMatchesPinnedLayout) {
   // The values below are layout version 4. Change them only together with the version.
-  EXPECT_EQ(kLayoutVersion, 4U) << "layout version changed: update the pinned sizes below";
+  EXPECT_EQ(kLayoutVersion, 5U) << "layout version changed: update the pinned sizes below";
   EXPECT_EQ(kSegmentMagic, 0x5a43'5053'4547'0001ULL);
 }
 
@@ -156,6 +156,11 @@ TEST(Layout, RouteTable) {
   EXPECT_EQ(offsetof(RouteTable, entries), 128U);
   EXPECT_EQ(kMsgDirect, 2U);
   EXPECT_EQ(kRouteTableMagic, 0x5a435254U);
+  EXPECT_EQ(sizeof(DirectRecord), 32U);
+  EXPECT_EQ(offsetof(DirectRecord, flags), 6U);
+  EXPECT_EQ(offsetof(DirectRecord, route_version), 12U);
+  EXPECT_EQ(offsetof(DirectRecord, pushed), 16U);
+  EXPECT_EQ(offsetof(DirectRecord, woken), 24U);
 }
 
 TEST(Layout, RouteGuardComparesVersionsAsSerialNumbers) {

@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "config/config.hpp"
+#include "shm/route_table.hpp"
 
 namespace diroute {
 namespace {
@@ -40,6 +41,8 @@ void add_options(CLI::App& app, Options& o) {
   o.max_subscribers_per_process = d.registry.limits.max_subscribers_per_process;
   o.max_topics = d.registry.limits.max_topics;
   o.arena_mb = static_cast<unsigned>(d.queue_arena_bytes >> 20);
+  o.publish_ring = d.registry.publisher_ring_capacity;
+  o.direct_wake_max = d.registry.direct_wake_max;
 
   app.add_option("--config", o.config,
                  "TOML configuration file (docs/configuration.md); the flags given on the command line "
@@ -92,10 +95,16 @@ void add_options(CLI::App& app, Options& o) {
                  "back-to-back requests skip a wake-up; 0: always sleep")
       ->check(CLI::Range(0U, 1000000U))
       ->capture_default_str();
-  app.add_option("--direct-topic", o.direct_topics,
-                 "Direct delivery for a topic SERVICE/INSTANCE/EVENT, or a prefix ending in '*' "
-                 "(repeatable): its publishers push into subscriber queues themselves")
+  app.add_option("--routed-topic", o.routed_topics,
+                 "Routed delivery for a topic SERVICE/INSTANCE/EVENT, or a prefix ending in '*' "
+                 "(repeatable; '*' for all): the router worker makes every delivery. Other topics "
+                 "are direct: their publishers push into subscriber queues themselves")
       ->check([](const std::string& p) { return zcp::daemon::topic_pattern_problem(p); });
+  app.add_option("--direct-wake-max", o.direct_wake_max,
+                 "On a direct topic with at most this many subscribers, a publisher wakes sleeping "
+                 "subscribers itself; on wider topics the router wakes them in batches")
+      ->check(CLI::Range(0U, zcp::shm::kRouteSlots))
+      ->capture_default_str();
   app.add_option("--max-processes", o.max_processes, "Most registered processes (= heartbeat slots in the segment)")
       ->check(CLI::Range(1U, zcp::shm::kMaxHeartbeatSlots))
       ->capture_default_str();
@@ -108,6 +117,11 @@ void add_options(CLI::App& app, Options& o) {
       ->capture_default_str();
   app.add_option("--max-topics", o.max_topics, "Most distinct topics (service/instance/event)")
       ->check(CLI::Range(1U, 1U << 24))
+      ->capture_default_str();
+  app.add_option("--publish-ring", o.publish_ring,
+                 "Publish ring slots of each publisher: what it may publish before the router has "
+                 "settled or routed it; past it publish() reports WouldBlock")
+      ->check(CLI::Range(1U, 65536U))
       ->capture_default_str();
   app.add_option("--queue-arena-mb", o.arena_mb, "Shared memory for publisher rings and subscriber queues, MiB")
       ->check(CLI::Range(1U, 1U << 16))
@@ -129,7 +143,7 @@ std::optional<std::string> apply_flags(const Options& o, zcp::daemon::DaemonConf
   if (given(o, "--idle")) cfg.idle = *zcp::router::parse_idle_strategy(o.idle);
   if (given(o, "--spin-us")) cfg.spin = std::chrono::microseconds(o.spin_us);
   if (given(o, "--spin-yield-us")) cfg.spin_yield = std::chrono::microseconds(o.spin_yield_us);
-  if (given(o, "--direct-topic")) cfg.registry.direct_topics = o.direct_topics;
+  if (given(o, "--routed-topic")) cfg.registry.routed_topics = o.routed_topics;
   if (given(o, "--reactor-busy-poll-us")) cfg.reactor_busy_poll = std::chrono::microseconds(o.reactor_busy_poll_us);
   if (given(o, "--max-processes")) {
     cfg.heartbeat_slots = o.max_processes;
@@ -143,6 +157,8 @@ std::optional<std::string> apply_flags(const Options& o, zcp::daemon::DaemonConf
   }
   if (given(o, "--max-topics")) cfg.registry.limits.max_topics = o.max_topics;
   if (given(o, "--queue-arena-mb")) cfg.queue_arena_bytes = std::uint64_t{o.arena_mb} << 20;
+  if (given(o, "--publish-ring")) cfg.registry.publisher_ring_capacity = o.publish_ring;
+  if (given(o, "--direct-wake-max")) cfg.registry.direct_wake_max = o.direct_wake_max;
   if (given(o, "--pool")) {
     cfg.pools.classes.clear();
     for (const std::string& spec : o.pools) {

@@ -24,7 +24,7 @@ struct Options {
   unsigned timeout_ms = 0;
   unsigned workers = 0;
   std::vector<int> router_cpus;
-  std::vector<std::string> direct_topics;
+  std::vector<std::string> routed_topics;
   unsigned reactor_busy_poll_us = 0;
   std::vector<std::string> pools;
   std::string idle;
@@ -35,6 +35,8 @@ struct Options {
   std::uint32_t max_subscribers_per_process = 0;
   std::uint32_t max_topics = 0;
   unsigned arena_mb = 0;
+  std::uint32_t publish_ring = 0;
+  std::uint32_t direct_wake_max = 0;
 
   CLI::App* app = nullptr;  // to ask which flags were given
 };

@@ -30,7 +30,7 @@ struct Common {
   std::string idle;
   std::string daemon_log = "warn";
   std::vector<std::string> daemon_args;
-  std::string delivery = "routed";
+  std::string delivery = "direct";
 };
 
 void add_common(CLI::App* cmd, Common& c) {
@@ -50,9 +50,9 @@ void add_common(CLI::App* cmd, Common& c) {
                   "e.g. --daemon-arg=--spin-us --daemon-arg=20)")
       ->allow_extra_args(false);
   cmd->add_option("--delivery", c.delivery,
-                  "Private daemon only: routed (through the router worker, the default) or direct "
-                  "(publishers push into subscriber queues themselves: diroute --direct-topic for "
-                  "zcp-perf's topics). With --instance, the daemon's [router] direct_topics decides")
+                  "Private daemon only: direct (publishers push into subscriber queues themselves, "
+                  "diroute's default) or routed (through the router worker: diroute --routed-topic "
+                  "for zcp-perf's topics). With --instance, the daemon's [router] routed_topics decides")
       ->check(CLI::IsMember({"routed", "direct"}))
       ->capture_default_str();
 }
@@ -82,9 +82,9 @@ int run(const Common& c, DaemonOptions dopt, const std::vector<std::pair<const c
       return 2;
     }
   }
-  if (!c.instance.empty() && c.delivery == "direct") {
-    std::fprintf(stderr, "zcp-perf: --delivery direct configures the private daemon; with --instance, list "
-                         "zcp-perf/* in that daemon's [router] direct_topics instead\n");
+  if (!c.instance.empty() && c.delivery == "routed") {
+    std::fprintf(stderr, "zcp-perf: --delivery routed configures the private daemon; with --instance, list "
+                         "zcp-perf/* in that daemon's [router] routed_topics instead\n");
     return 2;
   }
   if (!c.instance.empty() && !c.daemon_args.empty()) {
@@ -96,7 +96,7 @@ int run(const Common& c, DaemonOptions dopt, const std::vector<std::pair<const c
   dopt.idle = c.idle;
   dopt.log_level = c.daemon_log;
   dopt.extra_args.insert(dopt.extra_args.end(), c.daemon_args.begin(), c.daemon_args.end());
-  if (c.delivery == "direct") dopt.extra_args.emplace_back("--direct-topic=zcp-perf/*");
+  if (c.delivery == "routed") dopt.extra_args.emplace_back("--routed-topic=zcp-perf/*");
   auto session = DaemonSession::open(dopt);
   if (!session) {
     std::fprintf(stderr, "zcp-perf: %s\n", session.error().c_str());
