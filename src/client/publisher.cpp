@@ -122,7 +122,12 @@ Result<void> PublisherPort::bind(Session& s) {
   wake_generation_ = ~std::uint64_t{0};
   refill_at_ = 0;
   nudged_at_ = 0;
-  if (table_ != nullptr) refresh_routes();
+  if (table_ != nullptr) {
+    refresh_routes();
+    // A new publisher has no history that a listed subscriber must get first: push from the
+    // first record on (refresh_routes() defers a newly listed slot for that reason).
+    for (Route& r : routes_) r.defer_until = 0;
+  }
   return {};
 }
 

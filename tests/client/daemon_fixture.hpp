@@ -35,6 +35,7 @@ class DirouteProcess {
   // Sends `sig` and reaps; returns the exit code, 128+signal, or -1 on timeout.
   int stop(int sig, std::chrono::milliseconds timeout = std::chrono::seconds(10));
   bool running() const noexcept { return pid_ > 0; }
+  pid_t pid() const noexcept { return pid_; }
   std::string log() const;
 
  private:

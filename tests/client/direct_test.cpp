@@ -1,6 +1,7 @@
 // Direct delivery end to end (docs/router.md, "Direct delivery"), diroute's default: publishers
 // of "d/..." push into subscriber queues themselves and the router settles their records. Real diroute, real processes; the fixture checks after each
 // test that every chunk went back to its pool.
+#include <poll.h>
 #include <signal.h>
 
 #include <vector>
@@ -123,6 +124,65 @@ TEST_F(DirectTest, ALateJoinerGetsItsHistoryBeforeDirectPushes) {
   });
   EXPECT_EQ(pub.wait(kChildTimeout), 0);
   EXPECT_EQ(sub.wait(kChildTimeout), 0);
+}
+
+// The publisher wakes a sleeping subscriber itself: with diroute stopped (SIGSTOP, so neither
+// its reactor nor its router worker runs), each message still reaches a subscriber asleep on
+// its eventfd. The publisher holds the subscriber's eventfd (a WakeFds notice) and its loans
+// (taken before the stop); the router settles everything after SIGCONT.
+TEST_F(DirectTest, APublisherWakesASleepingSubscriberWithoutTheRouter) {
+  constexpr int kN = 8;  // within the loans the publisher takes before the daemon stops
+  SharedAnon mem(sizeof(Flags));
+  Flags* flags = new (mem.get()) Flags;  // step: the subscriber is asleep for message `step`
+  SharedAnon ready_mem(sizeof(Flags));
+  Flags* ready = new (ready_mem.get()) Flags;  // count: processes ready; value: daemon stopped
+  Child sub([&] {
+    auto rt = connect("sub");
+    auto s = rt ? Subscriber<>::create(*rt, "d/wake/x") : Result<Subscriber<>>(Unexpected(Error{}));
+    CHILD_CHECK(s, "create: %s", s ? "" : s.error().message.c_str());
+    ready->count.fetch_add(1);
+    CHILD_CHECK(wait_until([&] { return ready->value.load() != 0; }, 20s), "the daemon was not stopped");
+    for (int i = 1; i <= kN; ++i) {
+      CHILD_CHECK(s->prepare_wait(), "message %d arrived before the subscriber slept", i);
+      flags->step = i;
+      pollfd p{s->native_handle(), POLLIN, 0};
+      const int n = ::poll(&p, 1, 20000);
+      s->finish_wait();
+      CHILD_CHECK(n == 1, "message %d: no wake-up within 20 s with the router stopped", i);
+      auto x = s->take();
+      CHILD_CHECK(x && x->sequence() == static_cast<std::uint64_t>(i), "message %d: took %llu", i,
+                  x ? static_cast<unsigned long long>(x->sequence()) : 0ULL);
+    }
+    return 0;
+  });
+  Child pub([&] {
+    auto rt = connect("pub");
+    auto p = rt ? Publisher<>::create(*rt, "d/wake/x", {.max_payload = 64, .loan_wait = 5s})
+                : Result<Publisher<>>(Unexpected(Error{}));
+    CHILD_CHECK(p, "create: %s", p ? "" : p.error().message.c_str());
+    CHILD_CHECK(wait_subscribers(*p, 1), "no subscriber");
+    std::vector<Loan<>> loans;
+    for (int i = 0; i < kN; ++i) {
+      auto l = p->loan(8);
+      CHILD_CHECK(l, "loan: %s", l ? "" : l.error().message.c_str());
+      loans.push_back(std::move(*l));
+    }
+    ready->count.fetch_add(1);
+    CHILD_CHECK(wait_until([&] { return ready->value.load() != 0; }, 20s), "the daemon was not stopped");
+    for (int i = 1; i <= kN; ++i) {
+      CHILD_CHECK(wait_until([&] { return flags->step.load() >= i; }, 20s), "the subscriber did not sleep");
+      CHILD_CHECK(p->publish(std::move(loans[static_cast<std::size_t>(i - 1)])), "publish %d", i);
+    }
+    CHILD_CHECK(wait_until([&] { return ready->value.load() == 2; }, 40s), "the daemon was not continued");
+    return 0;  // the publisher's Runtime goes after the daemon runs again
+  });
+  ASSERT_TRUE(wait_until([&] { return ready->count.load() == 2; }, 20s));
+  ASSERT_EQ(::kill(daemon_->pid(), SIGSTOP), 0);
+  ready->value = 1;
+  EXPECT_EQ(sub.wait(kChildTimeout), 0);
+  EXPECT_EQ(::kill(daemon_->pid(), SIGCONT), 0);
+  ready->value = 2;
+  EXPECT_EQ(pub.wait(kChildTimeout), 0);
 }
 
 // Subscribers come and go while the publisher pushes into their queues: the reactor frees a

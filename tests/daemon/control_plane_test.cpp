@@ -201,6 +201,65 @@ TEST_F(Handlers, SubscriberReplyAndPeerCountWaitForTheRouter) {
   expect_consistent();
 }
 
+// Direct topics: a process with a publisher receives the eventfd of every subscriber its
+// publishers push to (WakeFds, before the publisher's reply), once per subscriber, within its
+// limit; the subscriber's departure revokes it.
+TEST_F(Handlers, PublishingProcessesGetAndLoseTheSubscribersEventfds) {
+  auto notices = [&](std::uint32_t c, fb::ResponseBody type) {
+    std::vector<std::vector<std::uint32_t>> out;
+    for (const auto& [to, reply] : host_.sent) {
+      auto d = protocol::decode_response(reply.bytes, reply.bytes.size());
+      if (to != conn(c) || !d || (*d)->request_id() != 0 || (*d)->body_type() != type) continue;
+      const flatbuffers::Vector<std::uint32_t>* ids = type == fb::ResponseBody::WakeFds
+                                                          ? (*d)->body_as_WakeFds()->subscriber_ids()
+                                                          : (*d)->body_as_WakeFdsRevoked()->subscriber_ids();
+      out.emplace_back(ids->begin(), ids->end());
+      if (type == fb::ResponseBody::WakeFds) {
+        EXPECT_EQ(reply.fds.size(), ids->size());
+      }
+    }
+    return out;
+  };
+  using Ids = std::vector<std::vector<std::uint32_t>>;
+  const std::uint32_t pub_slot = registered(1, "pub");
+  registered(2, "sub");
+  const std::uint32_t s1 = subscriber_id(create_subscriber(2, topic("w")));
+  EXPECT_EQ(notices(2, fb::ResponseBody::WakeFds), Ids{}) << "a subscriber alone tells nobody";
+  publisher_id(create_publisher(1, topic("w")));
+  EXPECT_EQ(notices(1, fb::ResponseBody::WakeFds), (Ids{{s1}}));
+  publisher_id(create_publisher(1, topic("w")));  // a second publisher of the same process
+  EXPECT_EQ(notices(1, fb::ResponseBody::WakeFds), (Ids{{s1}})) << "one eventfd per subscriber and process";
+  const std::uint32_t s2 = subscriber_id(create_subscriber(2, topic("w")));
+  EXPECT_EQ(notices(1, fb::ResponseBody::WakeFds), (Ids{{s1}, {s2}}));
+  EXPECT_EQ(registry_->process(pub_slot)->wake_fds, (std::vector<std::uint32_t>{s1, s2}));
+  EXPECT_EQ(destroy_subscriber(2, s1).code(), fb::ResultCode::Ok);
+  EXPECT_EQ(notices(1, fb::ResponseBody::WakeFdsRevoked), (Ids{{s1}}));
+  EXPECT_EQ(registry_->process(pub_slot)->wake_fds, (std::vector<std::uint32_t>{s2}));
+  expect_consistent();
+  // The subscriber's process goes: the publisher's process loses the eventfd of s2 too.
+  control_->closed(conn(2), reactor::CloseReason::kPeerClosed);
+  EXPECT_EQ(notices(1, fb::ResponseBody::WakeFdsRevoked), (Ids{{s1}, {s2}}));
+  EXPECT_TRUE(registry_->process(pub_slot)->wake_fds.empty());
+  expect_consistent();
+}
+
+TEST_F(ControlPlaneTest, WakeFdsStayWithinTheLimitAndRoutedTopicsGetNone) {
+  FixtureOptions o;
+  o.registry.max_wake_fds_per_process = 1;
+  o.registry.routed_topics = {"r/*"};
+  build(o);
+  const std::uint32_t pub_slot = registered(1, "pub");
+  registered(2, "sub");
+  const std::uint32_t s1 = subscriber_id(create_subscriber(2, topic("w")));
+  subscriber_id(create_subscriber(2, topic("w")));
+  subscriber_id(create_subscriber(2, topic("r")));
+  publisher_id(create_publisher(1, topic("w")));
+  publisher_id(create_publisher(1, topic("r")));
+  EXPECT_EQ(registry_->process(pub_slot)->wake_fds, (std::vector<std::uint32_t>{s1}))
+      << "the limit is one; the routed topic's subscriber is woken by the router only";
+  expect_consistent();
+}
+
 // A held reply whose connection closes meanwhile is dropped, not sent to a stranger.
 TEST_F(Handlers, HeldReplyOfAClosedConnectionIsDropped) {
   registered(2, "sub");

@@ -341,6 +341,33 @@ TEST(RoundTrip, DaemonShutdownNotice) {
   EXPECT_EQ(as_view(rsp->body_as_DaemonShutdown()->reason()), "SIGTERM received");
 }
 
+TEST(RoundTrip, WakeFdsNoticesNameTheirSubscribersAndDescribeTheirFds) {
+  const std::vector<std::uint32_t> ids{7, 9, 12};
+  const auto f = encode_wake_fds(ids);
+  const auto* rsp = as_response(f);
+  ASSERT_NE(rsp, nullptr);
+  EXPECT_EQ(rsp->request_id(), 0u) << "unsolicited";
+  ASSERT_EQ(rsp->body_type(), fb::ResponseBody::WakeFds);
+  const auto* got = rsp->body_as_WakeFds()->subscriber_ids();
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(std::vector<std::uint32_t>(got->begin(), got->end()), ids);
+  ASSERT_NE(rsp->fds(), nullptr);
+  ASSERT_EQ(rsp->fds()->size(), 3u) << "one eventfd per subscriber";
+  for (auto kind : *rsp->fds()) EXPECT_EQ(kind, fb::FdKind::SubscriberEventFd);
+
+  const auto r = encode_wake_fds_revoked(ids);
+  const auto* rev = as_response(r);
+  ASSERT_NE(rev, nullptr);
+  ASSERT_EQ(rev->body_type(), fb::ResponseBody::WakeFdsRevoked);
+  EXPECT_EQ(rev->body_as_WakeFdsRevoked()->subscriber_ids()->size(), 3u);
+  EXPECT_EQ(rev->fds(), nullptr) << "a revoke carries no descriptor";
+
+  std::vector<std::uint32_t> too_many(kMaxFdsPerFrame + 1, 1);
+  const auto over = encode_wake_fds(too_many);
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.error(), EncodeError::TooManyFds);
+}
+
 TEST(RoundTrip, ErrorResponse) {
   const auto f = encode_error_response(kId, fb::ResultCode::LimitReached, "too many publishers");
   const auto* rsp = as_response(f);
