@@ -101,6 +101,7 @@ Result<void> PublisherPort::bind(Session& s) {
   }
   session_ = &s;
   id_ = grant->id;
+  queue_tag_ = shm::MpmcRing<shm::MessageHeader>::publisher_tag(id_);
   // The class's real size bounds every write; the grant's is only what the daemon said.
   chunk_size_ = std::min(grant->chunk_size, pool.chunk_size(grant->pool_class));
   max_loans_ = grant->max_loans;
@@ -276,7 +277,7 @@ bool PublisherPort::deliver_direct(shm::MessageHeader& slot, const shm::MessageH
     // needs it; the commit's release store orders it for the router otherwise).
     pushed |= bit;
     shm::atomic_store(rec.pushed, pushed, std::memory_order_relaxed);
-    if (!r.queue.try_push(m)) {
+    if (!r.queue.try_push(m, queue_tag_)) {
       // Full: the router applies the subscriber's policy, and gets the next ones too until
       // it has routed this record (per-publisher order).
       pushed &= ~bit;

@@ -143,6 +143,7 @@ class PublisherPort {
   std::uint64_t routed_cache_ = 0;   // the router's `routed` as last read
   std::uint64_t wake_generation_ = ~std::uint64_t{0};  // of the WakeFdTable routes_ took fds from
   std::uint32_t wake_limit_ = 0;  // RouteTable::wake_limit
+  std::uint32_t queue_tag_ = 0;   // our producer tag in subscriber queues (MpmcRing::publisher_tag)
   bool wake_direct_ = false;      // live slots ≤ wake_limit_: we wake sleeping subscribers
   std::uint64_t refill_at_ = 0;      // the loan ring's refill mark as last read
   std::uint64_t nudged_at_ = 0;      // the refill mark we last nudged the router for

@@ -25,7 +25,8 @@ inline constexpr std::uint64_t kSegmentMagic = 0x5a43'5053'4547'0001ULL;  // fix
 // in the queue arena (route_table.hpp), MessageHeader flag kMsgDirect on publish rings.
 // 5: a direct publisher's publish-ring record is a DirectRecord (route_table.hpp: pushed and
 // woken slot masks); the waiting-word handshake of subscriber queues pairs the producers'
-// seq_cst tail CAS with the subscriber's seq_cst tail load (ring.hpp).
+// seq_cst tail CAS with the subscriber's seq_cst tail load (ring.hpp); an MPMC cell's turn word
+// carries a state and a producer tag (busy, skipped: mpmc_ring.hpp); RingHeader::refill_at (96).
 inline constexpr std::uint32_t kLayoutVersion = 5;
 
 // ---------------------------------------------------------------------------

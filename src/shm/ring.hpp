@@ -126,7 +126,7 @@ class RingIndex {
 
 template <class T>
 struct MpmcCell {
-  std::uint64_t turn;  // 2·lap: free for the lap's producer; 2·lap+1: full for its consumer
+  std::uint64_t turn;  // the cell's turn word (mpmc_ring.hpp: a turn, a producer tag, a state)
   T value;
 };
 

@@ -163,6 +163,77 @@ TEST(MpmcRing, CorruptIndicesDoNotHang) {
   EXPECT_FALSE(q.try_pop(x));
 }
 
+// A producer that dies between its claim and its publication would stop every consumer at
+// that position for good; skip_abandoned() of its tag, once it is known dead, lets them pass.
+TEST(MpmcRing, AbandonedClaimsOfADeadProducerAreSteppedOver) {
+  using Q = MpmcRing<MessageHeader>;
+  RingMem<MessageHeader> m(RingKind::kMpmc, 4);
+  auto q = *Q::attach(m.mem.base(), m.mem.size(), m.d);
+  auto* h = reinterpret_cast<RingHeader*>(m.mem.base());
+  auto* cells = reinterpret_cast<MpmcCell<MessageHeader>*>(m.mem.base() + sizeof(RingHeader));
+  auto cell_at = [&](std::uint64_t pos) { return reinterpret_cast<MpmcCell<MessageHeader>*>(
+                                               reinterpret_cast<std::byte*>(cells) + (pos % 4) * 64); };
+  const std::uint32_t dead = Q::publisher_tag(7);
+  const std::uint32_t live = Q::publisher_tag(8);
+  auto push = [&](std::uint64_t seq, std::uint32_t tag) {
+    MessageHeader x{};
+    x.sequence = seq;
+    return q.try_push(x, tag);
+  };
+  ASSERT_TRUE(push(1, Q::kRouterTag));
+  h->tail += 1;  // position 1: claimed on the tail, then the producer died (cell still free)
+  ASSERT_TRUE(push(2, live));
+  h->tail += 1;  // position 3: the dead producer claimed the cell too, and died writing
+  cell_at(3)->turn = Q::busy(0, dead);
+  MessageHeader out{};
+  ASSERT_TRUE(q.try_pop(out));
+  EXPECT_EQ(out.sequence, 1U);
+  EXPECT_FALSE(q.try_pop(out)) << "stuck at the abandoned position 1";
+  EXPECT_FALSE(q.idle()) << "claims past the head: a subscriber would not sleep";
+
+  EXPECT_EQ(q.skip_abandoned(dead), 2U) << "position 1 (free) and position 3 (busy with its tag)";
+  EXPECT_FALSE(q.empty());
+  ASSERT_TRUE(q.try_pop(out));
+  EXPECT_EQ(out.sequence, 2U);
+  EXPECT_FALSE(q.try_pop(out));
+  EXPECT_TRUE(q.empty());
+  EXPECT_TRUE(q.idle());
+  // The cells are free again for the next lap: the queue is whole.
+  for (std::uint64_t s = 3; s <= 6; ++s) ASSERT_TRUE(push(s, live));
+  EXPECT_FALSE(push(7, live)) << "full at its capacity";
+  for (std::uint64_t s = 3; s <= 6; ++s) {
+    ASSERT_TRUE(q.try_pop(out));
+    EXPECT_EQ(out.sequence, s);
+  }
+}
+
+TEST(MpmcRing, ALiveProducersCellIsNeverSkippedAndASlowClaimMovesOn) {
+  using Q = MpmcRing<MessageHeader>;
+  RingMem<MessageHeader> m(RingKind::kMpmc, 4);
+  auto q = *Q::attach(m.mem.base(), m.mem.size(), m.d);
+  auto* h = reinterpret_cast<RingHeader*>(m.mem.base());
+  auto* cell0 = reinterpret_cast<MpmcCell<MessageHeader>*>(m.mem.base() + sizeof(RingHeader));
+  const std::uint32_t dead = Q::publisher_tag(7);
+  const std::uint32_t live = Q::publisher_tag(8);
+  h->tail = 1;
+  cell0->turn = Q::busy(0, live);  // a live producer writing position 0
+  EXPECT_EQ(q.skip_abandoned(dead), 0U) << "busy with another producer's tag: left alone";
+  EXPECT_EQ(cell0->turn, Q::busy(0, live));
+  // The live producer finishes; then one claims position 1 on the tail and is slow: a repair
+  // for a dead producer skips that bare claim, and the slow one's push goes to position 2.
+  cell0->turn = Q::turn(0, 1);
+  h->tail = 2;
+  EXPECT_EQ(q.skip_abandoned(dead), 1U);
+  MessageHeader x{};
+  x.sequence = 9;
+  ASSERT_TRUE(q.try_push(x, live));
+  EXPECT_EQ(h->tail, 3U);
+  MessageHeader out{};
+  ASSERT_TRUE(q.try_pop(out));  // position 0 (its value was never written here: zeros)
+  ASSERT_TRUE(q.try_pop(out));  // position 1 skipped, position 2 taken
+  EXPECT_EQ(out.sequence, 9U);
+}
+
 TEST(WaitWord, WakeNeededOncePerSleep) {
   RingMem<std::uint64_t> m(RingKind::kSpsc, 4);
   auto c = *SpscConsumer<std::uint64_t>::attach(m.mem.base(), m.mem.size(), m.d);
