@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
+
 #include <cstring>
 
 #include <spdlog/spdlog.h>
@@ -282,20 +284,49 @@ Reply ControlPlane::encoded(protocol::EncodeResult frame, std::uint64_t request_
 // ---- Deaths ----------------------------------------------------------------------------------
 
 void ControlPlane::process_exited(ProcessHandle handle) {
-  remove_process(handle, shutting_down_ ? DeathCause::kShutdown : DeathCause::kExited);
+  auto q = std::find_if(quarantine_.begin(), quarantine_.end(), [&](const Quarantined& e) {
+    return e.handle.index == handle.index && e.handle.epoch == handle.epoch;
+  });
+  if (q == quarantine_.end()) {
+    remove_process(handle, shutting_down_ ? DeathCause::kShutdown : DeathCause::kExited);
+    return;
+  }
+  // A process removed earlier while it could still run has exited: nothing writes its memory
+  // any more. Step over what it left in subscriber queues, then let its ports go.
+  const std::size_t cells = registry_.repair_abandoned(q->direct_publishers);
+  const std::size_t ports = registry_.release_quarantine(handle);
+  counters_.add(Counter::kAbandonedClaims, cells);
+  spdlog::info("process '{}' (pid {}) exited: its {} quarantined port(s) are freed{}", q->name, q->pid, ports,
+               cells ? ", " + std::to_string(cells) + " abandoned queue cell(s) stepped over" : std::string());
+  quarantine_.erase(q);
+  reclaim_retired();
 }
 
 void ControlPlane::remove_process(ProcessHandle handle, DeathCause cause) {
-  std::optional<RemovedProcess> removed = registry_.remove_process(handle);
+  // A process removed while it may still run (hung, faulted, or it closed its socket) keeps its
+  // memory until its pidfd reports the exit: it may still write its rings, its chunks, and the
+  // subscriber queues it pushes to. Without a pidfd watch there is nothing to wait for.
+  const ProcessRecord* live = registry_.process(handle);
+  const bool may_run = cause == DeathCause::kHeartbeat || cause == DeathCause::kDisconnected ||
+                       cause == DeathCause::kHangUp;
+  const bool quarantine = live != nullptr && may_run && live->watch.valid();
+  std::optional<RemovedProcess> removed = registry_.remove_process(handle, quarantine);
   if (!removed) return;  // already removed: a second notice of the same death
   const ProcessRecord& rec = removed->record;
+  if (quarantine) {
+    quarantine_.push_back({handle, rec.watch, rec.peer.pid, rec.name, removed->direct_publishers});
+    counters_.add(Counter::kQuarantined);
+  } else if (cause == DeathCause::kExited) {
+    counters_.add(Counter::kAbandonedClaims, registry_.repair_abandoned(removed->direct_publishers));
+  }
 
   auto it = conns_.find(rec.conn);
   if (it != conns_.end() && it->second.process && it->second.process->index == handle.index &&
       it->second.process->epoch == handle.epoch) {
     it->second.process.reset();
   }
-  if (rec.watch.valid()) host_.cancel_watch(rec.watch);  // a no-op once the watch fired
+  // The watch goes, a no-op once it fired; a quarantined process keeps it until its exit.
+  if (rec.watch.valid() && !quarantine) host_.cancel_watch(rec.watch);
   // A dead or hung process gets no goodbye; its connection is dropped if it is still open.
   if ((cause == DeathCause::kExited || cause == DeathCause::kHeartbeat) && it != conns_.end() &&
       !it->second.closing) {

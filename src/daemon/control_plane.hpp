@@ -49,7 +49,8 @@ struct Reply {
   bool close_after = false;  // hang up once this reply is sent (CloseMode::kAfterSends)
   // A router command sequence the reply must wait for: a CreateSubscriber reply goes out once
   // every worker applied the AddSubscriber, so a message published after the client's
-  // create() returns reaches the new subscriber. 0: send at once.
+  // create() returns reaches the new subscriber; a CreatePublisher reply once the worker
+  // filled the new loan ring. 0: send at once.
   std::uint64_t settle = 0;
 };
 
@@ -114,6 +115,8 @@ class ControlPlane {
   void router_notified();
   // Replies held back until the router applies a command (Reply::settle).
   std::size_t held_replies() const noexcept { return held_.size(); }
+  // Processes removed while they may still run, whose memory waits for their exit.
+  std::size_t quarantined() const noexcept { return quarantine_.size(); }
 
   // Shutdown: from here on requests get ShuttingDown and closes are not deaths.
   void begin_shutdown() noexcept { shutting_down_ = true; }
@@ -196,6 +199,15 @@ class ControlPlane {
   Counters counters_;  // in the registry's stats region when it has one
   HealthWatch health_;  // rate-limited warnings, checked on every tick
   std::vector<HeldReply> held_;  // replies waiting for the router (Reply::settle)
+  // Processes removed while they may still run, until their pidfd reports the exit.
+  struct Quarantined {
+    ProcessHandle handle;
+    reactor::WatchId watch;
+    pid_t pid = 0;
+    std::string name;
+    std::vector<DirectPublisherRef> direct_publishers;
+  };
+  std::vector<Quarantined> quarantine_;
   bool shutting_down_ = false;
 };
 

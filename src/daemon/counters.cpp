@@ -46,6 +46,8 @@ constexpr std::array<std::string_view, kCounterCount> kCounterNames = {
     "pool_low_warnings",          // kPoolLowWarnings
     "drop_warnings",              // kDropWarnings
     "access_denied",              // kAccessDenied
+    "quarantined",                // kQuarantined
+    "abandoned_claims",           // kAbandonedClaims
 };
 
 constexpr bool all_named() {

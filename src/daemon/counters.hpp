@@ -59,6 +59,8 @@ enum class Counter : std::uint8_t {
   kPoolLowWarnings,        // a pool class fell below 10% free (warned once per episode)
   kDropWarnings,           // rate-limited warnings about a subscriber dropping
   kAccessDenied,  // CreatePublisher/CreateSubscriber refused by an [[access.allow]] list
+  kQuarantined,   // processes removed while possibly alive: their memory waits for their exit
+  kAbandonedClaims,  // subscriber-queue cells a dead direct publisher claimed, stepped over
   kCount                   // sentinel
 };
 

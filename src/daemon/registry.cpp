@@ -172,7 +172,7 @@ bool Registry::set_watch(const ProcessHandle& handle, reactor::WatchId watch) no
   return true;
 }
 
-std::optional<RemovedProcess> Registry::remove_process(ProcessHandle handle) {
+std::optional<RemovedProcess> Registry::remove_process(ProcessHandle handle, bool quarantine) {
   // Validate before touching anything: the old daemon released whatever its iterator
   // pointed at. A stale or foreign handle changes nothing.
   if (process(handle) == nullptr) return std::nullopt;
@@ -180,17 +180,27 @@ std::optional<RemovedProcess> Registry::remove_process(ProcessHandle handle) {
 
   // 1. Endpoints first, from the slot's own lists: this never depends on a name lookup, and
   //    nothing below can return before every endpoint of the slot is detached.
+  std::vector<DirectPublisherRef> direct;
+  for (std::uint32_t id : rec.publishers) {
+    if (auto p = publishers_.find(id); p != publishers_.end() && p->second.port->route_table != 0) {
+      direct.push_back({id, p->second.topic});
+    }
+  }
+  const std::size_t retired_before = retired_.pending();
   for (std::uint32_t id : rec.publishers) {
     detach_publisher(id);
   }
   for (std::uint32_t id : rec.subscribers) {
     detach_subscriber(id);
   }
+  if (quarantine) {
+    for (std::size_t i = retired_before; i < retired_.pending(); ++i) retired_.at(i).quarantined = handle;
+  }
 
   forget_wake_fds(rec);
   // Notices for the leaving process itself (revokes of its own subscribers) go nowhere.
   std::erase_if(wake_notices_, [&](const WakeNotice& n) { return n.slot == handle.index; });
-  RemovedProcess removed{std::move(rec), true};
+  RemovedProcess removed{std::move(rec), true, std::move(direct)};
   // 2. The name, only if it still maps to this slot.
   if (auto it = names_.find(removed.record.name);
       it != names_.end() && it->second == handle.index) {
@@ -665,14 +675,33 @@ void Registry::write_routes(const TopicEntry& entry, std::uint32_t slot, std::ui
 
 bool Registry::quiescent(const RetiredPort& e) const noexcept {
   for (std::uint32_t pid : e.direct_publishers) {
-    auto it = publishers_.find(pid);
-    if (it == publishers_.end()) continue;  // gone itself: it pushes no more
+    const router::PublisherPort* port = nullptr;
+    if (auto it = publishers_.find(pid); it != publishers_.end()) {
+      port = it->second.port.get();
+    } else {
+      // Removed: gone for good (it pushes no more) unless its process may still run.
+      port = retired_.quarantined_publisher(pid);
+      if (port == nullptr) continue;
+    }
     // seq_cst: pairs with the publisher's seq_cst guard store and version load (the argument
     // in route_table.hpp); our version store was the seq_cst one in write_route().
-    const std::uint64_t g = shm::atomic_load(it->second.port->in.header()->direct_guard, std::memory_order_seq_cst);
+    const std::uint64_t g = shm::atomic_load(port->in.header()->direct_guard, std::memory_order_seq_cst);
     if (!shm::guard_passed(g, e.route_version)) return false;
   }
   return true;
+}
+
+std::size_t Registry::repair_abandoned(const std::vector<DirectPublisherRef>& publishers) {
+  std::size_t n = 0;
+  for (const DirectPublisherRef& p : publishers) {
+    auto t = topics_.find(p.topic);
+    if (t == topics_.end()) continue;  // no subscriber left: no queue to repair
+    const std::uint32_t tag = shm::MpmcRing<shm::MessageHeader>::publisher_tag(p.id);
+    for (std::uint32_t id : t->second.subscribers) {
+      if (auto s = subscribers_.find(id); s != subscribers_.end()) n += s->second.port->queue.skip_abandoned(tag);
+    }
+  }
+  return n;
 }
 
 std::vector<std::uint32_t> Registry::faulted_slots() const {

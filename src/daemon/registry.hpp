@@ -149,9 +149,17 @@ struct RegistryError {
 template <class T>
 using RegistryResult = Expected<T, RegistryError>;
 
+// A direct publisher of a removed process, for the repair of subscriber queues it may have
+// left a claim in (Registry::repair_abandoned).
+struct DirectPublisherRef {
+  std::uint32_t id = 0;
+  TopicKey topic;
+};
+
 struct RemovedProcess {
   ProcessRecord record;            // as it was, with the endpoint ids it owned
   bool heartbeat_released = true;  // false: the shm slot was already free (noted, not fatal)
+  std::vector<DirectPublisherRef> direct_publishers;
 };
 
 class Registry {
@@ -178,7 +186,17 @@ class Registry {
   // Removes the process `handle` names, with every publisher and subscriber of its slot.
   // nullopt, and nothing changes, if the handle does not name a live registration (index out
   // of range, slot free, or held at another epoch by a later process).
-  std::optional<RemovedProcess> remove_process(ProcessHandle handle);
+  // `quarantine`: the process may still be running (removed for a heartbeat timeout, a fault,
+  // a hang-up). Its retired ports, their rings and the chunks they hold are then kept until
+  // release_quarantine(handle), called once its exit is seen, so that nothing it may still
+  // write is reused; its publishers' guards keep holding removed subscriber queues too.
+  std::optional<RemovedProcess> remove_process(ProcessHandle handle, bool quarantine = false);
+  // Frees what remove_process(handle, true) kept (at the next reclaim). Returns the ports.
+  std::size_t release_quarantine(ProcessHandle handle) noexcept { return retired_.release(handle); }
+  // The process of these direct publishers is gone for good (it exited): steps over every claim
+  // they left unpublished in the queues of their topics' subscribers (MpmcRing::
+  // skip_abandoned), so that no subscriber stops behind one. Returns the cells repaired.
+  std::size_t repair_abandoned(const std::vector<DirectPublisherRef>& publishers);
   const ProcessRecord* process(std::uint32_t slot) const noexcept;
   const ProcessRecord* process(const ProcessHandle& handle) const noexcept;
   // Monitored processes whose heartbeat slot is older than timeout_ns at now_ns.

@@ -116,7 +116,10 @@ Reply ControlPlane::on_create_publisher(const ProcessRecord& p, std::uint64_t id
   grant.pool_class = rec.port->pool_class;
   grant.chunk_size = rec.chunk_size;
   grant.max_loans = rec.port->max_loans;
-  return encoded(protocol::encode_publisher_reply(id, grant), id, {router_.doorbell(rec.worker)});
+  Reply reply = encoded(protocol::encode_publisher_reply(id, grant), id, {router_.doorbell(rec.worker)});
+  // Sent once every worker applied the AddPublisher (handle() holds it): its loan ring is full.
+  reply.settle = rec.added_seq;
+  return reply;
 }
 
 Reply ControlPlane::on_create_subscriber(const ProcessRecord& p, std::uint64_t id,

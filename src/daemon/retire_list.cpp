@@ -7,13 +7,13 @@ namespace zcp::daemon {
 void RetireList::retire(std::unique_ptr<router::PublisherPort> port, std::uint32_t stats_slot,
                         std::uint64_t epoch) {
   assert((entries_.empty() || entries_.back().epoch <= epoch) && "epochs only grow");
-  entries_.push_back(RetiredPort{std::move(port), nullptr, sys::UniqueFd{}, epoch, stats_slot, {}, 0});
+  entries_.push_back(RetiredPort{std::move(port), nullptr, sys::UniqueFd{}, epoch, stats_slot, {}, 0, {}});
 }
 
 void RetireList::retire(std::unique_ptr<router::SubscriberPort> port, sys::UniqueFd eventfd,
                         std::uint32_t stats_slot, std::uint64_t epoch) {
   assert((entries_.empty() || entries_.back().epoch <= epoch) && "epochs only grow");
-  entries_.push_back(RetiredPort{nullptr, std::move(port), std::move(eventfd), epoch, stats_slot, {}, 0});
+  entries_.push_back(RetiredPort{nullptr, std::move(port), std::move(eventfd), epoch, stats_slot, {}, 0, {}});
 }
 
 ReclaimResult RetireList::reclaim(std::uint64_t safe_epoch, shm::QueueAllocator& allocator,
@@ -24,7 +24,7 @@ ReclaimResult RetireList::reclaim(std::uint64_t safe_epoch, shm::QueueAllocator&
   std::size_t keep = 0;
   for (std::size_t i = 0; i < entries_.size(); ++i) {
     RetiredPort& e = entries_[i];
-    if (e.epoch > safe_epoch || (quiescent && !quiescent(e))) {
+    if (e.epoch > safe_epoch || e.quarantined || (quiescent && !quiescent(e))) {
       if (keep != i) entries_[keep] = std::move(e);
       ++keep;
       continue;
@@ -54,7 +54,26 @@ std::size_t RetireList::blocks() const noexcept {
 
 ReclaimResult RetireList::reclaim_all(shm::QueueAllocator& allocator, router::ChunkLedger& ledger,
                                       StatsWriter& stats) {
+  for (RetiredPort& e : entries_) e.quarantined.reset();  // the daemon is going: nothing is reused
   return reclaim(~std::uint64_t{0}, allocator, ledger, stats);
+}
+
+std::size_t RetireList::release(const shm::SlotLease& owner) noexcept {
+  std::size_t n = 0;
+  for (RetiredPort& e : entries_) {
+    if (e.quarantined && e.quarantined->index == owner.index && e.quarantined->epoch == owner.epoch) {
+      e.quarantined.reset();
+      ++n;
+    }
+  }
+  return n;
+}
+
+const router::PublisherPort* RetireList::quarantined_publisher(std::uint32_t id) const noexcept {
+  for (const RetiredPort& e : entries_) {
+    if (e.quarantined && e.pub && e.pub->id == id) return e.pub.get();
+  }
+  return nullptr;
 }
 
 }  // namespace zcp::daemon

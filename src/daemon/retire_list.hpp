@@ -16,10 +16,12 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "common/sys.hpp"
 #include "shm/queue_allocator.hpp"
 #include "daemon/stats_writer.hpp"
+#include "shm/heartbeat_pool.hpp"
 #include "router/router.hpp"
 #include "shm/ring.hpp"
 
@@ -36,6 +38,10 @@ struct RetiredPort {
   // (shm/route_table.hpp, reclamation).
   std::vector<std::uint32_t> direct_publishers;
   std::uint32_t route_version = 0;
+  // Its process was removed while it may still run (heartbeat timeout, fault, hang-up): it
+  // may still write this port's rings and the chunks it held, so nothing is freed until its
+  // exit is seen (RetireList::release).
+  std::optional<shm::SlotLease> quarantined;
 };
 
 struct ReclaimResult {
@@ -63,6 +69,11 @@ class RetireList {
   std::size_t pending() const noexcept { return entries_.size(); }
   // The pending port at index i (oldest first), for the registry's direct-delivery checks.
   RetiredPort& at(std::size_t i) noexcept { return entries_[i]; }
+  // Lets the ports quarantined for `owner` go (their process exited); the next reclaim frees
+  // them. Returns how many.
+  std::size_t release(const shm::SlotLease& owner) noexcept;
+  // The quarantined publisher port with this id, if any (its guard still counts).
+  const router::PublisherPort* quarantined_publisher(std::uint32_t id) const noexcept;
   // Arena blocks the pending ports still hold (two rings each).
   std::size_t blocks() const noexcept;
 

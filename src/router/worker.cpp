@@ -127,6 +127,9 @@ std::size_t Worker::apply_commands() noexcept {
         c.pub->route = &t.route;
         advance_version(t.route.version, c.pub->route_since);
         c.pub->hist.resize(c.pub->history_depth);
+        // Loans before the acknowledgement, which releases the publisher's CreatePublisher
+        // reply: its first loan() finds chunks ready.
+        refill(*c.pub, shm::monotonic_ns());
         break;
       }
       case Command::Kind::kRemovePublisher: {

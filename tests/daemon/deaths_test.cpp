@@ -56,17 +56,70 @@ TEST_F(Deaths, PidfdExitRemovesAtOnceAndDropsTheConnection) {
   expect_consistent();
 }
 
-TEST_F(Deaths, HangUpRemovesAtOnceAndCancelsThePidfdWatch) {
+TEST_F(Deaths, HangUpRemovesAtOnceAndQuarantinesItsMemoryUntilTheExit) {
   registered(1, "p");
   create_subscriber(1, topic("t"));
+  const auto arena_before = queues_->stats().allocations;
   control_->closed(conn(1), reactor::CloseReason::kPeerClosed);
   EXPECT_EQ(registry_->process_count(), 0u);
   EXPECT_EQ(registry_->subscriber_count(), 0u);
-  ASSERT_EQ(host_.cancelled.size(), 1u);
   EXPECT_EQ(count(Counter::kDeathsHangUp), 1u);
-  // A late pidfd notice (if one were already queued) changes nothing.
+  // It closed its socket, but it may still run: its queue stays, and so does the pidfd watch.
+  EXPECT_TRUE(host_.cancelled.empty());
+  EXPECT_EQ(control_->quarantined(), 1u);
+  EXPECT_EQ(count(Counter::kQuarantined), 1u);
+  settle();
+  EXPECT_EQ(queues_->stats().allocations, arena_before) << "freed while the process may still write it";
+  expect_consistent();
+  // Its exit: the same death (no second count), and its memory goes.
   control_->process_exited(host_.watches[0].handle);
   EXPECT_EQ(count(Counter::kDeathsExited), 0u);
+  EXPECT_EQ(control_->quarantined(), 0u);
+  settle();
+  EXPECT_EQ(queues_->stats().allocations, 0u);
+  expect_consistent();
+}
+
+// A direct publisher removed for a heartbeat timeout may still be in the middle of a push:
+// it keeps holding a removed subscriber's queue (its guard), and once it exits the claims it
+// left in live subscribers' queues are stepped over.
+TEST_F(Deaths, AHungDirectPublisherKeepsGuardingUntilItExitsAndItsClaimsAreRepaired) {
+  const std::uint32_t pub_slot = registered(1, "pub", true);
+  registered(2, "sub");
+  const std::uint32_t s_keep = subscriber_id(create_subscriber(2, topic("d")));
+  const std::uint32_t s_gone = subscriber_id(create_subscriber(2, topic("d")));
+  const std::uint32_t pub_id = publisher_id(create_publisher(1, topic("d")));
+  const PublisherRecord* pub = registry_->publisher(pub_id);
+  ASSERT_NE(pub, nullptr);
+  ASSERT_NE(pub->port->route_table, 0u) << "topics are direct by default";
+  // The publisher is in the middle of a push with its table's version: its guard is busy, and
+  // it has claimed a position in s_keep's queue (tail) without publishing it.
+  const auto* table = reinterpret_cast<const shm::RouteTable*>(segment_.base() + pub->port->route_table);
+  shm::atomic_store(pub->port->in.header()->direct_guard, shm::guard_busy(table->version), std::memory_order_seq_cst);
+  shm::RingHeader* keep_q = registry_->subscriber(s_keep)->port->queue.header();
+  keep_q->tail += 1;
+  (void)pub_slot;
+
+  EXPECT_EQ(destroy_subscriber(2, s_gone).code(), fb::ResultCode::Ok);
+  advance(3500ms);
+  control_->tick(now_);  // the publisher's process misses its heartbeat: removed, quarantined
+  EXPECT_EQ(registry_->publisher(pub_id), nullptr);
+  EXPECT_EQ(control_->quarantined(), 1u);
+  settle();
+  const auto held = queues_->stats().allocations;
+  EXPECT_GT(held, 0u);
+  expect_consistent();
+
+  control_->process_exited(host_.watches[0].handle);
+  EXPECT_EQ(count(Counter::kAbandonedClaims), 1u) << "its claim in the live subscriber's queue";
+  auto q = shm::MpmcRing<shm::MessageHeader>::attach(segment_.base(), segment_.size(),
+                                                     registry_->subscriber(s_keep)->port->queue_desc);
+  ASSERT_TRUE(q);
+  shm::MessageHeader m{};
+  EXPECT_FALSE(q->try_pop(m)) << "nothing was published there";
+  EXPECT_TRUE(q->idle()) << "the subscriber is past the abandoned claim";
+  settle();
+  EXPECT_LT(queues_->stats().allocations, held) << "its rings and the removed queue are freed";
   expect_consistent();
 }
 

@@ -72,6 +72,9 @@ TEST_F(SeedDefect, NoDeadlockOnHeartbeatCleanup) {
   EXPECT_EQ(count(Counter::kDeathsHangUp), 20u * 8u);
   EXPECT_EQ(registry_->process_count(), 0u);
   EXPECT_EQ(registry_->topic_count(), 0u);
+  // Timed out and hung up, they may still run: their memory waits for their exits.
+  for (const auto& w : host_.watches) control_->process_exited(w.handle);
+  EXPECT_EQ(control_->quarantined(), 0u);
   settle();  // let the router acknowledge the removals, then reclaim
   EXPECT_EQ(queues_->stats().allocations, 0u);
 }
@@ -136,6 +139,7 @@ TEST_F(SeedDefect, CleanupDoesNotReturnEarly) {
   EXPECT_EQ(registry_->publisher_count(), 0u);
   EXPECT_EQ(registry_->subscriber_count(), 0u);
   EXPECT_EQ(registry_->topic_count(), 0u);
+  control_->process_exited(host_.watches[0].handle);  // its memory waited for the exit
   settle();  // let the router acknowledge the removals, then reclaim
   EXPECT_EQ(queues_->stats().allocations, 0u);
   expect_consistent();
