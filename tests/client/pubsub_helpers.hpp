@@ -91,13 +91,11 @@ inline bool intact(std::span<const std::byte> p, std::uint32_t tag, std::uint64_
   return true;
 }
 
-// Waits until the router counts n subscribers on the publisher's ring (RingHeader::peers).
-// Returns false if it does not within 2 s; either way, a short pause then lets the worker
-// apply the AddSubscriber command the daemon sent before it replied.
+// Waits until the publisher counts n subscribers (RingHeader::peers); false if it does not
+// within 2 s. The daemon counts a subscriber there only once every router worker applied its
+// AddSubscriber command, so a message published after this returned true reaches all n.
 inline bool wait_subscribers(const Publisher<>& pub, std::uint32_t n) {
-  bool ok = wait_until([&] { return pub.subscriber_count() >= n; }, 2s);
-  std::this_thread::sleep_for(20ms);
-  return ok;
+  return wait_until([&] { return pub.subscriber_count() >= n; }, 2s);
 }
 
 // Publishes n messages of `size` bytes (tag-patterned); returns the number of WouldBlock

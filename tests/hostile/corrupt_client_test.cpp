@@ -234,7 +234,6 @@ TEST_F(CorruptClient, ScribbledSubscriberQueue) {
   auto r = attacker_.create_subscriber({"good", "s", "e"}, {});
   ASSERT_EQ(r->code(), fb::ResultCode::Ok);
   const auto* q = r->response()->body_as_SubscriberReply()->queue();
-  std::this_thread::sleep_for(20ms);
   // Everything the client can write: indices, the waiting word, every cell's turn and value.
   // (Line 0, the geometry, is what the daemon formatted; it re-reads none of it from shm.)
   auto* bytes = seg_.base() + q->offset();
