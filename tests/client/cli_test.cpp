@@ -105,7 +105,23 @@ TEST_F(PubSubTest, CliPubWaitsForSubscribers) {
   ASSERT_GT(pub, 0);
   ASSERT_EQ(::write(in[1], "one\ntwo\n", 8), 8);
   ::close(in[1]);
-  std::this_thread::sleep_for(200ms);
+  // The subscriber comes only once the daemon lists zcp pub's publisher, with both lines
+  // already on its stdin: without --wait-subscribers they would go to nobody.
+  Child probe([&] {
+    auto rt = connect("probe");
+    CHILD_CHECK(rt, "connect");
+    bool seen = wait_until([&] {
+      auto t = rt->list_topology();
+      if (!t) return false;
+      for (auto& p : t->publishers) {
+        if (p.service + "/" + p.instance + "/" + p.event == topic) return true;
+      }
+      return false;
+    }, 10s);
+    CHILD_CHECK(seen, "zcp pub never created its publisher");
+    return 0;
+  });
+  ASSERT_EQ(probe.wait(kChildTimeout), 0);
   pid_t echo = spawn({zcp_cli_path(), "echo", topic, "--count", "2"}, -1, out[1]);
   ::close(out[1]);
   ASSERT_GT(echo, 0);
