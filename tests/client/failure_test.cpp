@@ -50,7 +50,7 @@ TEST_F(PubSubTest, SubscriberKilledMidStreamLeaksNothing) {
     wait_subscribers(*p, 1);
     while (flags->step.load() < 2) {  // until the subscriber is dead, and some more
       CHILD_CHECK(publish_n(*p, 10, 64, 2) >= 0, "publishing failed");
-      std::this_thread::sleep_for(1ms);
+      std::this_thread::sleep_for(1ms);  // polls step: a batch of 10 per check
     }
     CHILD_CHECK(publish_n(*p, 200, 64, 2) >= 0, "publishing after the kill failed");
     return 0;
