@@ -163,8 +163,8 @@ TEST_F(ClientRouterTest, OrderedCompleteThroughTheWaitHandshake) {
       ADD_FAILURE() << "publish " << i << " failed";
       break;
     }
-    // Every 1000: on until the consumer took everything and sleeps on its eventfd, so the
-    // next publication must wake it.
+    // Every 1000 messages, wait until the consumer took them all and sleeps on its eventfd:
+    // the next publication must wake it.
     if (i % 1000 == 0 && i < kN) {
       EXPECT_TRUE(wait_until([&] { return taken.load() == i && asleep(*queue); }, 20s))
           << "the consumer did not go to sleep after " << i;

@@ -15,6 +15,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <type_traits>
 
 #include <zcp/zcp.hpp>
 
@@ -114,38 +115,19 @@ class RouterView {
   }
   // The stats slot of the live publisher `id` (its counters: routed, blocked...), or nullptr.
   const shm::PublisherStats* publisher(std::uint32_t id) const {
-    const shm::StatsRegion& st = seg_.stats();
-    if (!st.valid()) return nullptr;
-    for (std::uint32_t i = 0; i < st.header().publisher_slots; ++i) {
-      shm::PublisherStats d{};
-      if (shm::seq_read(*st.publisher(i), d) && d.state == kLive && d.id == id) return st.publisher(i);
-    }
-    return nullptr;
+    shm::PublisherStats d{};
+    return find(id, d);
   }
   // The publish ring of the live publisher `id` (producer_full: publish() found it full), or
   // nullptr.
   const shm::RingHeader* publish_ring_of(std::uint32_t id) const {
-    const shm::StatsRegion& st = seg_.stats();
-    if (!st.valid()) return nullptr;
-    for (std::uint32_t i = 0; i < st.header().publisher_slots; ++i) {
-      shm::PublisherStats d{};
-      if (shm::seq_read(*st.publisher(i), d) && d.state == kLive && d.id == id) {
-        return reinterpret_cast<const shm::RingHeader*>(seg_.base() + d.publish_ring_offset);
-      }
-    }
-    return nullptr;
+    shm::PublisherStats d{};
+    return find(id, d) != nullptr ? ring(d.publish_ring_offset) : nullptr;
   }
   // The queue of the live subscriber `id` (depth = tail - head; the waiting word), or nullptr.
   const shm::RingHeader* queue_of(std::uint32_t id) const {
-    const shm::StatsRegion& st = seg_.stats();
-    if (!st.valid()) return nullptr;
-    for (std::uint32_t i = 0; i < st.header().subscriber_slots; ++i) {
-      shm::SubscriberStats d{};
-      if (shm::seq_read(*st.subscriber(i), d) && d.state == kLive && d.id == id) {
-        return reinterpret_cast<const shm::RingHeader*>(seg_.base() + d.queue_offset);
-      }
-    }
-    return nullptr;
+    shm::SubscriberStats d{};
+    return find(id, d) != nullptr ? ring(d.queue_offset) : nullptr;
   }
   // Messages in a subscriber's queue. relaxed: a statistic, as zcp-top reads it; the head
   // first, so that a pop between the two loads cannot make the difference negative.
@@ -159,7 +141,28 @@ class RouterView {
   }
 
  private:
-  static constexpr auto kLive = static_cast<std::uint32_t>(shm::StatsSlotState::kLive);
+  // The slot of the live publisher or subscriber `id`, its descriptor copied into `d` under
+  // the slot's sequence lock; nullptr if there is none.
+  template <class Slot>
+  const Slot* find(std::uint32_t id, Slot& d) const {
+    const shm::StatsRegion& st = seg_.stats();
+    if (!st.valid()) return nullptr;
+    constexpr bool kPublisher = std::is_same_v<Slot, shm::PublisherStats>;
+    const std::uint32_t slots = kPublisher ? st.header().publisher_slots : st.header().subscriber_slots;
+    for (std::uint32_t i = 0; i < slots; ++i) {
+      const Slot* s = nullptr;
+      if constexpr (kPublisher) s = st.publisher(i);
+      else s = st.subscriber(i);
+      if (shm::seq_read(*s, d) && d.state == static_cast<std::uint32_t>(shm::StatsSlotState::kLive) && d.id == id) {
+        return s;
+      }
+    }
+    return nullptr;
+  }
+  const shm::RingHeader* ring(std::uint64_t offset) const {
+    return reinterpret_cast<const shm::RingHeader*>(seg_.base() + offset);
+  }
+
   shm::Segment seg_;
 };
 
