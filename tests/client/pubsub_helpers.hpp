@@ -124,6 +124,12 @@ class RouterView {
     shm::PublisherStats d{};
     return find(id, d) != nullptr ? ring(d.publish_ring_offset) : nullptr;
   }
+  // The loan ring of the live publisher `id` (tail: chunks the router lent it so far), or
+  // nullptr.
+  const shm::RingHeader* loan_ring_of(std::uint32_t id) const {
+    shm::PublisherStats d{};
+    return find(id, d) != nullptr ? ring(d.loan_ring_offset) : nullptr;
+  }
   // The queue of the live subscriber `id` (depth = tail - head; the waiting word), or nullptr.
   const shm::RingHeader* queue_of(std::uint32_t id) const {
     shm::SubscriberStats d{};
