@@ -69,23 +69,17 @@ TEST_F(PubSubTest, CliPubToEchoRoundTrip) {
   pid_t echo = spawn({zcp_cli_path(), "echo", topic, "--count", "4", "--instance", instance_}, -1, out[1]);
   ::close(out[1]);
   ASSERT_GT(echo, 0);
-  // Subscribed once the daemon lists it (asked from a child: the test holds no Runtime).
+  // Subscribed once a publisher on the topic counts it: the daemon counts a subscriber only
+  // after the router delivers to it (asked from a child: the test holds no Runtime).
   Child probe([&] {
     auto rt = connect("probe");
     CHILD_CHECK(rt, "connect");
-    bool seen = wait_until([&] {
-      auto t = rt->list_topology();
-      if (!t) return false;
-      for (auto& s : t->subscribers) {
-        if (s.service + "/" + s.instance + "/" + s.event == topic) return true;
-      }
-      return false;
-    }, 10s);
-    CHILD_CHECK(seen, "zcp echo never subscribed");
+    auto p = Publisher<>::create(*rt, topic);
+    CHILD_CHECK(p, "publisher: %s", p.error().message.c_str());
+    CHILD_CHECK(wait_until([&] { return p->subscriber_count() >= 1; }, 10s), "zcp echo never subscribed");
     return 0;
   });
   ASSERT_EQ(probe.wait(kChildTimeout), 0);
-  std::this_thread::sleep_for(20ms);  // the worker applies the subscription
   pid_t pub = spawn({zcp_cli_path(), "pub", topic, "--instance", instance_}, in[0], -1);
   ::close(in[0]);
   ASSERT_GT(pub, 0);
@@ -111,7 +105,23 @@ TEST_F(PubSubTest, CliPubWaitsForSubscribers) {
   ASSERT_GT(pub, 0);
   ASSERT_EQ(::write(in[1], "one\ntwo\n", 8), 8);
   ::close(in[1]);
-  std::this_thread::sleep_for(200ms);
+  // The subscriber comes only once the daemon lists zcp pub's publisher, with both lines
+  // already on its stdin: without --wait-subscribers they would go to nobody.
+  Child probe([&] {
+    auto rt = connect("probe");
+    CHILD_CHECK(rt, "connect");
+    bool seen = wait_until([&] {
+      auto t = rt->list_topology();
+      if (!t) return false;
+      for (auto& p : t->publishers) {
+        if (p.service + "/" + p.instance + "/" + p.event == topic) return true;
+      }
+      return false;
+    }, 10s);
+    CHILD_CHECK(seen, "zcp pub never created its publisher");
+    return 0;
+  });
+  ASSERT_EQ(probe.wait(kChildTimeout), 0);
   pid_t echo = spawn({zcp_cli_path(), "echo", topic, "--count", "2"}, -1, out[1]);
   ::close(out[1]);
   ASSERT_GT(echo, 0);

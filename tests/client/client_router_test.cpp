@@ -11,9 +11,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -25,6 +27,7 @@
 #include "client/control_channel.hpp"
 #include "client/runtime_impl.hpp"
 #include "mini_daemon.hpp"
+#include "shm/atomic.hpp"
 #include "support/test_support.hpp"
 
 extern char** environ;
@@ -95,6 +98,21 @@ std::uint64_t get(const Sample<>& s) {
   return v;
 }
 
+// Polls `done` every millisecond until it holds or `timeout` passes.
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+// The subscriber announced that it sleeps on its eventfd (its queue's waiting word).
+bool asleep(const shm::RingHeader& queue) {
+  return shm::atomic_load(queue.waiting, std::memory_order_relaxed) != 0;
+}
+
 Result<void> publish_value(Publisher<>& p, std::uint64_t v, std::chrono::nanoseconds timeout = 5s) {
   auto l = p.loan(8);
   if (!l) return Unexpected(std::move(l).error());
@@ -120,23 +138,37 @@ TEST_F(ClientRouterTest, OrderedCompleteThroughTheWaitHandshake) {
   auto sub = subscriber("a/b/c", {.queue_capacity = 16, .policy = QueuePolicy::kBlockPublisher});
   auto pub = publisher("a/b/c");
   EXPECT_TRUE(pub.has_subscribers());
+  const shm::RingHeader* queue = daemon_->subscriber_queue(sub.id());
+  ASSERT_NE(queue, nullptr);
+  std::atomic<std::uint64_t> taken{0};
   std::thread consumer([&] {
     std::uint64_t next = 1;
-    auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (next <= kN && std::chrono::steady_clock::now() < deadline) {
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    for (;;) {
       while (auto s = sub.take()) {
         ASSERT_EQ(s->sequence(), next);
         ASSERT_EQ(get(*s), next * 3);
         ASSERT_EQ(s->publisher_id(), pub.id());
-        ++next;
+        taken.store(next++);
       }
-      sub.wait(100ms);  // sleeps often: the publisher is slowed below
+      const auto now = std::chrono::steady_clock::now();
+      if (next > kN || now >= deadline) break;
+      // Only a wake-up from the router ends this early: one lost leaves us here to the end.
+      sub.wait(deadline - now);
     }
     EXPECT_EQ(next, kN + 1);
   });
   for (std::uint64_t i = 1; i <= kN; ++i) {
-    ASSERT_TRUE(publish_value(pub, i * 3)) << i;
-    if (i % 1000 == 0) std::this_thread::sleep_for(1ms);  // let the subscriber sleep, then wake it
+    if (!publish_value(pub, i * 3)) {
+      ADD_FAILURE() << "publish " << i << " failed";
+      break;
+    }
+    // Every 1000 messages, wait until the consumer took them all and sleeps on its eventfd:
+    // the next publication must wake it.
+    if (i % 1000 == 0 && i < kN) {
+      EXPECT_TRUE(wait_until([&] { return taken.load() == i && asleep(*queue); }, 20s))
+          << "the consumer did not go to sleep after " << i;
+    }
   }
   consumer.join();
   EXPECT_EQ(sub.dropped(), 0u);
@@ -299,13 +331,17 @@ TEST_F(ClientRouterTest, HasSubscribersAndHistory) {
 TEST_F(ClientRouterTest, DaemonLossWakesWaitersAndFailsTheDataPath) {
   auto sub = subscriber("d/i/e");
   auto pub = publisher("d/i/e");
+  const shm::RingHeader* queue = daemon_->subscriber_queue(sub.id());
+  ASSERT_NE(queue, nullptr);
+  std::atomic<bool> woken{false};
   std::thread waiter([&] {
-    auto t0 = std::chrono::steady_clock::now();
-    while (sub.connected() && std::chrono::steady_clock::now() - t0 < 10s) sub.wait(10s);
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s) << "wait() slept through the loss";
+    // Only the loss can end this wait before the test stops waiting for it below.
+    while (sub.connected()) sub.wait(60s);
+    woken = true;
   });
-  std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(wait_until([&] { return asleep(*queue); }, 20s)) << "the waiter never went to sleep";
   daemon_->drop_clients();
+  EXPECT_TRUE(wait_until([&] { return woken.load(); }, 20s)) << "wait() slept through the loss";
   waiter.join();
   EXPECT_FALSE(sub.connected());
   auto t = sub.try_take();

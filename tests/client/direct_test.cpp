@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "pubsub_helpers.hpp"
@@ -19,9 +20,13 @@ using zcp::test::SharedAnon;
 class DirectTest : public PubSubTest {};
 
 // Takes sequences first..last (receive_n), checking that they rise by one and that payloads
-// are intact; `pause_every` (0: never) makes it slow, so the publisher finds its queue full.
+// are intact. Every `pause_every` messages (0: never) it stops taking until its queue is full
+// (as far as the messages still to come can fill it), so the publisher finds it full.
 int take_all(Subscriber<>& s, std::uint64_t first, std::uint64_t last, std::uint32_t tag,
              std::uint64_t pause_every = 0) {
+  RouterView router;
+  const shm::RingHeader* queue = pause_every != 0 ? router.queue_of(s.id()) : nullptr;
+  CHILD_CHECK(pause_every == 0 || queue != nullptr, "no stats slot for subscriber %u", s.id());
   std::uint64_t expect = first;
   const bool ok = receive_n(s, last - first + 1, [&](const Sample<>& x) {
     if (x.sequence() != expect || !intact(x.data(), tag, expect)) {
@@ -30,7 +35,14 @@ int take_all(Subscriber<>& s, std::uint64_t first, std::uint64_t last, std::uint
                    intact(x.data(), tag, x.sequence()) ? "intact" : "corrupt");
       return false;
     }
-    if (pause_every != 0 && expect % pause_every == 0) std::this_thread::sleep_for(2ms);
+    if (pause_every != 0 && expect % pause_every == 0) {
+      const std::uint64_t full = std::min<std::uint64_t>(s.queue_capacity(), last - expect);
+      if (!wait_until([&] { return RouterView::depth(*queue) >= full; }, 20s)) {
+        std::fprintf(stderr, "[pid %d] the queue never filled after sequence %llu\n", ::getpid(),
+                     static_cast<unsigned long long>(expect));
+        return false;
+      }
+    }
     ++expect;
     return true;
   });
@@ -53,8 +65,8 @@ TEST_F(DirectTest, FanOutIsLosslessAndOrderedWithASlowSubscriber) {
                   : Result<Subscriber<>>(Unexpected(Error{}));
       ready.wait();
       CHILD_CHECK(s, "create: %s", s.error().message.c_str());
-      // Subscriber 0 pauses every 500 messages: its queue fills, the publisher leaves it to
-      // the router, and the router must keep its order while the others go on directly.
+      // Subscriber 0 stops every 500 messages until its queue is full: the publisher leaves it
+      // to the router, and the router must keep its order while the others go on directly.
       return take_all(*s, 1, kN, 3, i == 0 ? 500 : 0);
     }));
   }

@@ -207,9 +207,19 @@ void MiniDaemon::remove_publisher(std::uint32_t id) {
   pubs_.erase(it);
 }
 
+const shm::RingHeader* MiniDaemon::subscriber_queue(std::uint32_t id) const {
+  std::lock_guard lk(queues_mu_);
+  auto it = queues_.find(id);
+  return it == queues_.end() ? nullptr : it->second;
+}
+
 void MiniDaemon::remove_subscriber(std::uint32_t id) {
   auto it = subs_.find(id);
   if (it == subs_.end()) return;
+  {
+    std::lock_guard lk(queues_mu_);
+    queues_.erase(id);
+  }
   wait_settled(router_->remove_subscriber(it->second.port.get()));
   router::free_subscriber_port(alloc_, router_->ledger(), *it->second.port);
   std::uint32_t topic = it->second.port->topic;
@@ -304,6 +314,10 @@ void MiniDaemon::on_request(Conn& c, std::vector<std::uint8_t>& bytes, std::size
       g.release_ring = wire((*port)->release_desc);
       g.max_held = spec.max_held;
       auto seq = router_->add_subscriber(port->get());
+      {
+        std::lock_guard lk(queues_mu_);
+        queues_[spec.id] = (*port)->queue.header();
+      }
       subs_[spec.id] = Sub{std::move(*port), efd};
       c.subs.push_back(spec.id);
       // Reply once the worker routes to it, so a publish that follows the reply reaches it

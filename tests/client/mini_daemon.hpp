@@ -18,6 +18,7 @@
 
 #include "router/router.hpp"
 #include "shm/queue_allocator.hpp"
+#include "shm/ring.hpp"
 #include "shm/segment.hpp"
 
 namespace zcp::client_test {
@@ -46,6 +47,9 @@ class MiniDaemon {
   // Stops the router's workers (before that mapping goes away). Ports removed afterwards
   // are freed at once: no worker is left to acknowledge.
   void stop_router();
+  // The queue of the live subscriber `id`, or nullptr: its waiting word says whether the
+  // subscriber announced that it sleeps. Any thread; valid while the subscriber lives.
+  const shm::RingHeader* subscriber_queue(std::uint32_t id) const;
 
  private:
   struct Conn;
@@ -88,6 +92,10 @@ class MiniDaemon {
   std::map<std::uint32_t, std::unique_ptr<router::PublisherPort>> pubs_;
   std::map<std::uint32_t, Sub> subs_;
   std::uint32_t next_id_ = 1;
+
+  // Written by the server thread, read by subscriber_queue() on any thread.
+  mutable std::mutex queues_mu_;
+  std::map<std::uint32_t, const shm::RingHeader*> queues_;
 };
 
 }  // namespace zcp::client_test

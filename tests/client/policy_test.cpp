@@ -45,13 +45,15 @@ void run_block_publisher() {
                 : Result<Subscriber<>>(Unexpected(Error{}));
     ready.wait();
     CHILD_CHECK(s, "create: %s", s.error().message.c_str());
-    std::uint64_t n = 0;
-    InOrder check{5, 1, 100};
-    bool ok = receive_n(*s, kN, [&](const Sample<>& x) {
-      if (++n < 100) std::this_thread::sleep_for(500us);  // slow at first: the publisher must wait
-      return check(x);
-    });
-    CHILD_CHECK(ok, "stream broken");
+    // Takes nothing until publish() found the publish ring full (its producer_full count):
+    // the queue of 4 and the router behind it are full, and the publisher must wait.
+    CHILD_CHECK(wait_until([&] { return flags->value.load() != 0; }, 20s), "no publisher id");
+    RouterView router;
+    const shm::RingHeader* ring = router.publish_ring_of(static_cast<std::uint32_t>(flags->value.load()));
+    CHILD_CHECK(ring != nullptr, "no stats slot for the publisher");
+    CHILD_CHECK(wait_until([&] { return shm::read_counter(ring->producer_full) > 0; }, 20s),
+                "the publish ring never filled");
+    CHILD_CHECK(receive_n(*s, kN, InOrder{5, 1, 100}), "stream broken");
     CHILD_CHECK(s->dropped() == 0, "dropped %llu", static_cast<unsigned long long>(s->dropped()));
     return 0;
   });
@@ -61,6 +63,7 @@ void run_block_publisher() {
                 : Result<Publisher<>>(Unexpected(Error{}));
     ready.wait();
     CHILD_CHECK(p, "create: %s", p.error().message.c_str());
+    flags->value = p->id();
     wait_subscribers(*p, 1);
     long wb = publish_n(*p, kN, 100, 5);
     CHILD_CHECK(wb >= 0, "publishing failed");
@@ -77,14 +80,12 @@ void run_block_publisher() {
 TEST_F(SmallRingTest, BlockPublisherIsLosslessAndSurfacesAsWouldBlock) { run_block_publisher(); }
 TEST_F(RoutedTest, BlockPublisherIsLosslessAndSurfacesAsWouldBlock) { run_block_publisher(); }
 
-// Publish, flush, destroy at once: is everything delivered? flush() returns when the router
-// has popped every message from the publish ring, but under block_publisher the router keeps
-// a popped message it cannot deliver in a per-publisher stash, and on RemovePublisher it
-// drops that stash (router/worker.cpp, kRemovePublisher). Here the subscriber's queue holds
-// 1: message 1 fills it, message 2 waits in the stash with the publish ring empty, so
-// flush() succeeds, the publisher goes, and message 2 is lost.
-// flush() waits for the router's `routed` mark, which counts the message a block_publisher
-// subscriber still holds back in the router's stash: destroying right after loses nothing.
+// Publish, flush, destroy at once: is everything delivered? The subscriber's queue holds 1
+// and it takes nothing at first: message 1 fills the queue, and the router pops message 2 from
+// the publish ring and holds it back (the publisher's `blocked` counter says so). The publish
+// ring is empty then, but flush() waits for the router's `routed` mark, which counts only
+// delivered messages: it must not succeed while message 2 is held back, and once the
+// subscriber takes, a publisher destroyed right after its flush() has lost nothing.
 TEST_F(PubSubTest, PublisherDestroyedRightAfterPublishingLosesNothing) {
   SharedAnon mem(sizeof(Flags));
   Flags* flags = new (mem.get()) Flags;
@@ -95,11 +96,10 @@ TEST_F(PubSubTest, PublisherDestroyedRightAfterPublishingLosesNothing) {
                 : Result<Subscriber<>>(Unexpected(Error{}));
     ready.wait();
     CHILD_CHECK(s, "create: %s", s.error().message.c_str());
-    // Take nothing for a while: message 1 fills the queue of 1, message 2 waits in the
-    // router's stash, and the publisher is being destroyed meanwhile.
-    std::this_thread::sleep_for(300ms);
+    CHILD_CHECK(s->queue_capacity() == 1, "queue capacity %u", s->queue_capacity());
+    CHILD_CHECK(await_step(*flags, 1), "the publisher never saw message 2 held back");
     CHILD_CHECK(receive_n(*s, 2, InOrder{6, 1, 8}, 3s), "a message of a destroyed publisher was lost");
-    CHILD_CHECK(await_step(*flags, 1), "the publisher's destruction did not finish");
+    CHILD_CHECK(await_step(*flags, 2), "the publisher's destruction did not finish");
     return 0;
   });
   Child pub([&] {
@@ -115,11 +115,19 @@ TEST_F(PubSubTest, PublisherDestroyedRightAfterPublishingLosesNothing) {
       fill(loan->data(), 6, p->published() + 1);
       CHILD_CHECK(p->publish(std::move(*loan)), "publish failed");
     }
-    std::this_thread::sleep_for(20ms);  // 1: delivered (queue full); 2: popped, stashed
-    // flush() returns only once the router routed both, the stashed one included.
+    RouterView router;
+    const shm::PublisherStats* stats = router.publisher(p->id());
+    CHILD_CHECK(stats != nullptr, "no stats slot for publisher %u", p->id());
+    CHILD_CHECK(wait_until([&] { return shm::read_counter(stats->blocked) > 0; }, 10s),
+                "the router never held message 2 back");
+    auto early = p->flush(0ns);
+    CHILD_CHECK(!early && early.error().code == Errc::kTimeout,
+                "flush() succeeded while the router held message 2 back");
+    flags->step = 1;  // the subscriber takes now
+    // flush() returns only once the router routed both, the held-back one included.
     CHILD_CHECK(p->flush(5s), "flush did not see both messages routed");
     { Publisher<> gone = std::move(*p); }
-    flags->step = 1;
+    flags->step = 2;
     return 0;
   });
   EXPECT_EQ(pub.wait(kChildTimeout), 0);

@@ -9,15 +9,20 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <span>
 #include <string>
 #include <thread>
+#include <type_traits>
 
 #include <zcp/zcp.hpp>
 
 #include "daemon_fixture.hpp"
+#include "shm/ring.hpp"
+#include "shm/segment.hpp"
+#include "shm/stats.hpp"
 #include "support/test_support.hpp"
 
 namespace zcp::client_test {
@@ -64,10 +69,9 @@ inline bool await_step(const Flags& f, int at_least, std::chrono::milliseconds t
   return wait_until([&] { return f.step.load() >= at_least; }, timeout);
 }
 
-// Lossless tests keep their publishers alive until every subscriber is done: the router
-// delivers from a stash it popped from the publish ring, and a publisher removed while its
-// stash waits behind a full block_publisher queue loses the stash (see
-// DISABLED_PublisherDestroyedRightAfterPublishingLosesNothing in policy_test.cpp).
+// Lossless tests keep their publishers alive until every subscriber is done: a publisher's
+// destructor flushes for a bounded time only, and what the router has not routed by then (a
+// message a slow block_publisher subscriber holds back in the router included) goes with it.
 struct Done {
   explicit Done(Flags* f) : f_(f) {}
   ~Done() { f_->count.fetch_add(1); }  // on every exit of a subscriber child
@@ -91,14 +95,82 @@ inline bool intact(std::span<const std::byte> p, std::uint32_t tag, std::uint64_
   return true;
 }
 
-// Waits until the router counts n subscribers on the publisher's ring (RingHeader::peers).
-// Returns false if it does not within 2 s; either way, a short pause then lets the worker
-// apply the AddSubscriber command the daemon sent before it replied.
+// Waits until the publisher counts n subscribers (RingHeader::peers); false if it does not
+// within 2 s. The daemon counts a subscriber there only once every router worker applied its
+// AddSubscriber command, so a message published after this returned true reaches all n.
 inline bool wait_subscribers(const Publisher<>& pub, std::uint32_t n) {
-  bool ok = wait_until([&] { return pub.subscriber_count() >= n; }, 2s);
-  std::this_thread::sleep_for(20ms);
-  return ok;
+  return wait_until([&] { return pub.subscriber_count() >= n; }, 2s);
 }
+
+// The router's side of a test's ports, read from the daemon's stats region as zcp-top reads
+// it (the segment of $ZCP_INSTANCE, mapped read-only): the state a test waits for instead of
+// pausing while the router gets there. Usable from any child; it holds no Runtime.
+class RouterView {
+ public:
+  RouterView() {
+    const char* instance = std::getenv("ZCP_INSTANCE");
+    auto seg = shm::Segment::open(std::string("/zcp.") + (instance ? instance : "") + ".seg",
+                                  /*writable=*/false);
+    if (seg) seg_ = std::move(*seg);
+  }
+  // The stats slot of the live publisher `id` (its counters: routed, blocked...), or nullptr.
+  const shm::PublisherStats* publisher(std::uint32_t id) const {
+    shm::PublisherStats d{};
+    return find(id, d);
+  }
+  // The publish ring of the live publisher `id` (producer_full: publish() found it full), or
+  // nullptr.
+  const shm::RingHeader* publish_ring_of(std::uint32_t id) const {
+    shm::PublisherStats d{};
+    return find(id, d) != nullptr ? ring(d.publish_ring_offset) : nullptr;
+  }
+  // The loan ring of the live publisher `id` (tail: chunks the router lent it so far), or
+  // nullptr.
+  const shm::RingHeader* loan_ring_of(std::uint32_t id) const {
+    shm::PublisherStats d{};
+    return find(id, d) != nullptr ? ring(d.loan_ring_offset) : nullptr;
+  }
+  // The queue of the live subscriber `id` (depth = tail - head; the waiting word), or nullptr.
+  const shm::RingHeader* queue_of(std::uint32_t id) const {
+    shm::SubscriberStats d{};
+    return find(id, d) != nullptr ? ring(d.queue_offset) : nullptr;
+  }
+  // Messages in a subscriber's queue. relaxed: a statistic, as zcp-top reads it; the head
+  // first, so that a pop between the two loads cannot make the difference negative.
+  static std::uint64_t depth(const shm::RingHeader& q) {
+    const std::uint64_t head = shm::atomic_load(q.head, std::memory_order_relaxed);
+    return shm::atomic_load(q.tail, std::memory_order_relaxed) - head;
+  }
+  // The subscriber announced that it sleeps on its eventfd (the waiting word of its queue).
+  static bool asleep(const shm::RingHeader& q) {
+    return shm::atomic_load(q.waiting, std::memory_order_relaxed) != 0;
+  }
+
+ private:
+  // The slot of the live publisher or subscriber `id`, its descriptor copied into `d` under
+  // the slot's sequence lock; nullptr if there is none.
+  template <class Slot>
+  const Slot* find(std::uint32_t id, Slot& d) const {
+    const shm::StatsRegion& st = seg_.stats();
+    if (!st.valid()) return nullptr;
+    constexpr bool kPublisher = std::is_same_v<Slot, shm::PublisherStats>;
+    const std::uint32_t slots = kPublisher ? st.header().publisher_slots : st.header().subscriber_slots;
+    for (std::uint32_t i = 0; i < slots; ++i) {
+      const Slot* s = nullptr;
+      if constexpr (kPublisher) s = st.publisher(i);
+      else s = st.subscriber(i);
+      if (shm::seq_read(*s, d) && d.state == static_cast<std::uint32_t>(shm::StatsSlotState::kLive) && d.id == id) {
+        return s;
+      }
+    }
+    return nullptr;
+  }
+  const shm::RingHeader* ring(std::uint64_t offset) const {
+    return reinterpret_cast<const shm::RingHeader*>(seg_.base() + offset);
+  }
+
+  shm::Segment seg_;
+};
 
 // Publishes n messages of `size` bytes (tag-patterned); returns the number of WouldBlock
 // results seen (each retried with a timeout), or -1 on a failure (reported on stderr).

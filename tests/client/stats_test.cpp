@@ -239,6 +239,14 @@ TEST_F(PubSubTest, ClientRingCountersCountEmptyLoansAndFullRings) {
     ready.wait();
     CHILD_CHECK(p, "create: %s", p.error().message.c_str());
     CHILD_CHECK(wait_subscribers(*p, 1), "subscriber not seen");
+    // The router fills the loan ring once it routes for the publisher, which may be after the
+    // subscriber is counted (a publisher created after it): with no loan_wait, the loop below
+    // runs the loans dry only if it starts with them.
+    RouterView router;
+    const shm::RingHeader* loans = router.loan_ring_of(p->id());
+    CHILD_CHECK(loans != nullptr, "no stats slot for publisher %u", p->id());
+    CHILD_CHECK(wait_until([&] { return shm::atomic_load(loans->tail, std::memory_order_relaxed) >= p->max_loans(); }, 10s),
+                "the router never lent the publisher its %u chunks", p->max_loans());
     for (int i = 0; i < 64; ++i) {
       auto loan = p->loan(16);
       if (!loan) {

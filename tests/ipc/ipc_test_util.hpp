@@ -71,8 +71,9 @@ inline BroadcastConfig lossless(std::uint32_t queue = 256) {
   return c;
 }
 
-// Waits until the router counts n subscribers, then a little more for the worker to apply
-// the AddSubscriber command the daemon sent before replying.
+// Waits until the broadcaster counts n subscribers; false after `timeout`. The daemon counts
+// a subscriber only once every router worker applied its AddSubscriber command, so a block
+// broadcast after this returned true reaches all n.
 inline bool wait_subscribers(const DataBroadcaster& b, std::uint32_t n,
                              std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -80,7 +81,6 @@ inline bool wait_subscribers(const DataBroadcaster& b, std::uint32_t n,
     if (std::chrono::steady_clock::now() > deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
   return true;
 }
 

@@ -394,7 +394,9 @@ TEST_P(WaitStress, NoLostWakeups) {
         if (::write(efd, &one, sizeof(one)) != sizeof(one)) return 3;
       }
       rng = rng * 1664525u + 1013904223u;
-      if ((rng >> 28) == 0) std::this_thread::sleep_for(std::chrono::microseconds(20));  // let it sleep
+      // A random pause for the consumer to fall asleep in: the test checks that it did sleep
+      // (sleeps > 0) and that every such sleep ended with a wake-up (no 10 s poll timeout).
+      if ((rng >> 28) == 0) std::this_thread::sleep_for(std::chrono::microseconds(20));
     }
     return 0;
   };

@@ -36,6 +36,7 @@ TEST_F(PubSubTest, ZcpTopUnderTmuxShowsTheLiveTopicAndItsRateAndQuitsOnQ) {
     const char payload[] = "tick";
     while (stop->load() == 0) {
       (void)pub->publish_copy(std::as_bytes(std::span<const char>(payload, 4)));
+      // A steady rate for zcp-top to measure: the test waits for a non-zero rate on screen.
       std::this_thread::sleep_for(1ms);
     }
     return 0;
