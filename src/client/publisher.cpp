@@ -123,12 +123,7 @@ Result<void> PublisherPort::bind(Session& s) {
   wake_generation_ = ~std::uint64_t{0};
   refill_at_ = 0;
   nudged_at_ = 0;
-  if (table_ != nullptr) {
-    refresh_routes();
-    // A new publisher has no history that a listed subscriber must get first: push from the
-    // first record on (refresh_routes() defers a newly listed slot for that reason).
-    for (Route& r : routes_) r.defer_until = 0;
-  }
+  if (table_ != nullptr) refresh_routes();  // position 0: it pushes from its first record on
   return {};
 }
 
@@ -221,10 +216,10 @@ bool PublisherPort::refresh_routes() noexcept {
       r.queue = *q;
       r.wake = nullptr;
       wake_generation_ = ~std::uint64_t{0};  // look its eventfd up (refresh_wake_fds)
-      // A new subscriber: the router delivers what we published before, and also the next
-      // record. That record names the new route version, so the worker settles it only after
-      // applying the subscriber's Add command, which replays history into the queue first.
-      r.defer_until = ring_.position() + 1;
+      // A new subscriber: the reactor lists it once every worker applied its Add (history is
+      // in its queue), and the router may still deliver to it what we published before. Push
+      // once the router has routed all of that (per-publisher order).
+      r.defer_until = ring_.position();
     }
     route_live_ |= std::uint64_t{1} << slot;
   }

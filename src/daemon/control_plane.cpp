@@ -357,9 +357,10 @@ void ControlPlane::reclaim_retired() {
 }
 
 void ControlPlane::router_notified() {
-  send_settled();
   disconnect_faulted();
-  reclaim_retired();
+  reclaim_retired();  // also lists settled subscribers in route tables and counts them
+  send_wake_notices();
+  send_settled();     // so that a held reply goes out after what it waited for
 }
 
 void ControlPlane::disconnect_faulted() {
@@ -395,8 +396,9 @@ void ControlPlane::tick(MonoTime now) {
     host_.close_connection(id, reactor::CloseMode::kNow);
   }
   disconnect_faulted();  // also catches a fault whose notification came before its store
-  send_settled();
   reclaim_retired();
+  send_wake_notices();
+  send_settled();
   health_.check(registry_, router_.ledger().pool(), now, counters_);
 }
 

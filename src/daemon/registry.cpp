@@ -432,10 +432,10 @@ RegistryResult<const SubscriberRecord*> Registry::add_subscriber(
   auto [it, inserted] = subscribers_.emplace(id, std::move(rec));
   (void)inserted;
   it->second.added_seq = router_.add_subscriber(it->second.port.get());
-  if (route_slot != shm::kNoRouteSlot) {
-    write_routes(**entry, route_slot, id, it->second.port->queue_desc);
-    grant_wake_fd(**entry, id);
-  }
+  // The route tables list it once every worker applied the Add (reclaim()): a publisher that
+  // finds it there knows the router has replayed history into its queue, and pushes as soon
+  // as the router has routed what it published before.
+  if (route_slot != shm::kNoRouteSlot) routes_pending_.push_back({key, route_slot, id, it->second.added_seq});
   update_peers(key, **entry);
   stats_.subscriber_live(it->second, *owner, (*entry)->stats_slot);
   mirror_topic(key);
@@ -590,6 +590,17 @@ ReclaimResult Registry::reclaim() {
   for (const TopicKey& key : pending) {
     if (auto t = topics_.find(key); t != topics_.end()) update_peers(key, t->second);
   }
+  // Route slots whose Add every worker applied: into the tables, with the eventfd grants.
+  std::erase_if(routes_pending_, [&](const PendingRoute& r) {
+    if (!router_.settled(r.seq)) return false;
+    auto t = topics_.find(r.topic);
+    auto s = subscribers_.find(r.subscriber_id);
+    if (t != topics_.end() && s != subscribers_.end() && t->second.route_slots[r.slot] == r.subscriber_id) {
+      write_routes(t->second, r.slot, r.subscriber_id, s->second.port->queue_desc);
+      grant_wake_fd(t->second, r.subscriber_id);
+    }
+    return true;  // else it left meanwhile: its slot is free again
+  });
   return retired_.reclaim(router_.safe_seq(), queues_, router_.ledger(), stats_,
                           [this](const RetiredPort& e) { return quiescent(e); });
 }
@@ -656,7 +667,8 @@ Expected<std::uint64_t, std::string> Registry::make_route_table(const TopicEntry
   for (std::uint32_t slot = 0; slot < shm::kRouteSlots; ++slot) {
     const std::uint32_t id = entry.route_slots[slot];
     if (id == 0) continue;
-    if (auto it = subscribers_.find(id); it != subscribers_.end()) {
+    // Listed once the workers applied its Add (a pending one is written by reclaim()).
+    if (auto it = subscribers_.find(id); it != subscribers_.end() && router_.settled(it->second.added_seq)) {
       table->entries[slot] = shm::RouteEntry{id, 0, it->second.port->queue_desc};
     }
   }

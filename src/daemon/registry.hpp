@@ -320,6 +320,14 @@ class Registry {
   RetireList retired_;
   std::vector<TopicKey> peers_pending_;  // see update_peers
   std::vector<WakeNotice> wake_notices_;  // see take_wake_notices
+  // Route slots assigned to new subscribers, written into the tables once the Add settled.
+  struct PendingRoute {
+    TopicKey topic;
+    std::uint32_t slot;
+    std::uint32_t subscriber_id;
+    std::uint64_t seq;
+  };
+  std::vector<PendingRoute> routes_pending_;
   // Subscriber id -> the slots of the processes holding its eventfd (ProcessRecord::wake_fds).
   std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> wake_holders_;
 };

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "client/runtime_impl.hpp"
 #include "pubsub_helpers.hpp"
 
 namespace zcp::client_test {
@@ -179,6 +180,8 @@ TEST_F(DirectTest, APublisherWakesASleepingSubscriberWithoutTheRouter) {
       CHILD_CHECK(l, "loan: %s", l ? "" : l.error().message.c_str());
       loans.push_back(std::move(*l));
     }
+    CHILD_CHECK(rt->impl().session()->wake_fds.size() == 1, "the publisher holds %zu subscriber eventfds",
+                rt->impl().session()->wake_fds.size());
     ready->count.fetch_add(1);
     CHILD_CHECK(wait_until([&] { return ready->value.load() != 0; }, 20s), "the daemon was not stopped");
     for (int i = 1; i <= kN; ++i) {

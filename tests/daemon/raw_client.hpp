@@ -34,6 +34,12 @@ class RawClient {
   // Connects to the daemon's socket; an invalid client (valid() false) on failure.
   static RawClient connect(const std::string& socket_path,
                            std::chrono::milliseconds recv_timeout = std::chrono::seconds(5));
+  // A connection made by another process (its SO_PEERCRED is that process), handed over.
+  static RawClient adopt(sys::UniqueFd fd) {
+    RawClient c;
+    c.fd_ = std::move(fd);
+    return c;
+  }
   RawClient() = default;
   bool valid() const noexcept { return fd_.valid(); }
   int fd() const noexcept { return fd_.get(); }

@@ -107,12 +107,16 @@ TEST_F(DirectRetirement, RouteTablesFollowSubscribersAndGuardsHoldRemovedQueues)
   const std::uint32_t s2_id = (*s2)->id;
   ASSERT_NE((*pub)->port->route_table, 0U);
   EXPECT_EQ((*pub)->port->in.header()->route_table, (*pub)->port->route_table) << "the client finds it there";
-  // A table made after s1 joined lists it; s2 was written into it when it joined.
+  // Subscribers are listed once every worker applied their Add: not yet.
   const std::uint32_t slot1 = registry_->subscriber(s1_id)->port->route_slot;
   const std::uint32_t slot2 = registry_->subscriber(s2_id)->port->route_slot;
   ASSERT_LT(slot1, shm::kRouteSlots);
   ASSERT_LT(slot2, shm::kRouteSlots);
   EXPECT_NE(slot1, slot2);
+  EXPECT_EQ(table(pub_id).entries[slot1].subscriber_id, 0U);
+  EXPECT_EQ(table(pub_id).entries[slot2].subscriber_id, 0U);
+  settle();
+  // Now both: s1 before the table was made, s2 after (written into it).
   EXPECT_EQ(table(pub_id).entries[slot1].subscriber_id, s1_id);
   EXPECT_EQ(table(pub_id).entries[slot2].subscriber_id, s2_id);
   EXPECT_EQ(table(pub_id).entries[slot2].queue.offset, registry_->subscriber(s2_id)->port->queue_desc.offset);
@@ -140,6 +144,7 @@ TEST_F(DirectRetirement, RouteTablesFollowSubscribersAndGuardsHoldRemovedQueues)
   ASSERT_TRUE(s3);
   EXPECT_EQ((*s3)->port->route_slot, slot2);
   EXPECT_EQ((*s3)->port->route_since, v_before + 4);
+  settle();
   EXPECT_EQ(table(pub_id).entries[slot2].subscriber_id, (*s3)->id);
 
   // An idle guard holds nothing back, whatever version it names.

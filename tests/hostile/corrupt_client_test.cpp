@@ -9,8 +9,10 @@
 //  - where the router can tell (a reference it never lent, an impossible index), the client
 //    was disconnected and the fault counted.
 #include <sys/mman.h>
+#include <sys/socket.h>
 
 #include <atomic>
+#include <optional>
 #include <cstring>
 #include <random>
 #include <thread>
@@ -22,6 +24,7 @@
 #include "shm/layout.hpp"
 #include "shm/ring.hpp"
 #include "shm/segment.hpp"
+#include "support/test_support.hpp"
 
 namespace zcp::daemon::test {
 namespace {
@@ -105,6 +108,67 @@ class GoodStream {
   std::atomic<std::uint64_t> sent_{0}, received_{0}, disorder_{0};
 };
 
+// A process that connects to the daemon and hands the connection to this one, then waits to be
+// killed: the daemon takes it for the client (SO_PEERCRED, its pidfd), while this process
+// does the talking and the corrupting. The daemon must keep what the client may still write
+// until that process exits, so a test ends the stand-in to see every chunk come back.
+class StandIn {
+ public:
+  explicit StandIn(const std::string& socket_path) {
+    int sp[2];
+    if (::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sp) != 0) return;
+    sys::UniqueFd mine(sp[0]), theirs(sp[1]);
+    child_.emplace([&]() -> int {
+      RawClient c = RawClient::connect(socket_path);
+      if (!c.valid()) return 2;
+      int fd = c.fd();
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+      char byte = 0;
+      iovec iov{&byte, 1};
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof(control);
+      cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+      cm->cmsg_level = SOL_SOCKET;
+      cm->cmsg_type = SCM_RIGHTS;
+      cm->cmsg_len = CMSG_LEN(sizeof(int));
+      std::memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+      if (::sendmsg(theirs.get(), &msg, 0) != 1) return 3;
+      for (;;) ::pause();  // until killed
+    });
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    char byte = 0;
+    iovec iov{&byte, 1};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    if (::recvmsg(mine.get(), &msg, MSG_CMSG_CLOEXEC) != 1) return;
+    cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+    if (cm == nullptr || cm->cmsg_type != SCM_RIGHTS) return;
+    int fd = -1;
+    std::memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+    timeval tv{5, 0};
+    (void)::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    client_ = RawClient::adopt(sys::UniqueFd(fd));
+  }
+  RawClient& client() { return client_; }
+  // The client process exits (as a crash would end it).
+  void end() {
+    if (child_) {
+      child_->kill(SIGKILL);
+      (void)child_->wait(std::chrono::seconds(10));
+    }
+  }
+
+ private:
+  RawClient client_;
+  std::optional<zcp::test::Child> child_;
+};
+
 class CorruptClient : public DaemonTest {
  protected:
   void SetUp() override {
@@ -113,14 +177,15 @@ class CorruptClient : public DaemonTest {
     auto seg = shm::Segment::open("/zcp." + instance_ + ".seg", /*writable=*/true);
     ASSERT_TRUE(seg) << seg.error().message;
     seg_ = std::move(*seg);
-    attacker_ = RawClient::connect(daemon_->socket_path());
-    ASSERT_TRUE(attacker_.valid());
-    ASSERT_EQ(attacker_.hello()->code(), fb::ResultCode::Ok);
-    ASSERT_EQ(attacker_.register_process("attacker", true)->code(), fb::ResultCode::Ok);
+    stand_in_ = std::make_unique<StandIn>(daemon_->socket_path());
+    ASSERT_TRUE(attacker().valid());
+    ASSERT_EQ(attacker().hello()->code(), fb::ResultCode::Ok);
+    ASSERT_EQ(attacker().register_process("attacker", true)->code(), fb::ResultCode::Ok);
     good_ = std::make_unique<GoodStream>(instance_);
     ASSERT_EQ(good_->error(), "");
   }
 
+  RawClient& attacker() { return stand_in_->client(); }
   shm::RingHeader& ring(const fb::QueueDescriptor* d) {
     return *reinterpret_cast<shm::RingHeader*>(seg_.base() + d->offset());
   }
@@ -137,7 +202,7 @@ class CorruptClient : public DaemonTest {
   bool disconnected(std::chrono::milliseconds timeout = 3000ms) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
-      if (attacker_.wait_for_eof()) return true;
+      if (attacker().wait_for_eof()) return true;
     }
     return false;
   }
@@ -155,7 +220,13 @@ class CorruptClient : public DaemonTest {
     EXPECT_EQ(good_->received(), good_->sent()) << "the good stream lost messages";
     EXPECT_EQ(good_->disorder(), 0U) << "the good stream arrived out of order";
     good_.reset();
-    attacker_.close();
+    attacker().close();
+    // The attacker's process still runs: what it could still write is kept (quarantined) and
+    // comes back when it exits.
+    stand_in_->end();
+    EXPECT_TRUE(wait_until([&] { return daemon_->log().find("quarantined port(s) are freed") != std::string::npos; },
+                           10s))
+        << "the attacker's memory was not kept until its process exited:\n" << daemon_->log();
     // A new client is served end to end.
     {
       GoodStream probe(instance_);
@@ -182,17 +253,18 @@ class CorruptClient : public DaemonTest {
     }
     ASSERT_TRUE(daemon_->running());
     EXPECT_EQ(daemon_->stop(SIGTERM), 0) << daemon_->log();
+    EXPECT_GE(daemon_->counters()["quarantined"], 1U);
   }
 
   static constexpr std::uint64_t kMoreMessages = 100;  // "keeps going": this many more arrive
   shm::Segment seg_;
-  RawClient attacker_;
+  std::unique_ptr<StandIn> stand_in_;
   std::unique_ptr<GoodStream> good_;
   std::mt19937_64 rng_{20261121};
 };
 
 TEST_F(CorruptClient, GarbageReferencesInThePublishRing) {
-  auto r = attacker_.create_publisher({"bad", "i", "pub"});
+  auto r = attacker().create_publisher({"bad", "i", "pub"});
   ASSERT_EQ(r->code(), fb::ResultCode::Ok);
   const auto* ring_desc = r->response()->body_as_PublisherReply()->ring();
   auto& h = ring(ring_desc);
@@ -212,7 +284,7 @@ TEST_F(CorruptClient, GarbageReferencesInThePublishRing) {
 }
 
 TEST_F(CorruptClient, ImpossiblePublishRingTail) {
-  auto r = attacker_.create_publisher({"bad", "i", "tail"});
+  auto r = attacker().create_publisher({"bad", "i", "tail"});
   ASSERT_EQ(r->code(), fb::ResultCode::Ok);
   auto& h = ring(r->response()->body_as_PublisherReply()->ring());
   shm::atomic_store(h.tail, std::uint64_t{1} << 40, std::memory_order_release);
@@ -222,7 +294,7 @@ TEST_F(CorruptClient, ImpossiblePublishRingTail) {
 }
 
 TEST_F(CorruptClient, ForeignReferencesInTheReleaseRing) {
-  auto r = attacker_.create_subscriber({"good", "s", "e"}, {});  // on the good topic
+  auto r = attacker().create_subscriber({"good", "s", "e"}, {});  // on the good topic
   ASSERT_EQ(r->code(), fb::ResultCode::Ok);
   const auto* rel = r->response()->body_as_SubscriberReply()->release_ring();
   auto& h = ring(rel);
@@ -239,7 +311,7 @@ TEST_F(CorruptClient, ForeignReferencesInTheReleaseRing) {
 
 TEST_F(CorruptClient, ScribbledSubscriberQueue) {
   // On the good topic: the router pushes into this queue on every good publication.
-  auto r = attacker_.create_subscriber({"good", "s", "e"}, {});
+  auto r = attacker().create_subscriber({"good", "s", "e"}, {});
   ASSERT_EQ(r->code(), fb::ResultCode::Ok);
   const auto* q = r->response()->body_as_SubscriberReply()->queue();
   // Everything the client can write: indices, the waiting word, every cell's turn and value.
@@ -256,7 +328,7 @@ TEST_F(CorruptClient, ScribbledSubscriberQueue) {
 }
 
 TEST_F(CorruptClient, ScribbledHeadersOfLoanedChunks) {
-  auto r = attacker_.create_publisher({"good", "s", "e"});  // publishes to the good subscriber
+  auto r = attacker().create_publisher({"good", "s", "e"});  // publishes to the good subscriber
   ASSERT_EQ(r->code(), fb::ResultCode::Ok);
   const auto* reply = r->response()->body_as_PublisherReply();
   const auto* loans = reply->loan_ring();
