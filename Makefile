@@ -83,6 +83,12 @@ bench: build
 bench-compare: deps
 	JOBS=$(JOBS) scripts/bench-compare.sh build-bench
 
+# Fan-out to 1..1000 subscriber processes, zerocp and iceoryx, with a plot
+# (docs/performance.md, "Fan-out at scale"). Not in `make test`.
+.PHONY: bench-scale
+bench-scale: deps
+	JOBS=$(JOBS) scripts/bench-scale.sh build-bench
+
 # Where the data path spends: system calls and context switches per message (perf), the
 # router's batch size, instructions per message (callgrind). docs/performance.md, "Profile".
 .PHONY: profile

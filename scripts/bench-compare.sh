@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
-# zerocp side by side with iceoryx 2.0.3 and Unix domain sockets, in one run on this host
-# (issue 8 §2-3; docs/performance.md, "Side by side with iceoryx and Unix sockets").
+# zerocp side by side with iceoryx 2.0.3, Unix domain sockets and the hardware's one-way floor,
+# in one run on this host (docs/performance.md, "Side by side").
 #
 #   scripts/bench-compare.sh [BUILD_DIR]        (default build-bench; `make bench-compare`)
 #
 # Installs the iceoryx Debian packages if missing (as root), builds zcp-perf (with diroute)
-# and the peers (bench/peers: iox-perf, uds-perf) in Release, then runs every scenario with
-# zerocp, iceoryx and UDS back to back, BENCH_REPS times, and prints one table of medians.
+# and the peers (bench/peers: iox-perf, uds-perf, floor-perf) in Release, then runs every
+# scenario with each implementation back to back, BENCH_REPS times, and prints one table of
+# medians. Every implementation runs with its default settings. On a host with 8 or more CPUs
+# every process (and diroute's router worker) is pinned to a CPU of its own, the same CPUs for
+# every implementation; on a smaller host nothing is pinned.
 #
 # Environment:
 #   BENCH_REPS=3        repetitions; the table shows the median of each
 #   BENCH_DURATION=3    seconds per throughput run
 #   BENCH_QUICK=1       smoke run: 1 repetition, 0.5 s, short latency runs
-#   BENCH_IMPLS="zerocp iceoryx uds"   which implementations to run
+#   BENCH_IMPLS="zerocp iceoryx uds floor"   which implementations to run
 #   BENCH_NO_BUILD=1    use the binaries already in BUILD_DIR
-#   BENCH_ZCP_POLL_YIELD=100  zerocp's --poll-yield in the poll rows (0: spin only)
+#   BENCH_BUILD_ONLY=1  build (and install iceoryx), run nothing
 #   BENCH_ZCP_ARGS=""   more zcp-perf options for every zerocp run (e.g. "--idle spin")
+#   BENCH_PIN=auto      auto (pin with 8+ CPUs), 1 (always), 0 (never)
 #   JOBS=2              build parallelism
 # Raw results: BUILD_DIR/compare.jsonl (one JSON object per run, zcp-perf's fields plus
 # "compare", "impl" and "rep"), BUILD_DIR/compare.md (the table in Markdown),
@@ -39,7 +43,7 @@ if [[ "${BENCH_QUICK:-0}" == 1 ]]; then
   lat_poll_count=5000
   lat_warmup=500
 fi
-impls=(${BENCH_IMPLS:-zerocp iceoryx uds})
+impls=(${BENCH_IMPLS:-zerocp iceoryx uds floor})
 
 # ---- packages and builds ---------------------------------------------------------------
 iox_pkgs=(iceoryx libiceoryx-posh-dev libiceoryx-hoofs-dev)
@@ -64,31 +68,46 @@ if [[ "${BENCH_NO_BUILD:-0}" != 1 ]]; then
   cmake -S "$root/bench/peers" -B "$build/peers" -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$build/peers" -j"$jobs" || echo "bench-compare: the peers did not all build" >&2
 fi
-declare -A bin=([zerocp]="$build/bin/zcp-perf" [iceoryx]="$build/peers/bin/iox-perf" [uds]="$build/peers/bin/uds-perf")
+[[ "${BENCH_BUILD_ONLY:-0}" == 1 ]] && exit 0
+declare -A bin=([zerocp]="$build/bin/zcp-perf" [iceoryx]="$build/peers/bin/iox-perf" [uds]="$build/peers/bin/uds-perf"
+                [floor]="$build/peers/bin/floor-perf")
 
-# ---- scenarios (the same options for all three binaries) -------------------------------
-# zerocp's poll-mode clients get --poll-yield (BENCH_ZCP_POLL_YIELD, default 100; 0 = spin
-# only): with ping, pong and the router worker all spinning, 2 vCPUs run three busy threads
-# and spin-only rounds take a scheduler tick (docs/performance.md, "--poll-yield"). The peers
-# have no router thread and spin strictly.
-zcp_poll_yield=${BENCH_ZCP_POLL_YIELD:-100}
-zpoll="--poll-yield $zcp_poll_yield"
+# ---- pinning ------------------------------------------------------------------------------
+# With 8+ CPUs: CPU 0 is left to the system, the router worker gets CPU 1, the latency ping and
+# pong CPUs 2 and 3, the throughput publisher CPU 2 and its subscribers CPUs 3.. (round-robin).
+ncpu=$(nproc)
+pin=${BENCH_PIN:-auto}
+[[ "$pin" == auto ]] && { ((ncpu >= 8)) && pin=1 || pin=0; }
+lat_pins=""
+tp_pins=""
+zcp_pins=""
+pinning="none ($ncpu CPUs: every process is left to the scheduler)"
+if [[ "$pin" == 1 ]]; then
+  subs_cpus=$(seq -s, 3 $((ncpu - 1)))
+  lat_pins="--cpu-ping 2 --cpu-pong 3"
+  tp_pins="--cpu-pub 2 --cpu-subs $subs_cpus"
+  zcp_pins="--router-cpu 1"
+  pinning="router worker CPU 1; latency ping CPU 2, pong CPU 3; throughput publisher CPU 2, subscribers CPUs $subs_cpus round-robin (every implementation alike)"
+fi
+
+# ---- scenarios (the same options for every binary) ----------------------------------------
+# Every implementation with its defaults: the peers spin only in poll mode, and so does zerocp.
 # id | metric fields | extra zcp-perf options | the benchmark's arguments
 scenarios=(
-  "tp1|msgs_per_s|$zpoll|throughput --payload 64 --subscribers 1 --mode poll --policy block_publisher --duration $duration --runs 1"
-  "tp1w|msgs_per_s||throughput --payload 64 --subscribers 1 --mode wait --policy block_publisher --duration $duration --runs 1"
-  "fan16|msgs_per_s||throughput --payload 64 --subscribers 16 --mode wait --policy block_publisher --duration $duration --runs 1"
-  "blk8k|msgs_per_s|$zpoll|throughput --payload 8192 --touch --subscribers 1 --mode poll --policy block_publisher --duration $duration --runs 1"
-  "blk8kw|msgs_per_s||throughput --payload 8192 --touch --subscribers 1 --mode wait --policy block_publisher --duration $duration --runs 1"
-  "latw|p50_ns p99_ns||latency --payload 64 --mode wait --count $lat_wait_count --warmup $lat_warmup --timeout 120"
-  "latp|p50_ns|$zpoll|latency --payload 64 --mode poll --count $lat_poll_count --warmup $lat_warmup --timeout 120"
-  # zerocp only, with direct delivery (publishers push into subscriber queues themselves); the
-  # table compares them with the peers' numbers of the routed row of the same scenario.
-  "tp1d|msgs_per_s|$zpoll --delivery direct|throughput --payload 64 --subscribers 1 --mode poll --policy block_publisher --duration $duration --runs 1"
-  "latwd|p50_ns p99_ns|--delivery direct|latency --payload 64 --mode wait --count $lat_wait_count --warmup $lat_warmup --timeout 120"
-  "latpd|p50_ns|$zpoll --delivery direct|latency --payload 64 --mode poll --count $lat_poll_count --warmup $lat_warmup --timeout 120"
+  "tp1|msgs_per_s||throughput --payload 64 --subscribers 1 --mode poll --policy block_publisher --duration $duration --runs 1 $tp_pins"
+  "tp1w|msgs_per_s||throughput --payload 64 --subscribers 1 --mode wait --policy block_publisher --duration $duration --runs 1 $tp_pins"
+  "fan16|msgs_per_s||throughput --payload 64 --subscribers 16 --mode wait --policy block_publisher --duration $duration --runs 1 $tp_pins"
+  "blk8k|msgs_per_s||throughput --payload 8192 --touch --subscribers 1 --mode poll --policy block_publisher --duration $duration --runs 1 $tp_pins"
+  "blk8kw|msgs_per_s||throughput --payload 8192 --touch --subscribers 1 --mode wait --policy block_publisher --duration $duration --runs 1 $tp_pins"
+  "latw|p50_ns p99_ns||latency --payload 64 --mode wait --count $lat_wait_count --warmup $lat_warmup --timeout 120 $lat_pins"
+  "latp|p50_ns p99_ns||latency --payload 64 --mode poll --count $lat_poll_count --warmup $lat_warmup --timeout 120 $lat_pins"
+  # zerocp only, with routed delivery (every message through the router worker, as before
+  # direct delivery became the default): what taking the router off the critical path bought.
+  "latwr|p50_ns p99_ns|--delivery routed|latency --payload 64 --mode wait --count $lat_wait_count --warmup $lat_warmup --timeout 120 $lat_pins"
+  "latpr|p50_ns p99_ns|--delivery routed|latency --payload 64 --mode poll --count $lat_poll_count --warmup $lat_warmup --timeout 120 $lat_pins"
 )
-zerocp_only=" tp1d latwd latpd "
+zerocp_only=" latwr latpr "
+floor_only=" latp "
 
 out="$build/compare.jsonl"
 logs="$build/compare-logs"
@@ -101,6 +120,7 @@ commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 started=$(date +%s)
 echo "bench-compare: $machine; load $load_before; $reps rep(s), ${duration} s per throughput run; ${impls[*]}"
+echo "bench-compare: pinning: $pinning"
 
 failures=()
 for ((rep = 1; rep <= reps; ++rep)); do
@@ -108,6 +128,7 @@ for ((rep = 1; rep <= reps; ++rep)); do
     IFS='|' read -r id _ zextra args <<<"$s"
     for impl in "${impls[@]}"; do
       [[ "$impl" != zerocp && "$zerocp_only" == *" $id "* ]] && continue
+      [[ "$impl" == floor && "$floor_only" != *" $id "* ]] && continue
       log="$logs/$id.$impl.$rep.log"
       if [[ ! -x "${bin[$impl]}" ]]; then
         failures+=("$id $impl rep $rep: ${bin[$impl]} not built")
@@ -115,7 +136,7 @@ for ((rep = 1; rep <= reps; ++rep)); do
       fi
       printf '  rep %d %-6s %-8s ' "$rep" "$id" "$impl"
       extra=""
-      [[ "$impl" == zerocp ]] && extra="$zextra ${BENCH_ZCP_ARGS:-}"
+      [[ "$impl" == zerocp ]] && extra="$zextra $zcp_pins ${BENCH_ZCP_ARGS:-}"
       # shellcheck disable=SC2086  # $args and $extra are lists of options
       if line=$(timeout 300 "${bin[$impl]}" $args $extra --json 2>"$log") && [[ "$line" == "{"* ]]; then
         line=$(tail -n1 <<<"$line")
@@ -131,16 +152,16 @@ for ((rep = 1; rep <= reps; ++rep)); do
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 elapsed=$(($(date +%s) - started))
-for p in iox-roudi diroute iox-perf uds-perf zcp-perf; do
+for p in iox-roudi diroute iox-perf uds-perf floor-perf zcp-perf; do
   if pgrep -x "$p" >/dev/null; then echo "bench-compare: WARNING: a $p process is still running" >&2; fi
 done
 if [[ -e /dev/shm/iceoryx_mgmt ]]; then echo "bench-compare: WARNING: /dev/shm/iceoryx_mgmt is still there" >&2; fi
 
 # ---- the table ---------------------------------------------------------------------------
-header="zerocp vs iceoryx 2.0.3 vs Unix domain sockets: median of $reps rep(s), ${duration} s per throughput run"
+header="zerocp vs iceoryx 2.0.3 vs Unix domain sockets vs the one-way floor: median of $reps rep(s), ${duration} s per throughput run"
 md="$build/compare.md"
 awk -v header="$header" -v machine="$machine" -v lb="$load_before" -v la="$load_after" -v commit="$commit" \
-    -v elapsed="$elapsed" -v md="$md" -v zy="$zcp_poll_yield" -v zargs="${BENCH_ZCP_ARGS:-}" '
+    -v elapsed="$elapsed" -v md="$md" -v pinning="$pinning" -v zargs="${BENCH_ZCP_ARGS:-}" '
   function num(line, f,   m) {  # the number of field f in a flat JSON line, or ""
     if (!match(line, "\"" f "\":[-0-9.e+]+")) return ""
     m = substr(line, RSTART, RLENGTH); sub(/^[^:]*:/, "", m); return m + 0
@@ -156,12 +177,12 @@ awk -v header="$header" -v machine="$machine" -v lb="$load_before" -v la="$load_
     return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
   }
   function fmt(v, lat) {
-    if (v == "") return "n/a"
+    if (v == "") return "-"
     if (lat) return sprintf("%.2f us", v / 1000)
     return v >= 1e6 ? sprintf("%.2f M/s", v / 1e6) : sprintf("%.0f k/s", v / 1e3)
   }
   function ratio(z, p, lat) {  # > 1: zerocp better
-    if (z == "" || p == "" || z == 0 || p == 0) return "n/a"
+    if (z == "" || p == "" || z == 0 || p == 0) return "-"
     return sprintf("%.2fx", lat ? p / z : z / p)
   }
   {
@@ -183,37 +204,40 @@ awk -v header="$header" -v machine="$machine" -v lb="$load_before" -v la="$load_
     rows[6] = "latw|p50_ns|latency wait 64 B, P50 one-way"
     rows[7] = "latw|p99_ns|latency wait 64 B, P99 one-way"
     rows[8] = "latp|p50_ns|latency poll 64 B, P50 one-way"
-    # direct delivery: zerocp only; the peers columns repeat the routed row named last
-    rows[9] = "tp1d|msgs_per_s|lossless 1->1, 64 B, poll, direct (msgs/s)|tp1"
-    rows[10] = "latwd|p50_ns|latency wait 64 B, P50, direct|latw"
-    rows[11] = "latwd|p99_ns|latency wait 64 B, P99, direct|latw"
-    rows[12] = "latpd|p50_ns|latency poll 64 B, P50, direct|latp"
-    nrows = 12
+    rows[9] = "latp|p99_ns|latency poll 64 B, P99 one-way"
+    # routed delivery: zerocp only; the peers columns repeat the row named last
+    rows[10] = "latwr|p50_ns|latency wait 64 B, P50, routed|latw"
+    rows[11] = "latwr|p99_ns|latency wait 64 B, P99, routed|latw"
+    rows[12] = "latpr|p50_ns|latency poll 64 B, P50, routed|latp"
+    rows[13] = "latpr|p99_ns|latency poll 64 B, P99, routed|latp"
+    nrows = 13
     printf "\n== %s ==\n", header
     printf "machine: %s; commit %s\n", machine, commit
     printf "load average %s before, %s after; %s s in all\n", lb, la, elapsed
-    printf "ratios: > 1 means zerocp is better (throughput: zerocp/peer; latency: peer/zerocp)\n"
-    printf "zerocp poll rows: --poll-yield %s (0: spin only); the peers spin only\n", zy
-    printf "zerocp options: %s\n\n", (zargs == "" ? "defaults (private diroute)" : zargs)
-    printf "%-44s %11s %11s %11s %10s %10s\n", "scenario", "zerocp", "iceoryx", "uds", "zcp/iox", "zcp/uds"
-    print "| scenario | zerocp | iceoryx | uds | zerocp/iceoryx | zerocp/uds |" > md
-    print "| --- | ---: | ---: | ---: | ---: | ---: |" > md
+    printf "pinning: %s\n", pinning
+    printf "ratios: > 1 means zerocp is better (throughput: zerocp/peer; latency: peer/zerocp); zcp/floor: zerocp latency / floor\n"
+    printf "every implementation with its defaults (poll mode spins); zerocp options: %s\n\n", (zargs == "" ? "none (private diroute)" : zargs)
+    printf "%-40s %10s %10s %10s %10s %9s %9s %9s\n", "scenario", "zerocp", "iceoryx", "uds", "floor", "zcp/iox", "zcp/uds", "zcp/floor"
+    print "| scenario | zerocp | iceoryx | uds | floor | zerocp/iceoryx | zerocp/uds | zerocp/floor |" > md
+    print "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |" > md
     for (r = 1; r <= nrows; ++r) {
       split(rows[r], p, "|"); lat = (p[2] != "msgs_per_s")
       z = median(p[1] SUBSEP "zerocp" SUBSEP p[2])
       peer = (p[4] != "") ? p[4] : p[1]
       i = median(peer SUBSEP "iceoryx" SUBSEP p[2])
       u = median(peer SUBSEP "uds" SUBSEP p[2])
-      printf "%-44s %11s %11s %11s %10s %10s\n", p[3], fmt(z, lat), fmt(i, lat), fmt(u, lat),
-             ratio(z, i, lat), ratio(z, u, lat)
-      printf "| %s | %s | %s | %s | %s | %s |\n", p[3], fmt(z, lat), fmt(i, lat), fmt(u, lat),
-             ratio(z, i, lat), ratio(z, u, lat) > md
+      f = median(peer SUBSEP "floor" SUBSEP p[2])
+      zf = (z != "" && f != "" && f > 0) ? sprintf("%.2fx", z / f) : "-"
+      printf "%-40s %10s %10s %10s %10s %9s %9s %9s\n", p[3], fmt(z, lat), fmt(i, lat), fmt(u, lat), fmt(f, lat),
+             ratio(z, i, lat), ratio(z, u, lat), zf
+      printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", p[3], fmt(z, lat), fmt(i, lat), fmt(u, lat), fmt(f, lat),
+             ratio(z, i, lat), ratio(z, u, lat), zf > md
     }
     for (k in lossy) {
       split(k, q, SUBSEP)
       printf "WARNING: %s %s lost %d deliveries in lossless runs\n", q[2], q[1], lossy[k]
     }
-    printf "\n_%s. Ratios > 1: zerocp is better (throughput zerocp/peer, latency peer/zerocp). zerocp poll rows: --poll-yield %s; zerocp options: %s. Machine: %s; commit %s; load average %s before, %s after._\n", header, zy, (zargs == "" ? "defaults" : zargs), machine, commit, lb, la > md
+    printf "\n_%s. Ratios > 1: zerocp is better (throughput zerocp/peer, latency peer/zerocp); zerocp/floor is zerocp latency over the floor. Every implementation with its defaults; zerocp options: %s. Pinning: %s. Machine: %s; commit %s; load average %s before, %s after._\n", header, (zargs == "" ? "none" : zargs), pinning, machine, commit, lb, la > md
   }
 ' "$out"
 echo

@@ -19,9 +19,10 @@
 namespace zcp::shm {
 
 inline constexpr std::uint32_t kHeartbeatMagic = 0x5a43'5048U;  // "ZCPH"
-// Default number of process slots. Too low refuses registrations on a busy host; each slot
-// costs 64 bytes, and the heartbeat tick scans all of them.
-inline constexpr std::uint32_t kDefaultHeartbeatSlots = 256;
+// Default number of process slots (and so of registered processes). Too low refuses
+// registrations on a busy host (a fan-out to a thousand subscriber processes); each slot costs
+// 64 bytes here and 256 in the stats region, and the heartbeat tick scans all of them.
+inline constexpr std::uint32_t kDefaultHeartbeatSlots = 2048;
 inline constexpr std::uint32_t kMaxHeartbeatSlots = 65536;
 
 enum class SlotState : std::uint32_t { kFree = 0, kActive = 1 };

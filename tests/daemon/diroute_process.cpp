@@ -8,7 +8,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,24 +36,10 @@ DirouteProcess::~DirouteProcess() {
 }
 
 bool DirouteProcess::spawn() {
-  std::vector<std::string> argv_s = {ZCP_DIROUTE_PATH, "--instance", instance_, "--log-level",
-                                     "info"};
-  argv_s.insert(argv_s.end(), args_.begin(), args_.end());
-  std::vector<char*> argv;
-  for (std::string& s : argv_s)
-    argv.push_back(s.data());
-  argv.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                   0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, ZCP_DIROUTE_PATH, &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return false;
+  std::vector<std::string> argv = {"--instance", instance_, "--log-level", "info"};
+  argv.insert(argv.end(), args_.begin(), args_.end());
+  const pid_t pid = zcp::test::spawn_process(ZCP_DIROUTE_PATH, argv, log_path_);
+  if (pid < 0) return false;
   pid_ = pid;
   return true;
 }

@@ -1,7 +1,9 @@
 #include "support/test_support.hpp"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,6 +25,27 @@ CommandResult run_command(const std::string& command, bool merge_stderr) {
   int status = ::pclose(p);
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+pid_t spawn_process(const std::string& path, const std::vector<std::string>& args, const std::string& log_path) {
+  // Everything the child needs is prepared before the fork: after it, only async-signal-safe
+  // calls (this process may have threads).
+  std::vector<std::string> argv_s{path};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& s : argv_s) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  const pid_t parent = ::getpid();
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid != 0) return pid;  // the parent (or -1)
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (::getppid() != parent) ::_exit(127);  // the parent died before the prctl
+  const int in = ::open("/dev/null", O_RDONLY);
+  const int out = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  if (in < 0 || out < 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(out, 2) < 0) ::_exit(127);
+  ::execv(path.c_str(), argv.data());
+  ::_exit(127);
 }
 
 std::string unique_instance(const std::string& tag) {

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace zcp::test {
 
@@ -22,6 +23,11 @@ struct CommandResult {
 };
 // Runs `command` with /bin/sh and collects its output.
 CommandResult run_command(const std::string& command, bool merge_stderr = true);
+
+// Starts `path` with `args` (argv[0] is the path), stdin from /dev/null, stdout and stderr
+// appended to `log_path`. The child gets SIGTERM if this process dies first (PR_SET_PDEATHSIG),
+// so a crashed test leaves no daemon behind. Returns its pid, or -1.
+pid_t spawn_process(const std::string& path, const std::vector<std::string>& args, const std::string& log_path);
 
 // Anonymous MAP_SHARED memory that survives fork(): parent and children see the same bytes.
 class SharedAnon {

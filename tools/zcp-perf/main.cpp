@@ -152,7 +152,10 @@ int main(int argc, char** argv) {
   tp->footer(kThroughputFields);
   add_common(tp, tc);
   tp->add_option("--payload", to.payload, "Payload bytes")->capture_default_str();
-  tp->add_option("--subscribers", to.subscribers, "Subscriber processes")->check(CLI::Range(1U, 256U))->capture_default_str();
+  tp->add_option("--subscribers", to.subscribers, "Subscriber processes")->check(CLI::Range(1U, 1024U))->capture_default_str();
+  tp->add_flag("--latency", to.latency,
+               "Subscribers also record each measured message's publish-to-take latency (the publish "
+               "timestamp libzcp puts in every sample; one clock read per message)");
   tp->add_option("--mode", tmode, "Subscribers: poll (spin on take()) or wait (sleep in wait())")
       ->check(CLI::IsMember({"poll", "wait"}))
       ->capture_default_str();

@@ -101,7 +101,12 @@ Json to_json(const ThroughputOptions& o, const ThroughputResult& r) {
           {"poll_yield", o.poll_yield},
           {"queue_capacity", o.queue_capacity},
           {"cpu_pub", o.cpu_pub},
-          {"cpu_subs", o.cpu_subs}};
+          {"cpu_subs", o.cpu_subs},
+          {"latency_samples", m.latency.count()},
+          {"latency_p50_ns", m.latency.percentile(50)},
+          {"latency_p99_ns", m.latency.percentile(99)},
+          {"latency_p999_ns", m.latency.percentile(99.9)},
+          {"latency_max_ns", m.latency.max()}};
 }
 
 void print_table(const ThroughputOptions& o, const ThroughputResult& r, const Environment& env) {
@@ -127,6 +132,12 @@ void print_table(const ThroughputOptions& o, const ThroughputResult& r, const En
   }
   const ThroughputRun& m = r.runs[r.median];
   std::printf("  * median run. deliv/s = received by all subscribers / seconds; publish/s = sent / seconds.\n");
+  if (o.latency) {
+    std::printf("  publish-to-take latency in the median run (%" PRIu64 " samples): P50 %.2f us, P99 %.2f us, "
+                "P99.9 %.2f us, max %.2f us\n",
+                m.latency.count(), m.latency.percentile(50) / 1e3, m.latency.percentile(99) / 1e3,
+                m.latency.percentile(99.9) / 1e3, static_cast<double>(m.latency.max()) / 1e3);
+  }
   std::printf("  back-pressure in the median run: %" PRIu64 " would-block, %" PRIu64 " pool-exhausted retries\n",
               m.would_block, m.pool_exhausted);
   std::uint64_t bad = 0;

@@ -70,6 +70,7 @@ struct ThroughputOptions {
   std::uint32_t poll_yield = 0;      // poll mode: sched_yield() after this many empty polls
   int cpu_pub = -1;
   std::vector<int> cpu_subs;  // round-robin over the subscribers; empty: no pins
+  bool latency = false;       // subscribers record publish-to-take latency (Sample::timestamp_ns)
 };
 struct SubscriberTally {
   std::uint64_t received = 0;
@@ -85,6 +86,7 @@ struct ThroughputRun {
   std::uint64_t would_block = 0;     // publish() kWouldBlock retries
   std::uint64_t pool_exhausted = 0;  // loan() kPoolExhausted retries
   std::vector<SubscriberTally> subs;
+  Histogram latency;  // --latency: publish-to-take of every measured message, all subscribers
 
   std::uint64_t received() const noexcept;
   std::uint64_t dropped() const noexcept;

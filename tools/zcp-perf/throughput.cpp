@@ -20,8 +20,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Subscriber processes one run may fork (the tallies live in a fixed shared block).
-constexpr std::uint32_t kMaxSubscribers = 256;
+// Subscriber processes one run may fork (the tallies live in a fixed shared block: a latency
+// histogram of 30 KiB each, backed only when a subscriber writes it).
+constexpr std::uint32_t kMaxSubscribers = 1024;
 // After the publisher stopped, a subscriber drains until it saw the last sequence, or until
 // its queue stayed empty this long, or kDrainMax. Too low: messages still on their way
 // (a preempted router on 2 CPUs) are counted as lost; too high: drop policies, whose last
@@ -44,6 +45,7 @@ struct ThroughputShared {
   std::uint64_t pool_exhausted = 0;
   ErrorSlot error;
   SubscriberTally tallies[kMaxSubscribers];  // slot i written by subscriber i, then subs_done
+  Histogram latency[kMaxSubscribers];        // --latency: as tallies
 };
 
 int fail(ThroughputShared& sh, const std::string& what) {
@@ -155,6 +157,7 @@ int subscriber_main(std::uint32_t index, const std::string& instance, const std:
   sh.subs_ready.fetch_add(1, std::memory_order_acq_rel);
 
   SubscriberTally t;
+  Histogram lat;  // on the stack: 30 KiB, copied out once at the end
   std::uint64_t sent = 0;
   bool pub_done = false;
   std::uint64_t warmup_seen = 0;
@@ -178,6 +181,10 @@ int subscriber_main(std::uint32_t index, const std::string& instance, const std:
       }
       t.gaps += seq - std::max(prev, o.warmup) - 1;  // only measured sequence numbers
       ++t.received;
+      if (o.latency) {
+        const std::uint64_t now = now_ns();  // the clock libzcp stamps publications with
+        lat.record(now > s->timestamp_ns() ? now - s->timestamp_ns() : 0);
+      }
     }  // each sample is released at the end of its iteration
     if (got) {
       idle_since = {};
@@ -208,6 +215,7 @@ int subscriber_main(std::uint32_t index, const std::string& instance, const std:
   const std::uint64_t warmup_missing = sent >= o.warmup ? o.warmup - std::min(o.warmup, warmup_seen) : 0;
   t.dropped = all_dropped - std::min(all_dropped, warmup_missing);
   sh.tallies[index] = t;
+  if (o.latency) sh.latency[index] = lat;
   sh.subs_done.fetch_add(1, std::memory_order_acq_rel);  // release: the tally is written
   return 0;
 }
@@ -248,6 +256,9 @@ Status<ThroughputRun> run_once(const DaemonSession& daemon, const ThroughputOpti
   r.would_block = sh.would_block;
   r.pool_exhausted = sh.pool_exhausted;
   r.subs.assign(sh.tallies, sh.tallies + o.subscribers);
+  if (o.latency) {
+    for (std::uint32_t i = 0; i < o.subscribers; ++i) r.latency.merge(sh.latency[i]);
+  }
   return r;
 }
 
