@@ -51,7 +51,7 @@ Expected<MemoryEstimate, std::string> estimate_memory(const daemon::DaemonConfig
     ce.chunk_size = c.chunk_size;
     ce.count = c.count;
     ce.chunk_bytes = std::uint64_t{c.chunk_size} + sizeof(shm::ChunkHeader);
-    ce.publisher_chunks = g.default_max_loans;
+    ce.publisher_chunks = g.default_max_loans + g.publisher_ring_capacity;  // loans + unsettled records
     ce.subscriber_chunks = sub_chunks;
     ce.subscriber_chunks_cap = sub_chunks_cap;
     ce.stalled_subscribers = c.count > ce.publisher_chunks ? (c.count - ce.publisher_chunks) / sub_chunks : 0;
@@ -95,8 +95,8 @@ std::string describe(const MemoryEstimate& e, const daemon::DaemonConfig& cfg) {
       static_cast<unsigned long long>(e.plan.queue_arena.size / e.subscriber_arena_bytes));
   add("  stats        %10s", size_text(e.plan.stats.size).c_str());
   add("worst case per topic: P publishers and S subscribers of one pool class pin at most");
-  add("  P x (max_loans %u + history depth) + S x (queue_capacity %u + max_held %u) chunks;",
-      g.default_max_loans, g.default_subscriber_capacity, g.default_max_held);
+  add("  P x (max_loans %u + publish ring %u + history depth) + S x (queue_capacity %u + max_held %u) chunks;",
+      g.default_max_loans, g.publisher_ring_capacity, g.default_subscriber_capacity, g.default_max_held);
   add("  a subscriber that asks for the caps pins up to %u + %u chunks", g.max_subscriber_capacity, g.max_held_cap);
   add("  %10s  %14s  %15s  %17s  %s", "class", "per publisher", "per subscriber", "subscriber at caps",
       "stalled subscribers the class survives (1 publisher)");

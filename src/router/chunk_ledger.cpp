@@ -56,15 +56,15 @@ void ChunkLedger::drop_gid(std::uint32_t gid, std::uint16_t cls, std::uint32_t i
   // acq_rel: release orders this holder's use before the chunk's reuse; the acquire half on
   // the last drop makes every other holder's drop happen-before we recycle it.
   if (refs_[gid].fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-  // Recycle through the pool. The chunk header lives in the client-writable segment, so the
-  // words pool.release() checks may have been scribbled on; restore them from our own record
-  // (we are the chunk's only holder now) before handing it back.
+  // Recycle through the pool. The chunk header lives in the client-writable segment, so its
+  // generation may have been scribbled on; restore it from our own record (we are the chunk's
+  // only holder now) before handing it back. Our count is the real one: recycle() skips the
+  // header's reference count.
   const std::uint32_t gen = gens_[gid].load(std::memory_order_relaxed);
   shm::ChunkHeader* hdr = pool_.header_of(cls, index);  // index range-checked by check()
   // relaxed: published to the next loaner by the free list's release CAS.
   shm::atomic_store(hdr->generation, gen, std::memory_order_relaxed);
-  shm::atomic_store(hdr->refcount, 1U, std::memory_order_relaxed);
-  (void)pool_.release({index, cls, 0, gen});
+  pool_.recycle({index, cls, 0, gen});
 }
 
 std::uint32_t ChunkLedger::reclaim(OwnerSet& owner) noexcept {

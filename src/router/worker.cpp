@@ -535,8 +535,12 @@ std::size_t Worker::refill(PublisherPort& p, std::uint64_t now_ns) noexcept {
     p.loan_target /= 2;  // idle for a while: refill less (the ring keeps what it holds)
     p.loan_idle_since = now_ns;
   }
+  // What it may own: max_loans in its loan ring and its hands, and what it published that we
+  // have not routed or settled yet, which its publish ring bounds. Unsettled records do not
+  // take loans from it: behind a busy publisher the router runs in batches.
+  const std::uint64_t may_own = std::uint64_t{p.max_loans} + p.in.capacity();
   std::size_t n = 0;
-  while (ready < p.loan_target && p.owned.count() < p.max_loans) {
+  while (ready < p.loan_target && p.owned.count() < may_own) {
     auto ref = ledger_.lend(p.owned, p.pool_class);
     if (!ref) {
       shm::bump(p.stats->loan_failures);  // single writer: the publisher's worker

@@ -294,6 +294,14 @@ Expected<void, RefError> ChunkPool::release(const ChunkRef& ref) noexcept {
   return {};
 }
 
+void ChunkPool::recycle(const ChunkRef& ref) noexcept {
+  ChunkHeader* h = header_at(ref.pool_class, ref.index);
+  // relaxed: published to the next loaner by push_free()'s release CAS.
+  atomic_store(h->refcount, 0U, std::memory_order_relaxed);
+  h->owner = kNoOwner;
+  push_free(ref.pool_class, ref.index);
+}
+
 void ChunkPool::push_free(std::size_t cls, std::uint32_t index) noexcept {
   PoolClassHeader& c = *classes_[cls];
   ChunkHeader* h = header_at(cls, index);

@@ -146,6 +146,10 @@ class ChunkPool {
   Expected<void, RefError> add_ref(const ChunkRef& ref) noexcept;
   // One holder fewer; the last one returns the chunk to its free list.
   Expected<void, RefError> release(const ChunkRef& ref) noexcept;
+  // Puts a chunk whose last holder is gone back on its free list, without release()'s
+  // reference-count CAS: for an owner that keeps the count itself (the router's ledger). The
+  // reference must be in range (checked by the caller).
+  void recycle(const ChunkRef& ref) noexcept;
 
   // Range- and generation-checked access for a reference read from a ring (untrusted).
   Expected<Chunk, RefError> resolve(const ChunkRef& ref) const noexcept;

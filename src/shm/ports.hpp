@@ -37,11 +37,11 @@ inline constexpr std::uint16_t kMsgReturn = 1U << 0;  // not a publication: give
 
 // Ring capacities the router and the library agree on.
 //
-// A publisher owns every chunk in its loan ring, in its hands, and in its publish ring not yet
-// routed or settled; the router never lets that exceed max_loans, which is also the loan
-// ring's capacity. Too low starves a busy publisher while the router works behind it (loan()
-// waits for refills); too high lets one publisher pin many chunks of a shared pool (the router
-// keeps at most an eighth of a class ready for one publisher, see Worker::refill).
+// Chunks a publisher may hold in its loan ring and its hands; it owns at most that plus what
+// its publish ring holds unrouted or unsettled. max_loans is also the loan ring's capacity.
+// Too low starves a busy publisher while the router works behind it (loan() waits for
+// refills); too high lets one publisher pin many chunks of a shared pool (the router keeps at
+// most an eighth of a class ready for one publisher, see Worker::refill).
 inline constexpr std::uint32_t kDefaultMaxLoans = 1024;
 // Free chunks the router keeps ready in an idle publisher's loan ring; the target doubles
 // while the publisher takes them faster than the router comes back. Too low makes the first
@@ -52,7 +52,6 @@ inline constexpr std::uint32_t kLoanPrefill = 16;
 // holding the router back). A publisher nudges the router at half of it, so this also sets
 // how rarely the router must run behind a busy publisher: too low makes it run (and, on a small
 // host, take a CPU from a client) more often; too high costs 32 bytes a slot per publisher.
-// Smaller than max_loans, so back-pressure shows at publish() rather than as a failing loan().
 inline constexpr std::uint32_t kDefaultPublishRing = 512;
 // Samples a subscriber may hold taken (not yet released) at once. The router never lets a
 // subscriber own more than queue capacity + this through its own deliveries.

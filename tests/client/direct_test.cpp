@@ -180,8 +180,9 @@ TEST_F(DirectTest, APublisherWakesASleepingSubscriberWithoutTheRouter) {
       CHILD_CHECK(l, "loan: %s", l ? "" : l.error().message.c_str());
       loans.push_back(std::move(*l));
     }
-    CHILD_CHECK(rt->impl().session()->wake_fds.size() == 1, "the publisher holds %zu subscriber eventfds",
-                rt->impl().session()->wake_fds.size());
+    // The WakeFds notice follows the subscriber's listing (the router wakes it until then).
+    CHILD_CHECK(wait_until([&] { return rt->impl().session()->wake_fds.size() == 1; }, 20s),
+                "the publisher holds %zu subscriber eventfds", rt->impl().session()->wake_fds.size());
     ready->count.fetch_add(1);
     CHILD_CHECK(wait_until([&] { return ready->value.load() != 0; }, 20s), "the daemon was not stopped");
     for (int i = 1; i <= kN; ++i) {

@@ -303,8 +303,8 @@ TEST(ConfigEstimate, SegmentAndWorstCase) {
   EXPECT_EQ(e->classes[0].chunk_size, 128U);
   EXPECT_EQ(e->classes[0].chunk_bytes, 128U + 64U);
   EXPECT_EQ(e->classes[0].subscriber_chunks, 256U + 16U) << "queue capacity + max held";
-  EXPECT_EQ(e->classes[0].publisher_chunks, 1024U);
-  EXPECT_EQ(e->classes[0].stalled_subscribers, (16384U - 1024U) / 272U);
+  EXPECT_EQ(e->classes[0].publisher_chunks, 1024U + 512U) << "max_loans + the publish ring";
+  EXPECT_EQ(e->classes[0].stalled_subscribers, (16384U - 1536U) / 272U);
   EXPECT_EQ(e->subscriber_arena_bytes, 32768U + 16384U)
       << "buddy blocks: 256 x 64 B + header, (272 + 1024) x 12 B + header";
   EXPECT_EQ(e->publisher_arena_bytes, 32768U + 16384U) << "buddy blocks: 512 x 32 B + header, 1024 x 12 B + header";
