@@ -128,6 +128,9 @@ const ProcessRecord* ControlPlane::process_of(reactor::ConnId conn) const noexce
 Reply ControlPlane::handle(reactor::ConnId conn, const reactor::PeerCred& peer,
                            std::span<const std::byte> frame, std::size_t true_len, MonoTime now) {
   Reply reply = dispatch(conn, peer, frame, true_len, now);
+  // A reply that waits for the router also waits for what follows its command (route tables,
+  // peer counts): when the workers already applied it, that is done here, before it goes.
+  if (reply.settle != 0 && router_.settled(reply.settle)) reclaim_retired();
   send_wake_notices();  // before the reply: a publisher's grant must find its fds in place
   if (reply.settle != 0 && !router_.settled(reply.settle)) return hold(conn, std::move(reply));
   return reply;

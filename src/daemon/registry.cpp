@@ -332,7 +332,7 @@ RegistryResult<const PublisherRecord*> Registry::add_publisher(
                                       arena_problem("route table", sizeof(shm::RouteTable)) + ": " + table.error()});
     }
     (*port)->route_table = *table;
-    (*port)->route_since = (*entry)->route_version;
+    (*port)->route_since = (*entry)->route_written;
     // Plain store: the grant (a socket reply sent after this) orders it for the client.
     (*port)->in.header()->route_table = *table;
   }
@@ -435,7 +435,10 @@ RegistryResult<const SubscriberRecord*> Registry::add_subscriber(
   // The route tables list it once every worker applied the Add (reclaim()): a publisher that
   // finds it there knows the router has replayed history into its queue, and pushes as soon
   // as the router has routed what it published before.
-  if (route_slot != shm::kNoRouteSlot) routes_pending_.push_back({key, route_slot, id, it->second.added_seq});
+  if (route_slot != shm::kNoRouteSlot) {
+    (*entry)->route_writes.push_back({route_slot, id, it->second.port->route_since, it->second.added_seq});
+    flush_route_writes(key, **entry);
+  }
   update_peers(key, **entry);
   stats_.subscriber_live(it->second, *owner, (*entry)->stats_slot);
   mirror_topic(key);
@@ -540,7 +543,10 @@ void Registry::detach_subscriber(std::uint32_t id) {
     rec.port->route_gone = t->second.route_version;  // published by the Remove command's push
   }
   epoch_ = router_.remove_subscriber(rec.port.get());
-  if (listed) write_routes(t->second, route_slot, 0, shm::QueueDescriptor{});
+  if (listed) {
+    t->second.route_writes.push_back({route_slot, 0, t->second.route_version, 0});
+    flush_route_writes(t->first, t->second);
+  }
   revoke_wake_fd(id);
   stats_.subscriber_free(rec.stats_slot);  // kFree now; the slot itself once reclaimed
   retired_.retire(std::move(rec.port), std::move(rec.eventfd), rec.stats_slot, epoch_);
@@ -590,17 +596,12 @@ ReclaimResult Registry::reclaim() {
   for (const TopicKey& key : pending) {
     if (auto t = topics_.find(key); t != topics_.end()) update_peers(key, t->second);
   }
-  // Route slots whose Add every worker applied: into the tables, with the eventfd grants.
-  std::erase_if(routes_pending_, [&](const PendingRoute& r) {
-    if (!router_.settled(r.seq)) return false;
-    auto t = topics_.find(r.topic);
-    auto s = subscribers_.find(r.subscriber_id);
-    if (t != topics_.end() && s != subscribers_.end() && t->second.route_slots[r.slot] == r.subscriber_id) {
-      write_routes(t->second, r.slot, r.subscriber_id, s->second.port->queue_desc);
-      grant_wake_fd(t->second, r.subscriber_id);
-    }
-    return true;  // else it left meanwhile: its slot is free again
-  });
+  // Route writes that waited for an Add (flush_route_writes re-queues a topic still waiting).
+  std::vector<TopicKey> routes = std::move(route_writes_pending_);
+  route_writes_pending_.clear();
+  for (const TopicKey& key : routes) {
+    if (auto t = topics_.find(key); t != topics_.end()) flush_route_writes(key, t->second);
+  }
   return retired_.reclaim(router_.safe_seq(), queues_, router_.ledger(), stats_,
                           [this](const RetiredPort& e) { return quiescent(e); });
 }
@@ -611,7 +612,7 @@ void Registry::grant_wake_fds(std::uint32_t slot, const TopicEntry& entry) {
   ProcessRecord* p = find(slot);
   if (p == nullptr) return;
   WakeNotice n{slot, false, {}};
-  for (std::uint32_t id : entry.route_slots) {
+  for (std::uint32_t id : entry.route_listed) {
     if (id == 0 || std::find(p->wake_fds.begin(), p->wake_fds.end(), id) != p->wake_fds.end()) continue;
     if (p->wake_fds.size() >= config_.max_wake_fds_per_process) break;  // the router wakes the rest
     p->wake_fds.push_back(id);
@@ -663,25 +664,45 @@ Expected<std::uint64_t, std::string> Registry::make_route_table(const TopicEntry
   if (!off) return Unexpected(std::string(shm::to_string(off.error())));
   auto* table = reinterpret_cast<shm::RouteTable*>(segment_base_ + *off);
   // Plain stores: no publisher knows this block before its grant, sent after.
-  shm::format_route_table(*table, entry.route_version, config_.direct_wake_max);
+  // What the topic's other tables say (route writes still waiting reach this one too).
+  shm::format_route_table(*table, entry.route_written, config_.direct_wake_max);
   for (std::uint32_t slot = 0; slot < shm::kRouteSlots; ++slot) {
-    const std::uint32_t id = entry.route_slots[slot];
+    const std::uint32_t id = entry.route_listed[slot];
     if (id == 0) continue;
-    // Listed once the workers applied its Add (a pending one is written by reclaim()).
-    if (auto it = subscribers_.find(id); it != subscribers_.end() && router_.settled(it->second.added_seq)) {
+    if (auto it = subscribers_.find(id); it != subscribers_.end()) {
       table->entries[slot] = shm::RouteEntry{id, 0, it->second.port->queue_desc};
     }
   }
   return *off;
 }
 
+void Registry::flush_route_writes(const TopicKey& key, TopicEntry& entry) {
+  while (!entry.route_writes.empty()) {
+    const TopicEntry::RouteWrite w = entry.route_writes.front();
+    if (w.seq != 0 && !router_.settled(w.seq)) {
+      if (std::find(route_writes_pending_.begin(), route_writes_pending_.end(), key) == route_writes_pending_.end()) {
+        route_writes_pending_.push_back(key);
+      }
+      return;
+    }
+    entry.route_writes.pop_front();
+    auto s = w.subscriber_id != 0 ? subscribers_.find(w.subscriber_id) : subscribers_.end();
+    const bool list = s != subscribers_.end();  // a subscriber gone meanwhile is not listed
+    write_routes(entry, w.slot, list ? w.subscriber_id : 0, list ? s->second.port->queue_desc : shm::QueueDescriptor{},
+                 w.version);
+    entry.route_listed[w.slot] = list ? w.subscriber_id : 0;
+    entry.route_written = w.version;
+    if (list) grant_wake_fd(entry, w.subscriber_id);
+  }
+}
+
 void Registry::write_routes(const TopicEntry& entry, std::uint32_t slot, std::uint32_t subscriber_id,
-                            const shm::QueueDescriptor& queue) {
+                            const shm::QueueDescriptor& queue, std::uint32_t version) {
   for (std::uint32_t pid : entry.publishers) {
     auto it = publishers_.find(pid);
     if (it == publishers_.end() || it->second.port->route_table == 0) continue;
     auto* table = reinterpret_cast<shm::RouteTable*>(segment_base_ + it->second.port->route_table);
-    shm::write_route(*table, slot, subscriber_id, queue, entry.route_version);
+    shm::write_route(*table, slot, subscriber_id, queue, version);
   }
 }
 

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <array>
+#include <deque>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -127,6 +128,17 @@ struct TopicEntry {
   bool direct = false;
   std::uint32_t route_version = 0;
   std::array<std::uint32_t, shm::kRouteSlots> route_slots{};
+  // What the route tables say (a slot assignment reaches them in version order, an added
+  // subscriber once every worker applied its Add): the ids per slot, and their version.
+  std::array<std::uint32_t, shm::kRouteSlots> route_listed{};
+  std::uint32_t route_written = 0;
+  struct RouteWrite {
+    std::uint32_t slot;
+    std::uint32_t subscriber_id;  // 0: clear the slot
+    std::uint32_t version;
+    std::uint64_t seq;            // the router command it waits for; 0: none
+  };
+  std::deque<RouteWrite> route_writes;  // in version order
 };
 
 enum class LimitKind : std::uint8_t {
@@ -274,9 +286,12 @@ class Registry {
   void drop_topic_if_empty(const TopicKey& key);
   // Direct topics: a new publisher's route table (arena offset), listing the current slots.
   Expected<std::uint64_t, std::string> make_route_table(const TopicEntry& entry);
-  // Writes slot `slot` (subscriber id, or 0 to clear) into every route table of the topic.
+  // Writes slot `slot` (subscriber id, or 0 to clear) into every route table of the topic, as
+  // `version` (each write a newer one: the tables are seqlocks).
   void write_routes(const TopicEntry& entry, std::uint32_t slot, std::uint32_t subscriber_id,
-                    const shm::QueueDescriptor& queue);
+                    const shm::QueueDescriptor& queue, std::uint32_t version);
+  // Applies the topic's route writes in order, as far as their commands have settled.
+  void flush_route_writes(const TopicKey& key, TopicEntry& entry);
   // A retired subscriber of a direct topic may be freed: no publisher may still push into it.
   bool quiescent(const RetiredPort& e) const noexcept;
   // Grants process `slot` the eventfds of the topic's listed subscribers it does not hold yet
@@ -320,14 +335,7 @@ class Registry {
   RetireList retired_;
   std::vector<TopicKey> peers_pending_;  // see update_peers
   std::vector<WakeNotice> wake_notices_;  // see take_wake_notices
-  // Route slots assigned to new subscribers, written into the tables once the Add settled.
-  struct PendingRoute {
-    TopicKey topic;
-    std::uint32_t slot;
-    std::uint32_t subscriber_id;
-    std::uint64_t seq;
-  };
-  std::vector<PendingRoute> routes_pending_;
+  std::vector<TopicKey> route_writes_pending_;  // topics whose route_writes wait for a command
   // Subscriber id -> the slots of the processes holding its eventfd (ProcessRecord::wake_fds).
   std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> wake_holders_;
 };

@@ -167,5 +167,38 @@ TEST_F(DirectRetirement, RouteTablesFollowSubscribersAndGuardsHoldRemovedQueues)
   expect_consistent();
 }
 
+// Route tables are seqlocks: every rewrite must carry a newer version. A removal that comes
+// while an added subscriber still waits for the workers is written after it, in order.
+TEST_F(DirectRetirement, RouteWritesReachTheTablesInVersionOrder) {
+  auto added = registry_->add_process(conn(1), peer(1), "p", false, now_ns());
+  ASSERT_TRUE(added);
+  const std::uint32_t slot = (*added)->handle.index;
+  const protocol::Topic t{"svc", "direct", "y"};
+  auto b = registry_->add_subscriber(slot, t);
+  auto pub = registry_->add_publisher(slot, t);
+  ASSERT_TRUE(b && pub);
+  const std::uint32_t b_id = (*b)->id;
+  const std::uint32_t b_slot = (*b)->port->route_slot;
+  settle();
+  const std::uint32_t pub_id = (*pub)->id;
+  const std::uint32_t v0 = table(pub_id).version;
+  EXPECT_EQ(table(pub_id).entries[b_slot].subscriber_id, b_id);
+
+  auto a = registry_->add_subscriber(slot, t);  // its Add not applied yet
+  ASSERT_TRUE(a);
+  const std::uint32_t a_id = (*a)->id;
+  const std::uint32_t a_slot = (*a)->port->route_slot;
+  ASSERT_TRUE(registry_->remove_subscriber(slot, b_id));
+  EXPECT_EQ(table(pub_id).version, v0) << "the removal waits behind the pending listing";
+  EXPECT_EQ(table(pub_id).entries[b_slot].subscriber_id, b_id);
+  guard(pub_id) = shm::guard_idle(v0);
+  settle();
+  EXPECT_EQ(table(pub_id).entries[a_slot].subscriber_id, a_id);
+  EXPECT_EQ(table(pub_id).entries[b_slot].subscriber_id, 0U);
+  EXPECT_EQ(table(pub_id).version, v0 + 4) << "one newer version per write, in order";
+  EXPECT_EQ(registry_->retired_pending(), 0U);
+  expect_consistent();
+}
+
 }  // namespace
 }  // namespace zcp::daemon::test
