@@ -79,10 +79,10 @@ perf_value() { awk -F, -v ev="$2" '$3 == ev {print $1}' "$1"; }
 
 # id | messages counted from the JSON (jq) | zcp-perf arguments
 scenarios=(
-  "tp1-poll|.sent + 10000|throughput --payload 64 --subscribers 1 --mode poll --policy block_publisher --duration $duration --runs 1 --poll-yield 100"
+  "tp1-poll|.sent + 10000|throughput --payload 64 --subscribers 1 --mode poll --policy block_publisher --duration $duration --runs 1"
   "tp1-wait|.sent + 10000|throughput --payload 64 --subscribers 1 --mode wait --policy block_publisher --duration $duration --runs 1"
   "fan16-wait|.sent + 10000|throughput --payload 64 --subscribers 16 --mode wait --policy block_publisher --duration $duration --runs 1"
-  "lat-poll|(.samples + 5000) * 2|latency --payload 64 --mode poll --count 50000 --warmup 5000 --poll-yield 100"
+  "lat-poll|(.samples + 5000) * 2|latency --payload 64 --mode poll --count 50000 --warmup 5000"
   "lat-wait|(.samples + 5000) * 2|latency --payload 64 --mode wait --count 20000 --warmup 5000"
 )
 

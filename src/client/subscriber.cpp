@@ -183,7 +183,18 @@ bool SubscriberPort::wait(std::chrono::nanoseconds timeout) noexcept {
   if (rt_->session() != session_) (void)ensure_bound();
   if (!queue_.empty()) return true;
   if (rt_->disconnected() || timeout.count() <= 0) return false;
-  if (!prepare_wait()) return !queue_.empty();
+  if (!prepare_wait()) {
+    if (!queue_.empty() || rt_->disconnected()) return !queue_.empty();
+    // A producer claimed a position and has not published it yet: it is in the middle of its
+    // push (or stopped or died there; the daemon steps over the claim once its process
+    // exited). Nobody will wake us for it, so nap instead of returning at once: a caller that
+    // loops on wait() does not spin meanwhile.
+    timeout = std::min<std::chrono::nanoseconds>(timeout, kPendingClaimNap);
+    timespec ts{0, static_cast<long>(timeout.count())};
+    pollfd p{eventfd_.get(), POLLIN, 0};
+    (void)::ppoll(&p, 1, &ts, nullptr);
+    return !queue_.empty();
+  }
   const auto ns = timeout.count();
   timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
   pollfd p{eventfd_.get(), POLLIN, 0};

@@ -30,6 +30,11 @@ namespace zcp::detail {
 
 class SubscriberPort {
  public:
+  // wait() behind a claimed but unpublished queue position naps this long at a time. Too
+  // short burns CPU while a publisher is stopped mid-push; too long delays the message of a
+  // publisher that was merely preempted there.
+  static constexpr std::chrono::nanoseconds kPendingClaimNap = std::chrono::milliseconds(1);
+
   static Result<SubscriberPort*> open(Runtime& runtime, const Topic& topic,
                                       const SubscriberOptions& options);
 

@@ -48,7 +48,7 @@ const std::vector<Section>& sections() {
       {"limits",
        {"max_processes", "max_publishers_per_process", "max_subscribers_per_process", "max_topics",
         "max_publishers", "max_subscribers", "max_queue_capacity", "max_held", "max_loans", "max_history",
-        "malformed_frames", "idle_connection_ms"}},
+        "max_wake_fds_per_process", "malformed_frames", "idle_connection_ms"}},
       {"access", {"group", "mode", "allow"}},
       {"memory", {"queue_arena_mb", "prefault", "mlock"}},
   };
@@ -370,6 +370,7 @@ void read_limits(const Reader& r, const toml::table& t, DaemonConfig& c) {
   r.integer(t, "limits", "max_held", g.max_held_cap, 1, 65536);
   r.integer(t, "limits", "max_loans", g.max_loans_cap, 1, 65536);
   r.integer(t, "limits", "max_history", g.max_history, 0, 65536);
+  r.integer(t, "limits", "max_wake_fds_per_process", g.max_wake_fds_per_process, 0, 65536);
   r.integer(t, "limits", "malformed_frames", c.control.malformed_frame_limit, 1, 1 << 20);
   std::int64_t idle = c.control.idle_connection_timeout.count();
   r.integer(t, "limits", "idle_connection_ms", idle, 100, 3600000);

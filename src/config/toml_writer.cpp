@@ -180,6 +180,9 @@ std::string to_toml(const daemon::DaemonConfig& c, TomlStyle style) {
   w.key("max_held", num(g.max_held_cap), "Most samples a subscriber may ask to hold.");
   w.key("max_loans", num(g.max_loans_cap), "Most chunks a publisher may ask to hold.");
   w.key("max_history", num(g.max_history), "Deepest history (late-joiner replay) a publisher may keep.");
+  w.key("max_wake_fds_per_process", num(g.max_wake_fds_per_process),
+        "Subscriber eventfds one process is sent so that its publishers wake sleeping subscribers\n"
+        "themselves; the router wakes the rest. They count against the client's RLIMIT_NOFILE.");
   w.key("malformed_frames", num(c.control.malformed_frame_limit), "Malformed frames one connection may send before it is closed.");
   w.key("idle_connection_ms", num(static_cast<std::uint64_t>(c.control.idle_connection_timeout.count())),
         "An unregistered connection silent this long is closed.");

@@ -523,10 +523,12 @@ void Registry::detach_publisher(std::uint32_t id) {
   stats_.publisher_free(rec.stats_slot);  // kFree now; the slot itself once reclaimed
   retired_.retire(std::move(rec.port), rec.stats_slot, epoch_);
   TopicKey key = std::move(rec.topic);
+  const std::uint32_t owner = rec.slot;
   publishers_.erase(it);
   if (auto t = topics_.find(key); t != topics_.end()) update_peers(key, t->second);
   mirror_topic(key);
   drop_topic_if_empty(key);
+  trim_wake_fds(owner);
 }
 
 void Registry::detach_subscriber(std::uint32_t id) {
@@ -645,6 +647,33 @@ void Registry::revoke_wake_fd(std::uint32_t id) {
     wake_notices_.push_back(WakeNotice{slot, true, {id}});
   }
   wake_holders_.erase(h);
+}
+
+void Registry::trim_wake_fds(std::uint32_t slot) {
+  ProcessRecord* p = find(slot);
+  if (p == nullptr || p->wake_fds.empty()) return;
+  // The subscribers its remaining publishers push to; the rest are no use to it any more.
+  std::vector<std::uint32_t> needed;
+  for (std::uint32_t pid : p->publishers) {
+    auto pub = publishers_.find(pid);
+    if (pub == publishers_.end()) continue;
+    if (auto t = topics_.find(pub->second.topic); t != topics_.end()) {
+      for (std::uint32_t id : t->second.route_listed) {
+        if (id != 0) needed.push_back(id);
+      }
+    }
+  }
+  WakeNotice n{slot, true, {}};
+  std::erase_if(p->wake_fds, [&](std::uint32_t id) {
+    if (std::find(needed.begin(), needed.end(), id) != needed.end()) return false;
+    n.subscriber_ids.push_back(id);
+    if (auto h = wake_holders_.find(id); h != wake_holders_.end()) {
+      erase_value(h->second, slot);
+      if (h->second.empty()) wake_holders_.erase(h);
+    }
+    return true;
+  });
+  if (!n.subscriber_ids.empty()) wake_notices_.push_back(std::move(n));
 }
 
 void Registry::forget_wake_fds(ProcessRecord& rec) {

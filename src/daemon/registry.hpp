@@ -301,6 +301,8 @@ class Registry {
   void grant_wake_fd(const TopicEntry& entry, std::uint32_t id);
   // Subscriber `id` left: every process holding its eventfd is told to close it.
   void revoke_wake_fd(std::uint32_t id);
+  // Revokes from process `slot` the eventfds its remaining publishers no longer need.
+  void trim_wake_fds(std::uint32_t slot);
   // Process `slot` leaves: forget what it holds.
   void forget_wake_fds(ProcessRecord& rec);
   // Tells every port of the topic how many peers it has (has_subscribers()): the endpoints

@@ -40,8 +40,8 @@ const char* to_string(RouterIdle idle) noexcept {
 BroadcastConfig BroadcastConfig::high_performance() {
   BroadcastConfig c;
   // 512 blocks = 4 MiB of buffering per subscriber: a consumer may pause ~2.5 ms at 200K
-  // blocks/s before it drops. Half the default 8 KiB pool, so the rest covers held blocks,
-  // loans and the publish ring (pool_blocks_needed() = 736 with 8 subscribers).
+  // blocks/s before it drops. A quarter of the default 8 KiB pool, so the rest covers held
+  // blocks, loans and the publish ring (pool_blocks_needed() = 1216 with 8 subscribers).
   c.queue_capacity = 512;
   c.queue_policy =
       zcp::QueuePolicy::kDropOldest;  // a slow consumer drops (counted), never stalls the feed
@@ -84,7 +84,7 @@ BroadcastConfig BroadcastConfig::massive_scale() {
   BroadcastConfig c;
   // Lossless: every subscriber gets every block, and the broadcaster runs at the pace of the
   // slowest one. 256 blocks per queue; 4 held per subscriber so 128 subscribers fit the
-  // default pool (pool_blocks_needed() = 864).
+  // default pool (pool_blocks_needed() = 1344).
   c.queue_capacity = 256;
   c.queue_policy = zcp::QueuePolicy::kBlockPublisher;
   c.max_held = 4;

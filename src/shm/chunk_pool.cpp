@@ -70,7 +70,7 @@ const char* to_string(RefError e) noexcept {
 }
 
 ChunkPoolConfig ChunkPoolConfig::defaults() {
-  return ChunkPoolConfig{{{128, 16384}, {1024, 4096}, {8192, 1024}}};
+  return ChunkPoolConfig{{{128, 16384}, {1024, 4096}, {8192, 2048}}};
 }
 
 std::optional<std::string> ChunkPoolConfig::normalize() {

@@ -249,6 +249,34 @@ TEST_F(Handlers, PublishingProcessesGetAndLoseTheSubscribersEventfds) {
   expect_consistent();
 }
 
+// A process keeps only the eventfds its remaining publishers push to.
+TEST_F(Handlers, APublishersDepartureRevokesTheEventfdsNoOtherPublisherNeeds) {
+  const std::uint32_t pub_slot = registered(1, "pub");
+  registered(2, "sub");
+  const std::uint32_t sw = subscriber_id(create_subscriber(2, topic("w")));
+  const std::uint32_t sx = subscriber_id(create_subscriber(2, topic("x")));
+  const std::uint32_t pw = publisher_id(create_publisher(1, topic("w")));
+  publisher_id(create_publisher(1, topic("x")));
+  auto held = [&] {
+    auto v = registry_->process(pub_slot)->wake_fds;
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  EXPECT_EQ(held(), (std::vector<std::uint32_t>{sw, sx}));
+  EXPECT_EQ(destroy_publisher(1, pw).code(), fb::ResultCode::Ok);
+  EXPECT_EQ(held(), (std::vector<std::uint32_t>{sx})) << "w's subscriber is no use to it any more";
+  bool revoked = false;
+  for (const auto& [to, reply] : host_.sent) {
+    auto d = protocol::decode_response(reply.bytes, reply.bytes.size());
+    if (to == conn(1) && d && (*d)->body_type() == fb::ResponseBody::WakeFdsRevoked) {
+      const auto* ids = (*d)->body_as_WakeFdsRevoked()->subscriber_ids();
+      revoked = ids->size() == 1 && ids->Get(0) == sw;
+    }
+  }
+  EXPECT_TRUE(revoked);
+  expect_consistent();
+}
+
 TEST_F(ControlPlaneTest, WakeFdsStayWithinTheLimitAndRoutedTopicsGetNone) {
   FixtureOptions o;
   o.registry.max_wake_fds_per_process = 1;

@@ -91,7 +91,7 @@ TEST(BroadcastConfig, PresetsMapToConcreteSettings) {
   for (const BroadcastConfig& c : {hp, ll, ms}) {
     EXPECT_LE(c.pool_blocks_needed(), kDefaultDaemonBlockPool) << c.diroute_flags();
   }
-  EXPECT_EQ(ms.pool_blocks_needed(), 256U + 128U * 4U + 64U + 32U);
+  EXPECT_EQ(ms.pool_blocks_needed(), 256U + 128U * 4U + 64U + 512U);
   EXPECT_EQ(hp.topic("ticks"), "md/broadcast/ticks");
 }
 

@@ -27,9 +27,10 @@ const char* to_string(RouterIdle idle) noexcept;
 // Chunks of the daemon's 8 KiB pool class in a diroute started with default settings
 // (shm::ChunkPoolConfig::defaults()). Every block in flight takes one: queued for any
 // subscriber, held in a BlockHandle, loaned, in the publish ring, or kept as history.
-inline constexpr std::uint32_t kDefaultDaemonBlockPool = 1024;
-// Publish-ring slots of every zerocp publisher (shm::kDefaultPublishRing).
-inline constexpr std::uint32_t kPublishRingBlocks = 32;
+inline constexpr std::uint32_t kDefaultDaemonBlockPool = 2048;
+// Publish-ring slots of every zerocp publisher (shm::kDefaultPublishRing): what it may have
+// published and the router not yet settled.
+inline constexpr std::uint32_t kPublishRingBlocks = 512;
 
 struct BroadcastConfig {
   // ---- Topic: "<service_name>/<instance_name>/<stream_name>" ----
