@@ -1,5 +1,8 @@
-// zcp::Publisher: writes messages into shared memory once; the daemon's router fans each one
-// out to every subscriber of the topic without copying it.
+// zcp::Publisher: writes messages into shared memory once and pushes a reference to each into
+// the queue of every subscriber of the topic, without copying it; it wakes a subscriber that
+// sleeps. The daemon's router works behind it (it settles ownership, refills loans, and makes
+// the deliveries a publisher cannot: a full queue's policy, a topic configured as routed).
+// docs/router.md.
 //
 //   auto pub = zcp::Publisher<>::create(*rt, "md/feed/ticks");       // untyped (bytes)
 //   auto loan = pub->loan(64);                                        // Result<Loan<>>
@@ -11,7 +14,7 @@
 //
 // Naming: `Publisher<>` (= Publisher<void>) is the untyped publisher of byte payloads;
 // `Publisher<T>` publishes trivially copyable T values of exactly sizeof(T) bytes. One class
-// template keeps one name for both, as the issue asks; `UntypedPublisher` is an alias.
+// template keeps one name for both; `UntypedPublisher` is an alias.
 //
 // Ordering: messages of one publisher reach every subscriber in publish order (sequence
 // numbers 1, 2, 3...). There is no total order across several publishers of one topic.
@@ -96,7 +99,8 @@ class Publisher<void> {
   // kPoolExhausted (after waiting options.loan_wait), kDisconnected.
   Result<Loan<>> loan(std::size_t size) noexcept;
 
-  // Publishes the loan: stamps sequence and timestamp and hands the chunk to the router.
+  // Publishes the loan: stamps sequence and timestamp and delivers the chunk to the topic's
+  // subscribers (those it cannot reach itself through the router).
   // Consumes the loan on success (it is then empty). On failure the loan is left as it was,
   // so the caller may retry (publish(std::move(loan)) again) or drop it.
   // kWouldBlock (publish ring full, see PublisherOptions::publish_timeout), kDisconnected,
@@ -111,8 +115,8 @@ class Publisher<void> {
   Result<void> publish_copy(std::span<const std::byte> bytes,
                             std::chrono::nanoseconds timeout) noexcept;
 
-  // Subscribers of the topic, as the router last counted them (it updates the count when
-  // subscribers come and go). A publisher with none may skip producing data.
+  // Subscribers of the topic that a publish reaches now: the daemon counts a new subscriber
+  // once its router delivers to it. A publisher with none may skip producing data.
   bool has_subscribers() const noexcept { return subscriber_count() != 0; }
   std::uint32_t subscriber_count() const noexcept;
 

@@ -292,6 +292,7 @@ bool PublisherPort::deliver_direct(shm::MessageHeader& slot, const shm::MessageH
       if (w.wake_needed()) {
         std::uint64_t one = 1;
         (void)sys::call(::write, r.wake->get(), &one, sizeof(one));  // EAGAIN: already signalled
+        shm::bump(ring_.header()->wakeups);  // single writer (us): a statistic for tools
       }
       woken |= bit;
     }

@@ -65,7 +65,8 @@ inline constexpr std::uint64_t kDefaultQueueArenaBytes = 256ULL << 20;
 // Processes: bounded by the heartbeat slots (one per process) of the segment.
 inline constexpr std::uint32_t kDefaultMaxProcesses = shm::kDefaultHeartbeatSlots;
 // Publishers one process may hold. Too low: a feed handler with many symbols per process is
-// refused; too high: one process may take the arena (16 KiB per publisher by default).
+// refused; too high: one process may take the arena (48 KiB per publisher by default, 4 KiB
+// more for a direct topic's route table).
 inline constexpr std::uint32_t kDefaultMaxPublishersPerProcess = 256;
 // Subscribers one process may hold. Too low: an aggregator subscribing to many topics is
 // refused; too high: one process may take the arena (32 KiB per default queue).
@@ -80,8 +81,8 @@ inline constexpr std::uint32_t kDefaultMaxPublishers = 4096;
 inline constexpr std::uint32_t kDefaultMaxSubscribers = 8192;
 
 // ---- Router --------------------------------------------------------------------------------
-// Router workers: one doorbell eventfd each (the router itself arrives with issue 4). Too
-// many workers on few cores make them compete with the clients for CPU.
+// Router workers: one doorbell eventfd each. Too many workers on few cores make them compete
+// with the clients for CPU.
 inline constexpr std::uint32_t kDefaultWorkers = 1;
 inline constexpr std::uint32_t kMaxWorkers = 64;
 

@@ -55,7 +55,9 @@ struct RingHeader {
   std::uint64_t refill_at;     // loan ring: the consumer position at which the router wants a
                                // kick to refill (written by the router, the producer, relaxed:
                                // a hint); 0: none. Other rings: 0.
-  std::uint64_t reserved1[3];
+  std::uint64_t wakeups;       // publish ring of a direct publisher: eventfd writes it made to
+                               // wake subscribers. Single writer (the publisher): relaxed.
+  std::uint64_t reserved1[2];
   // Line 2: consumer side.
   std::uint64_t head;
   std::uint64_t routed;        // atomic, router-written on a publish ring: messages fully
@@ -80,6 +82,7 @@ static_assert(offsetof(RingHeader, producer_full) == 80);
 static_assert(offsetof(RingHeader, route_table) == 24);
 static_assert(offsetof(RingHeader, direct_guard) == 88);
 static_assert(offsetof(RingHeader, refill_at) == 96);
+static_assert(offsetof(RingHeader, wakeups) == 104);
 static_assert(offsetof(RingHeader, routed) == 136);
 static_assert(offsetof(RingHeader, consumer_empty) == 144);
 static_assert(offsetof(RingHeader, waiting) == 192, "waiting word on its own cache line");

@@ -78,6 +78,7 @@ json to_json(const Snapshot& s, const Rates* rates) {
               {"loan_failures", p.loan_failures},
               {"client_loan_failures", p.client_loan_failures},
               {"would_block", p.would_block},
+              {"wakeups", p.wakeups},
               {"history_depth", p.history_depth},
               {"history_size", p.history_size},
               {"worker", p.worker},

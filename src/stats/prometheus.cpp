@@ -156,6 +156,9 @@ std::string to_prometheus(const Snapshot& s) {
   per_row<P>(e, s.publishers, "publisher_would_block_total", "counter",
              "publish() calls that found the publish ring full (client, producer_full)", pub_labels,
              [](const P& p) { return p.would_block; });
+  per_row<P>(e, s.publishers, "publisher_wakeups_total", "counter",
+             "Eventfd writes by which the publisher woke sleeping subscribers itself (direct delivery)",
+             pub_labels, [](const P& p) { return p.wakeups; });
   per_row<P>(e, s.publishers, "publisher_history_size", "gauge", "Publications kept for late joiners",
              pub_labels, [](const P& p) { return p.history_size; });
 

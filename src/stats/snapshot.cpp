@@ -200,6 +200,7 @@ void copy_publishers(const shm::StatsRegion& region, const RingLookup& rings,
       std::uint64_t tail = read_counter(pub->tail);
       r.published = tail > r.returned ? tail - r.returned : 0;
       r.would_block = read_counter(pub->producer_full);
+      r.wakeups = read_counter(pub->wakeups);
     } else {
       r.rings_ok = false;
     }

@@ -80,6 +80,7 @@ struct PublisherRow {
   std::uint64_t loan_failures = 0;   // worker: refills the pool could not serve
   std::uint64_t client_loan_failures = 0;  // loan ring consumer_empty: loan() found no chunk
   std::uint64_t would_block = 0;     // publish ring producer_full: publish() hit a full ring
+  std::uint64_t wakeups = 0;         // publish ring wakeups: subscribers it woke itself (direct)
   std::uint64_t history_size = 0;
   bool rings_ok = true;              // false: a ring offset or magic failed its check
   std::string topic() const { return service + "/" + instance + "/" + event; }

@@ -189,6 +189,11 @@ TEST_F(DirectTest, APublisherWakesASleepingSubscriberWithoutTheRouter) {
       CHILD_CHECK(wait_until([&] { return flags->step.load() >= i; }, 20s), "the subscriber did not sleep");
       CHILD_CHECK(p->publish(std::move(loans[static_cast<std::size_t>(i - 1)])), "publish %d", i);
     }
+    // It counted each wake-up it made on its publish ring, where tools read it.
+    RouterView view;
+    const shm::RingHeader* ring = view.publish_ring_of(p->id());
+    CHILD_CHECK(ring != nullptr && shm::read_counter(ring->wakeups) == static_cast<std::uint64_t>(kN),
+                "the publisher counted %llu wake-ups", ring ? static_cast<unsigned long long>(shm::read_counter(ring->wakeups)) : 0ULL);
     CHILD_CHECK(wait_until([&] { return ready->value.load() == 2; }, 40s), "the daemon was not continued");
     return 0;  // the publisher's Runtime goes after the daemon runs again
   });

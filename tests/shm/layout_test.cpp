@@ -7,6 +7,7 @@
 #include "shm/chunk_pool.hpp"
 #include "shm/heartbeat_pool.hpp"
 #include "shm/layout.hpp"
+#include "shm/mpmc_ring.hpp"
 #include "shm/ring.hpp"
 #include "shm/route_table.hpp"
 #include "shm/stats_layout.hpp"
@@ -156,11 +157,23 @@ TEST(Layout, RouteTable) {
   EXPECT_EQ(offsetof(RouteTable, entries), 128U);
   EXPECT_EQ(kMsgDirect, 2U);
   EXPECT_EQ(kRouteTableMagic, 0x5a435254U);
+  EXPECT_EQ(offsetof(RouteTable, wake_limit), 8U);
+  EXPECT_EQ(offsetof(RingHeader, refill_at), 96U);
+  EXPECT_EQ(offsetof(RingHeader, wakeups), 104U);
   EXPECT_EQ(sizeof(DirectRecord), 32U);
   EXPECT_EQ(offsetof(DirectRecord, flags), 6U);
   EXPECT_EQ(offsetof(DirectRecord, route_version), 12U);
   EXPECT_EQ(offsetof(DirectRecord, pushed), 16U);
   EXPECT_EQ(offsetof(DirectRecord, woken), 24U);
+}
+
+TEST(Layout, MpmcTurnWord) {
+  using Q = MpmcRing<MessageHeader>;
+  EXPECT_EQ(Q::turn(3, 1), 7U) << "2 x lap + k, modulo 2^32";
+  EXPECT_EQ(Q::turn(0x8000'0000ULL, 0), 0U);
+  EXPECT_EQ(Q::busy(1, 5), (1ULL << 62) | (5ULL << 32) | 2U);
+  EXPECT_EQ(Q::skipped(1), (2ULL << 62) | 2U);
+  EXPECT_EQ(Q::publisher_tag(0), 1U) << "a publisher's tag is never the router's (0)";
 }
 
 TEST(Layout, RouteGuardComparesVersionsAsSerialNumbers) {
