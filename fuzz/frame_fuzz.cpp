@@ -149,6 +149,16 @@ void touch_response(const fb::Response& r) {
     case fb::ResponseBody::DaemonShutdown:
       touch(r.body_as_DaemonShutdown()->reason());
       break;
+    case fb::ResponseBody::WakeFds:
+      if (const auto* ids = r.body_as_WakeFds()->subscriber_ids())
+        for (auto id : *ids)
+          sink += id;
+      break;
+    case fb::ResponseBody::WakeFdsRevoked:
+      if (const auto* ids = r.body_as_WakeFdsRevoked()->subscriber_ids())
+        for (auto id : *ids)
+          sink += id;
+      break;
     case fb::ResponseBody::Ack:
     case fb::ResponseBody::NONE:
       break;
