@@ -122,12 +122,16 @@ std::string to_toml(const daemon::DaemonConfig& c, TomlStyle style) {
         "Each CPU must exist and be allowed for diroute. Flag: --router-cpus.");
   w.key("idle", quote(router::to_string(c.idle)),
         "What an idle worker does: \"spin\" (lowest latency, one CPU at 100%), \"hybrid\" (spin\n"
-        "spin_us, yield, then park), \"park\" (lowest CPU, a wake-up per burst). Flag: --idle.");
+        "spin_us after the last routed delivery, then park), \"park\" (lowest CPU, a wake-up per\n"
+        "burst). Work the clients do not wait for (settling direct deliveries, releases) never keeps\n"
+        "a hybrid or park worker awake. Flag: --idle.");
   w.key("spin_us", num(static_cast<std::uint64_t>(c.spin.count())),
-        "hybrid: microseconds a worker spins before yielding and parking (0..1000000). Flag: --spin-us.");
+        "hybrid: microseconds a worker spins after its last urgent work before it parks\n"
+        "(0..1000000). Flag: --spin-us.");
   w.key("spin_yield_us", num(static_cast<std::uint64_t>(c.spin_yield.count())),
-        "hybrid: while spinning, sched_yield() once every this many microseconds, so that a client\n"
-        "sharing the worker's CPU is not held off for the whole spin (0: never). Flag: --spin-yield-us.");
+        "hybrid: while spinning, sched_yield() once every this many microseconds (0: never). On\n"
+        "Linux 6.6 and later (EEVDF) a worker that yields often can lose its CPU for seconds to\n"
+        "clients that spin. Flag: --spin-yield-us.");
   {
     std::string topics = "[";
     for (std::size_t i = 0; i < c.registry.routed_topics.size(); ++i) {

@@ -67,7 +67,7 @@ struct DaemonConfig {
   std::vector<int> router_cpus;
   router::IdleStrategy idle = router::IdleStrategy::kHybrid;
   std::chrono::microseconds spin{50};
-  std::chrono::microseconds spin_yield{1};  // hybrid: sched_yield() this often while spinning
+  std::chrono::microseconds spin_yield{0};  // hybrid: sched_yield() this often while spinning
   // How long the shutdown waits for clients to take their goodbye. Too low: slow clients
   // miss the notice and only see the hang-up; too high: a wedged client delays the exit.
   std::chrono::milliseconds shutdown_drain = std::chrono::milliseconds(2000);

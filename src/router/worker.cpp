@@ -213,7 +213,9 @@ std::size_t Worker::do_work(std::uint64_t now_ns) noexcept {
   const std::uint64_t start = shm::monotonic_ns();
   (void)now_ns;
   ++epoch_;
+  urgent_ = 0;
   std::size_t work = apply_commands();
+  urgent_ += work;
   for (PublisherPort* p : pubs_) {
     work += route(*p);
     work += refill(*p, start);
@@ -262,7 +264,10 @@ std::size_t Worker::route(PublisherPort& p) noexcept {
           }
           // Made with a route version whose command we have not applied yet (the reactor
           // pushes the command before it rewrites the tables): the next pass applies it first.
-          if (version_after(shm::as_direct(m).route_version, p.route->version)) return work;
+          if (version_after(shm::as_direct(m).route_version, p.route->version)) {
+            ++urgent_;  // its command is on the way: stay awake for it
+            return work;
+          }
         }
         // The reference is untrusted: it must name a chunk this publisher was lent.
         if (!ledger_.take(p.owned, m.chunk())) {
@@ -282,6 +287,7 @@ std::size_t Worker::route(PublisherPort& p) noexcept {
         p.current_taken = true;
         p.next_sub = 0;
         p.cur_direct = direct;
+        if (!direct) ++urgent_;  // routed: its subscribers wait for us
         if (direct) {
           load_direct(p, shm::as_direct(m));
           // From here on the stash entry is the message itself, for history and for the
@@ -297,6 +303,7 @@ std::size_t Worker::route(PublisherPort& p) noexcept {
       }
       if (!deliver(p, m)) {
         shm::bump(p.stats->blocked);  // single writer: the publisher's worker
+        ++urgent_;    // the publisher waits for room
         return work;  // block_publisher: resume here on a later pass
       }
       remember(p, m);
@@ -359,7 +366,12 @@ void Worker::settle_direct(SubscriberPort& s, const shm::ChunkRef& chunk, bool w
   // No limit check could stop the push (the publisher made it). An honest subscriber owns at
   // most its limit (queue + holds), as many again in its release ring, and the chunks whose
   // early releases wait; past that it takes chunks it never gives back.
-  if (s.owned.count() > 2 * s.limit + kMaxEarlyPerSubscriber) fault(s.fault, PortFault::kHoarding);
+  if (s.owned.count() > 2 * s.limit + kMaxEarlyPerSubscriber) {
+    // Settled late (behind publishers the worker sleeps): much of what it took since may
+    // wait in its release ring. Count those first.
+    if (s.home_worker == opt_.id) (void)drain_releases(s);
+    if (s.owned.count() > 2 * s.limit + kMaxEarlyPerSubscriber) fault(s.fault, PortFault::kHoarding);
+  }
   bump_sub(s.stats->delivered);  // a statistic; see bump_sub
   // The publisher woke it if it slept (it holds the eventfd); else we do, at the end of the
   // pass. Waking it again would only be a spurious wake-up for a later sleep.
@@ -452,6 +464,7 @@ bool Worker::push_owned(SubscriberPort& s, const shm::MessageHeader& m) noexcept
 
 Worker::Offer Worker::offer(SubscriberPort& s, const shm::MessageHeader& m) noexcept {
   if (s.fault.load(std::memory_order_relaxed)) return Offer::kSkipped;
+  ++urgent_;  // a delivery only we make (routed topic, or a subscriber the publisher missed)
   if (s.owned.count() >= s.limit && s.home_worker == opt_.id) drain_releases(s);
   if (push_owned(s, m)) return Offer::kDelivered;
 
@@ -523,6 +536,7 @@ std::size_t Worker::refill(PublisherPort& p, std::uint64_t now_ns) noexcept {
   }
   std::uint64_t ready = p.loans.fill();  // exact: one load of the publisher's head
   const std::uint64_t head = p.loans.position() - ready;
+  const bool dry = ready == 0;  // the publisher may be waiting for a loan
   if (head != p.loan_seen) {
     // Taken down to a quarter (or dry) since the last refill: at this rate we come back too
     // late. Double the target, so that the publisher never waits for us.
@@ -557,6 +571,7 @@ std::size_t Worker::refill(PublisherPort& p, std::uint64_t now_ns) noexcept {
   // hint; a publisher that misses it finds the ring dry later and kicks then.
   const std::uint64_t mark = p.loans.position() - std::min<std::uint64_t>(ready, p.loan_target / 2);
   shm::atomic_store(p.loans.header()->refill_at, mark, std::memory_order_relaxed);
+  if (dry && n != 0) ++urgent_;
   return n;
 }
 
@@ -596,6 +611,7 @@ void Worker::wake_touched() noexcept {
       std::uint64_t one = 1;
       (void)sys::call(::write, s->eventfd, &one, sizeof(one));
       bump_sub(s->stats->wakeups);  // a statistic; see bump_sub
+      ++urgent_;                    // more may follow for a subscriber that sleeps
     }
   }
   touched_.clear();
@@ -645,52 +661,54 @@ void Worker::run() noexcept {
   // relaxed: a statistic for tools (uptime of the worker); single writer.
   shm::atomic_store(stats_->started_monotonic_ns, shm::monotonic_ns(), std::memory_order_relaxed);
   const auto spin_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(opt_.spin).count());
-  const auto yield_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(opt_.yield).count());
   const auto spin_yield_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(opt_.spin_yield).count());
-  std::uint64_t idle_since = 0;
+  // hybrid: the spin window runs from the last pass with urgent work. Other work (settling
+  // direct records, releases, refills above the publisher's refill mark) does not extend it:
+  // behind publishers that deliver by themselves the worker sleeps, and wakes when one of
+  // them nudges it (half its publish ring, or its refill mark) or after park_timeout.
+  std::uint64_t spin_until = 0;
   std::uint64_t next_yield = 0;  // hybrid spin: when to yield next
   while (!stop_.load(std::memory_order_relaxed)) {
     const std::uint64_t now = shm::monotonic_ns();
-    if (do_work(now)) {
-      idle_since = 0;
+    const std::size_t work = do_work(now);
+    if (urgent_ != 0) {
+      spin_until = now + spin_ns;
+      next_yield = now + spin_yield_ns;
       continue;
     }
-    if (idle_since == 0) {
-      idle_since = now;
-      next_yield = now + spin_yield_ns;
-    }
-    const std::uint64_t idle_ns = now - idle_since;
     switch (opt_.idle) {
-      case IdleStrategy::kSpin: shm::cpu_relax(); break;
-      case IdleStrategy::kPark:
-        if (park()) idle_since = 0;
+      case IdleStrategy::kSpin:
+        if (work == 0) shm::cpu_relax();
         break;
+      case IdleStrategy::kPark: (void)park(); break;
       case IdleStrategy::kHybrid:
-        if (idle_ns < spin_ns) {
-          if (spin_yield_ns != 0 && now >= next_yield) {
-            std::this_thread::yield();  // let a client sharing this vCPU run (see spin_yield)
-            next_yield = now + spin_yield_ns;
-          } else {
-            shm::cpu_relax();
+        if (now >= spin_until) {
+          if (park()) {  // found urgent work instead of sleeping
+            spin_until = shm::monotonic_ns() + spin_ns;
+            next_yield = spin_until - spin_ns + spin_yield_ns;
           }
-        } else if (idle_ns < spin_ns + yield_ns) {
-          std::this_thread::yield();
-        } else if (park()) {
-          idle_since = 0;
+        } else if (spin_yield_ns != 0 && now >= next_yield) {
+          std::this_thread::yield();  // let a client sharing this vCPU run (see spin_yield)
+          next_yield = now + spin_yield_ns;
+        } else if (work == 0) {
+          shm::cpu_relax();
         }
         break;
     }
   }
 }
 
-// Announces the park on every publish ring we serve, re-checks, and sleeps on the doorbell.
-// Returns true if it slept (or found work while announcing).
+// Announces the park on every publish ring we serve, takes in what was published before the
+// announcement could be seen, and sleeps on the doorbell unless that was urgent. From the
+// announcement on, a publisher that needs us kicks the doorbell (PublisherPort::kick_router);
+// one that does not (a direct publish that reached every subscriber) nudges us only at its
+// refill mark or half its publish ring (PublisherPort::nudge_if_due).
 bool Worker::park() noexcept {
   for (PublisherPort* p : pubs_) p->in.wait_word().prepare_wait();
-  bool work = !cmd_in_.empty();
+  (void)do_work(shm::monotonic_ns());
+  bool work = urgent_ != 0 || !cmd_in_.empty();
   for (PublisherPort* p : pubs_) {
-    // After announcing: a publication that raced with us is visible here (see WaitWord).
-    if (!p->in.empty() || p->stash_pos < p->stash_len) work = true;
+    if (p->stash_pos < p->stash_len) work = true;  // held back (block_publisher, or a command)
   }
   if (!work) {
     shm::bump(stats_->parks);  // single writer: this worker
@@ -701,7 +719,7 @@ bool Worker::park() noexcept {
     }
   }
   for (PublisherPort* p : pubs_) p->in.wait_word().cancel_wait();
-  return true;
+  return work;
 }
 
 }  // namespace zcp::router

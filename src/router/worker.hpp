@@ -30,8 +30,8 @@ namespace zcp::router {
 
 enum class IdleStrategy : std::uint8_t {
   kSpin,    // never sleeps: lowest latency, one CPU at 100%
-  kHybrid,  // spin for spin_us, then yield for yield_us, then park (default)
-  kPark,    // park as soon as a pass finds nothing to do: lowest CPU, a wake-up per burst
+  kHybrid,  // spin for spin_us after the last urgent work, then park (default)
+  kPark,    // park as soon as a pass finds nothing urgent: lowest CPU, a wake-up per burst
 };
 const char* to_string(IdleStrategy s) noexcept;
 Expected<IdleStrategy, std::string> parse_idle_strategy(std::string_view s);
@@ -40,15 +40,17 @@ struct WorkerOptions {
   std::uint32_t id = 0;
   int cpu = -1;  // pin to this CPU; -1: no pinning
   IdleStrategy idle = IdleStrategy::kHybrid;
-  // Spinning before a park. Too short and every burst after a pause pays a wake-up hop
-  // (tens of µs on a VM); too long burns a CPU for nothing between bursts.
+  // hybrid: spinning after the last urgent work (docs/router.md, "Idle strategies"). Too
+  // short and every routed burst after a pause pays a wake-up hop (tens of µs on a VM); too
+  // long burns a CPU for nothing between bursts. Work that is not urgent (settling direct
+  // records, taking back releases, topping up loan rings) does not extend it: the clients
+  // ask for that when they need it, and the worker does it in batches, behind them.
   std::chrono::microseconds spin{50};
-  std::chrono::microseconds yield{200};
-  // hybrid: within the spin window, sched_yield() once every this long. A worker that shares
-  // a vCPU with a polling client (2-vCPU hosts, or a pin onto a client's CPU) otherwise holds
-  // that vCPU for the whole spin window while the client waits to run. Alone on its CPU, a
-  // yield returns at once (one system call per interval). 0: never yield while spinning.
-  std::chrono::microseconds spin_yield{1};
+  // hybrid: within the spin window, sched_yield() once every this long, so that a client
+  // sharing the worker's CPU runs within the window, not after it. 0: never (the default).
+  // Under EEVDF (Linux 6.6 on) every yield moves the worker's deadline a slice later, so that
+  // a worker which yields often loses its CPU for seconds to clients that spin.
+  std::chrono::microseconds spin_yield{0};
   // Other workers may deliver to the same subscribers (set by Router::create when it starts
   // more than one). False: this worker is the only writer of their counters (no locked add).
   bool shared_subscribers = true;
@@ -84,6 +86,8 @@ class Worker {
 
   // One pass. Returns the amount of work done (0: idle).
   std::size_t do_work(std::uint64_t now_ns) noexcept;
+  // Of the last pass's work, how much a client waits for (see urgent_).
+  std::size_t urgent() const noexcept { return urgent_; }
 
   // Starts the pinned thread; fails if the CPU cannot be used.
   Expected<void, std::string> start();
@@ -163,6 +167,8 @@ class Worker {
   void fault(std::atomic<std::uint32_t>& word, PortFault f) noexcept;
   void notify() noexcept;
   void run() noexcept;
+  // Sleeps on the doorbell unless a pass after announcing the park finds urgent work
+  // (returns true then).
   bool park() noexcept;
 
   WorkerOptions opt_;
@@ -183,6 +189,10 @@ class Worker {
   std::vector<SubscriberPort*> touched_;
   std::vector<EarlyRelease> early_;
   std::uint64_t epoch_ = 1;
+  // Work in the current pass that a client waits for: commands, routed deliveries, wake-ups
+  // we make, a publisher out of loans or held back. Reset by run() before each pass; only
+  // this kind of work keeps a hybrid or park worker awake (publishers kick for it).
+  std::size_t urgent_ = 0;
 
   shm::WorkerStatsSlot own_stats_{};  // fallback when options.stats is null
   shm::WorkerStatsSlot* stats_;       // one writer: this worker's thread (or do_work's caller)

@@ -91,7 +91,7 @@ DaemonConfig everything_changed() {
   c.registry.workers = 2;
   c.idle = router::IdleStrategy::kSpin;
   c.spin = std::chrono::microseconds(7);
-  c.spin_yield = std::chrono::microseconds(0);
+  c.spin_yield = std::chrono::microseconds(3);
   c.reactor_busy_poll = std::chrono::microseconds(0);
   c.pools.classes = {{256, 100}, {64, 50}};
   c.registry.default_max_payload = 200;

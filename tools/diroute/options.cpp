@@ -78,16 +78,16 @@ void add_options(CLI::App& app, Options& o) {
                  "A chunk pool class SIZExCOUNT (payload bytes x chunks), repeatable; replaces the "
                  "default 128x4096 1024x2048 8192x1024 (e.g. --pool 256x8192 --pool 8192x4096)");
   app.add_option("--idle", o.idle,
-                 "Router idle strategy: spin (lowest latency, a CPU at 100%), hybrid (spin, yield, "
-                 "then park), park (lowest CPU)")
+                 "Router idle strategy: spin (lowest latency, a CPU at 100%), hybrid (spin after "
+                 "routed work, then park), park (lowest CPU)")
       ->check(CLI::IsMember({"spin", "hybrid", "park"}))
       ->capture_default_str();
-  app.add_option("--spin-us", o.spin_us, "hybrid: microseconds a worker spins before yielding, then parking")
+  app.add_option("--spin-us", o.spin_us, "hybrid: microseconds a worker spins after its last urgent work, then parks")
       ->check(CLI::Range(0U, 1000000U))
       ->capture_default_str();
   app.add_option("--spin-yield-us", o.spin_yield_us,
-                 "hybrid: while spinning, sched_yield() this often (µs), so a client sharing the "
-                 "worker's CPU can run; 0: never")
+                 "hybrid: while spinning, sched_yield() this often (µs); 0: never. Under EEVDF a "
+                 "worker that yields often can lose its CPU to spinning clients")
       ->check(CLI::Range(0U, 1000000U))
       ->capture_default_str();
   app.add_option("--reactor-busy-poll-us", o.reactor_busy_poll_us,
