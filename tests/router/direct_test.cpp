@@ -82,6 +82,44 @@ TEST(Direct, TheRouterWakesOnlyWhomThePublisherDidNot) {
   EXPECT_TRUE(h.pool_full());
 }
 
+// Only work a client waits for keeps a hybrid worker spinning (Worker::urgent): settling a
+// direct record that reached every subscriber waits for a batch (the publisher nudges); a
+// routed record, and a wake-up the publisher left to the router, do not wait.
+TEST(Direct, OnlyWorkAClientWaitsForIsUrgent) {
+  Harness h;
+  PubClient d = h.add_pub(1, 7);
+  h.make_direct(d);
+  PubClient r = h.add_pub(2, 7);  // routed
+  SubClient s = h.add_sub(10, 7, QueuePolicy::kDropOldest, 4, 2, 0, Harness::Route{0, 2});
+  h.step(2);
+  Worker& w = h.router().worker(0);
+  EXPECT_EQ(w.do_work(0), 0U);
+  EXPECT_EQ(w.urgent(), 0U) << "an idle pass";
+
+  ASSERT_TRUE(h.publish_direct(d, 5, {&s}, 2, /*commit=*/true, /*woken=*/0b1));
+  EXPECT_GT(w.do_work(0), 0U);
+  EXPECT_EQ(w.urgent(), 0U) << "settling a record that reached everyone can wait for a batch";
+
+  ASSERT_TRUE(h.publish(r, 6));
+  EXPECT_GT(w.do_work(0), 0U);
+  EXPECT_GT(w.urgent(), 0U) << "a routed record: its subscriber waits for the router";
+
+  s.queue.wait_word().prepare_wait();  // s sleeps, and the publisher leaves its wake-up to us
+  ASSERT_TRUE(h.publish_direct(d, 7, {&s}, 2, /*commit=*/true, /*woken=*/0));
+  EXPECT_GT(w.do_work(0), 0U);
+  EXPECT_GT(w.urgent(), 0U) << "a wake-up only the router makes";
+  EXPECT_EQ(s.port->stats->wakeups, 1U);
+
+  EXPECT_EQ(h.take(s), 5U);
+  EXPECT_EQ(h.take(s), 6U);
+  EXPECT_EQ(h.take(s), 7U);
+  h.step();
+  h.remove(s);
+  h.remove(r);
+  h.remove(d);
+  EXPECT_TRUE(h.pool_full());
+}
+
 TEST(Direct, ALeavingPublishersUncommittedRecordIsSettled) {
   Harness h;
   PubClient p = h.add_pub(1, 7);
