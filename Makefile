@@ -17,9 +17,6 @@ CMAKE_COMMON = -DZCP_WERROR=ON
 # gtest macro expansion. Compiling tests/daemon/control_plane_test.cpp under ASan+UBSan took
 # 33.7 s of CPU at -O2, 21.7 s at -O1 and 13.3 s at -O0, which keeps `make test` in budget.
 SAN_FLAGS = -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG"
-# What the sanitizer stages build: the test programs and what they run (diroute, zcp, zcp-top,
-# zcp-soak), not the examples or zcp-perf (the Release stage builds and tests those).
-SAN_TARGETS = zcp_unit_tests zcp_integration_tests zcp_concurrency_tests
 
 .PHONY: install all deps configure build test test-release test-asan test-tsan test-fuzz \
         bench demo soak clean format tidy
@@ -37,9 +34,11 @@ configure: deps $(BUILD)/CMakeCache.txt
 build: configure
 	cmake --build $(BUILD) -j$(JOBS)
 
-# Release build + every test, then ASan+UBSan + every test, then TSan + the
-# concurrency tests, then a bounded libFuzzer run over the protocol decoder. Budget: 20 min
-# on 2 CPUs from a clean clone (docs/development.md).
+# Release build + every test, then ASan+UBSan + the unit and integration tests, then TSan +
+# the concurrency tests, then a bounded libFuzzer run over the protocol decoder. Budget: 20
+# min on 2 CPUs from a clean clone (README, "Building and testing"). The sanitizer stages
+# build only their test programs and what those run (diroute, zcp, zcp-top, zcp-soak), not
+# the examples or zcp-perf, which the Release stage builds and tests.
 test: deps
 	$(MAKE) test-release
 	$(MAKE) test-asan
@@ -52,13 +51,14 @@ test-release:
 	cmake --build $(BUILD) -j$(JOBS)
 	ctest --test-dir $(BUILD) $(CTEST_FLAGS)
 
-# Every test but the compile checks (plain compiler runs, done in the Release stage).
+# The unit and integration tests (the concurrency tests run in the Release and TSan stages),
+# but not the compile checks (plain compiler runs, done in the Release stage).
 test-asan:
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZCP_SANITIZER=address \
 	      -DZCP_BUILD_BENCH=OFF -DZCP_TEST_OPT=-O0 $(CMAKE_COMMON) $(SAN_FLAGS)
-	cmake --build $(ASAN_BUILD) -j$(JOBS) --target $(SAN_TARGETS)
+	cmake --build $(ASAN_BUILD) -j$(JOBS) --target zcp_unit_tests zcp_integration_tests
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --test-dir $(ASAN_BUILD) $(CTEST_FLAGS) -E '\.compile\.'
+	  ctest --test-dir $(ASAN_BUILD) $(CTEST_FLAGS) -L 'unit|integration' -E '\.compile\.'
 
 test-tsan:
 	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZCP_SANITIZER=thread \
