@@ -91,10 +91,12 @@ BroadcastConfig BroadcastConfig::massive_scale() {
   c.wait_spin = std::chrono::nanoseconds(0);  // hundreds of waiting subscribers must not spin
   c.history_size = 0;
   c.max_loans = 64;
-  c.loan_wait = std::chrono::milliseconds(20);
   // One slow subscriber among hundreds of processes on a few CPUs can take a whole
-  // scheduling round to make room; a dead one is removed by the daemon within its heartbeat
-  // timeout (3 s by default), after which publishing resumes.
+  // scheduling round to make room, or to release the blocks the router recycles into loans
+  // (after it woke them, hundreds of runnable subscribers stand before the router worker); a
+  // dead one is removed by the daemon within its heartbeat timeout (3 s by default), after
+  // which publishing resumes. Lossless: a loan waits as long as a publish does.
+  c.loan_wait = std::chrono::seconds(1);
   c.publish_timeout = std::chrono::seconds(1);
   c.router_idle = RouterIdle::kHybrid;
   c.router_spin_us = 50;
