@@ -473,6 +473,14 @@ Worker::Offer Worker::offer(SubscriberPort& s, const shm::MessageHeader& m) noex
       note_dropped(s);
       return Offer::kDropped;
     case QueuePolicy::kBlockPublisher:
+      // Held back: wake it at the end of the pass if it sleeps on what its queue holds.
+      // Messages that direct publishers pushed there and left us to wake it for (a wide topic,
+      // an eventfd they do not hold) are woken for when we settle their records, in each
+      // publisher's order, and those records may wait behind another publisher held back at
+      // another sleeping subscriber's full queue: two such stalls would wait for each other
+      // for ever. idle(): a seq_cst load of the tail (ring.hpp, form 2); a queue found empty
+      // needs no wake-up, and its subscriber is awake or finds the next push itself.
+      if (!s.queue.idle()) touch(s);
       return Offer::kBlocked;
     case QueuePolicy::kDropOldest:
       // Evict the oldest queued message (releasing its chunk), then retry. A few attempts:

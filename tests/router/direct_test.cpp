@@ -213,5 +213,54 @@ TEST(Direct, RefusedRecordsAndReleasesFaultTheirPort) {
   EXPECT_TRUE(h.pool_full());
 }
 
+// Two direct publishers and two block_publisher subscribers that sleep, on a topic where the
+// publishers leave every wake-up to the router (wider than direct_wake_max): the router wakes
+// a subscriber for a pushed message when it settles the message's record, in publish order.
+// Here each publisher is held back at a subscriber's full queue, and each of those
+// subscribers sleeps on messages that the *other* publisher pushed, whose records wait behind
+// that other stall. A held-back worker must wake the sleeping owner of the full queue itself,
+// or both publishers wait for ever.
+TEST(Direct, AWorkerHeldBackByAFullQueueWakesItsSleepingSubscriber) {
+  Harness h;
+  PubClient a = h.add_pub(1, 7);
+  PubClient b = h.add_pub(2, 7);
+  h.make_direct(a);
+  h.make_direct(b);
+  // y first: the router offers to the topic's subscribers in this order.
+  SubClient y = h.add_sub(10, 7, QueuePolicy::kBlockPublisher, 2, 2, 0, Harness::Route{0, 2});
+  SubClient x = h.add_sub(11, 7, QueuePolicy::kBlockPublisher, 1, 2, 0, Harness::Route{1, 2});
+  ASSERT_TRUE(h.publish_direct(b, 1, {&y, &x}, 2));  // x is full now
+  ASSERT_TRUE(h.publish_direct(a, 2, {&y}, 2));      // y is full now; x left to the router
+  h.step();                                          // a's record waits for room at x
+  EXPECT_EQ(h.take(y), 1U);
+  EXPECT_EQ(h.take(y), 2U);
+  EXPECT_EQ(h.take(x), 1U);
+  // Both sleep. a pushes to y only (x is the router's for a until its record is routed), b to
+  // x only (y is full): nobody wakes them but the router.
+  y.queue.wait_word().prepare_wait();
+  x.queue.wait_word().prepare_wait();
+  ASSERT_TRUE(h.publish_direct(a, 3, {&y}, 2));
+  ASSERT_TRUE(h.publish_direct(a, 4, {&y}, 2));  // y is full
+  ASSERT_TRUE(h.publish_direct(b, 5, {&x}, 2));  // x is full; y left to the router
+  h.step(3);  // a waits for room at x, b for room at y
+  EXPECT_FALSE(x.queue.wait_word().waiting()) << "x sleeps on a full queue that holds a publisher back";
+  EXPECT_FALSE(y.queue.wait_word().waiting()) << "y sleeps on a full queue that holds a publisher back";
+  // Woken, they take what they have, and everything flows again, in each publisher's order.
+  std::vector<std::uint64_t> at_x, at_y;
+  for (int i = 0; i < 20 && (at_x.size() < 5 || at_y.size() < 5); ++i) {
+    while (auto v = h.take(x)) at_x.push_back(*v);
+    while (auto v = h.take(y)) at_y.push_back(*v);
+    h.step();
+  }
+  EXPECT_EQ(at_x, (std::vector<std::uint64_t>{5, 2, 3, 4})) << "x: b's 5 was pushed; a's come through the router";
+  EXPECT_EQ(at_y, (std::vector<std::uint64_t>{3, 4, 5})) << "y: a's 3 and 4 were pushed; b's 5 comes through the router";
+  h.step();
+  h.remove(x);
+  h.remove(y);
+  h.remove(a);
+  h.remove(b);
+  EXPECT_TRUE(h.pool_full());
+}
+
 }  // namespace
 }  // namespace zcp::router::test
