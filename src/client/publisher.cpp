@@ -190,10 +190,20 @@ bool PublisherPort::refresh_routes() noexcept {
   // The reactor rewrites one slot at a time, in well under a microsecond: a few retries.
   // Bounded, so a daemon that died mid-write cannot hang us: with no consistent copy, every
   // slot is left to the router (route_live_ 0), and the version stays the last good one.
+  // (While the version is odd an attempt is one load, so a reactor merely preempted inside a
+  // rewrite can exhaust them too.)
   bool ok = false;
   for (int attempt = 0; attempt < 100000 && !ok; ++attempt) ok = shm::read_routes(*table_, entries, version);
   route_live_ = 0;
-  if (!ok) return false;
+  if (!ok) {
+    // The router delivers the record being published to every subscriber. A slot we push to
+    // again once the table reads consistently (unchanged, so not new below) must wait until
+    // the router has routed this record, or our next push overtakes it (per-publisher order).
+    for (Route& r : routes_) {
+      if (r.subscriber_id != 0) r.defer_until = std::max(r.defer_until, ring_.position() + 1);
+    }
+    return false;
+  }
   route_version_ = version;
   shm::Segment& seg = session_->segment;
   for (std::uint32_t slot = 0; slot < shm::kRouteSlots; ++slot) {
