@@ -98,15 +98,7 @@ std::uint64_t get(const Sample<>& s) {
   return v;
 }
 
-// Polls `done` every millisecond until it holds or `timeout` passes.
-bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
+using zcp::test::wait_until;
 
 // The subscriber announced that it sleeps on its eventfd (its queue's waiting word).
 bool asleep(const shm::RingHeader& queue) {

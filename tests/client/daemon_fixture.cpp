@@ -1,109 +1,19 @@
 #include "daemon_fixture.hpp"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/mman.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdlib>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-#include <thread>
+#include <string>
 
 #include "shm/segment.hpp"
-#include "support/test_support.hpp"
-
-extern char** environ;
 
 namespace zcp::client_test {
 
-namespace {
-
-bool socket_accepts(const std::string& path) {
-  int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  ::close(fd);
-  return ok;
-}
-
-}  // namespace
-
-DirouteProcess::DirouteProcess(std::string runtime_dir, std::string instance)
-    : runtime_dir_(std::move(runtime_dir)), instance_(std::move(instance)) {
-  socket_path_ = runtime_dir_ + "/" + instance_ + ".sock";
-  log_path_ = runtime_dir_ + "/diroute.log";
-}
-
-DirouteProcess::~DirouteProcess() {
-  if (pid_ > 0) stop(SIGKILL);
-}
-
-bool DirouteProcess::start(std::vector<std::string> args, std::chrono::milliseconds timeout) {
-  std::vector<std::string> argv = {"--instance", instance_, "--log-level", "info"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  const pid_t pid = zcp::test::spawn_process(ZCP_DIROUTE_PATH, argv, log_path_);
-  if (pid < 0) return false;
-  pid_ = pid;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return false;
-    }
-    if (socket_accepts(socket_path_)) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return false;
-}
-
-int DirouteProcess::stop(int sig, std::chrono::milliseconds timeout) {
-  if (pid_ <= 0) return -1;
-  ::kill(pid_, sig);
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  int status = 0;
-  for (;;) {
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) break;
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status, 0);
-      pid_ = -1;
-      return -1;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  pid_ = -1;
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return -1;
-}
-
-std::string DirouteProcess::log() const {
-  std::ifstream in(log_path_);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 void PubSubTest::SetUp() {
-  std::string tmpl = "/tmp/zcp-cli-XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-  runtime_dir_ = tmpl;
-  instance_ = zcp::test::unique_instance("c");
-  // Children inherit both: Runtime::connect() with no instance finds this daemon.
-  ::setenv("ZCP_RUNTIME_DIR", runtime_dir_.c_str(), 1);
-  ::setenv("ZCP_INSTANCE", instance_.c_str(), 1);
-  daemon_ = std::make_unique<DirouteProcess>(runtime_dir_, instance_);
-  ASSERT_TRUE(daemon_->start(daemon_args())) << "diroute did not start:\n" << daemon_->log();
+  private_ = std::make_unique<zcp::test::PrivateInstance>("c");
+  runtime_dir_ = private_->runtime_dir();
+  instance_ = private_->instance();
+  daemon_ = std::make_unique<DirouteProcess>(runtime_dir_, instance_, daemon_args());
+  ASSERT_TRUE(daemon_->start()) << "diroute did not start:\n" << daemon_->log();
 }
 
 void PubSubTest::TearDown() {
@@ -112,9 +22,7 @@ void PubSubTest::TearDown() {
     EXPECT_EQ(daemon_->stop(SIGTERM), 0) << daemon_->log();
   }
   daemon_.reset();
-  ::shm_unlink(("/zcp." + instance_ + ".seg").c_str());  // after a SIGKILL, if any
-  std::error_code ec;
-  std::filesystem::remove_all(runtime_dir_, ec);
+  private_.reset();  // the segment after a SIGKILL, if any, and the runtime directory
 }
 
 std::vector<PoolStat> PubSubTest::pools() const {
@@ -163,13 +71,5 @@ bool PubSubTest::pools_settle(std::chrono::milliseconds timeout) const {
 
 const char* zcp_cli_path() { return ZCP_CLI_PATH; }
 
-bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    if (done()) return true;
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-}
 
 }  // namespace zcp::client_test

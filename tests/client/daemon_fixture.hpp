@@ -9,41 +9,24 @@
 #include <sys/types.h>
 
 #include <chrono>
-#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "support/diroute_process.hpp"
+#include "support/test_support.hpp"
+
 namespace zcp::client_test {
+
+using zcp::test::DirouteProcess;
+using zcp::test::wait_until;
 
 struct PoolStat {
   std::uint32_t chunk_size;
   std::uint32_t total;
   std::uint32_t free;
-};
-
-class DirouteProcess {
- public:
-  DirouteProcess(std::string runtime_dir, std::string instance);
-  ~DirouteProcess();  // SIGKILL + reap if still running
-  DirouteProcess(const DirouteProcess&) = delete;
-  DirouteProcess& operator=(const DirouteProcess&) = delete;
-
-  // Spawns diroute and waits until its socket accepts connections.
-  bool start(std::vector<std::string> args = {}, std::chrono::milliseconds timeout = std::chrono::seconds(10));
-  // Sends `sig` and reaps; returns the exit code, 128+signal, or -1 on timeout.
-  int stop(int sig, std::chrono::milliseconds timeout = std::chrono::seconds(10));
-  bool running() const noexcept { return pid_ > 0; }
-  pid_t pid() const noexcept { return pid_; }
-  std::string log() const;
-
- private:
-  std::string runtime_dir_;
-  std::string instance_;
-  std::string socket_path_;
-  std::string log_path_;
-  pid_t pid_ = -1;
 };
 
 class PubSubTest : public ::testing::Test {
@@ -61,6 +44,9 @@ class PubSubTest : public ::testing::Test {
   // Extra diroute arguments for this fixture's daemon.
   virtual std::vector<std::string> daemon_args() const { return {}; }
 
+  // Children inherit its ZCP_RUNTIME_DIR and ZCP_INSTANCE: Runtime::connect() with no
+  // instance finds this daemon.
+  std::unique_ptr<zcp::test::PrivateInstance> private_;
   std::string runtime_dir_;
   std::string instance_;
   std::unique_ptr<DirouteProcess> daemon_;
@@ -69,8 +55,5 @@ class PubSubTest : public ::testing::Test {
 
 // Path of the zcp CLI binary.
 const char* zcp_cli_path();
-
-// Polls `done` every millisecond until it holds or `timeout` passes.
-bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout);
 
 }  // namespace zcp::client_test

@@ -19,6 +19,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "common/clock.hpp"
 #include "diroute_process.hpp"
 #include "raw_client.hpp"
 #include "shm/atomic.hpp"
@@ -259,7 +260,7 @@ TEST_F(DaemonIntegration, KillNineRemovesTheClientAndItsEndpoints) {
   EXPECT_EQ(before->endpoints_of_slot(slot), 4u);
 
   victim.kill(SIGKILL);
-  auto latency = wait_until(
+  auto latency = time_until(
       [&] {
         auto t = topology(observer);
         return t && !t->has_pid(victim.pid()) && t->endpoints_of_slot(slot) == 0;
@@ -310,7 +311,7 @@ TEST_F(DaemonIntegration, StoppedMonitoredClientIsRemovedAfterHeartbeatTimeout) 
     if (!lease) return 4;
     ready.signal();
     for (;;) {  // libzcp's heartbeat, by hand: touch every 20 ms
-      seg->heartbeats().touch(*lease, shm::monotonic_ns());
+      seg->heartbeats().touch(*lease, monotonic_ns());
       // The heartbeat period under test: the canaries below check that it keeps us listed.
       std::this_thread::sleep_for(20ms);
     }
@@ -352,7 +353,7 @@ TEST_F(DaemonIntegration, StoppedMonitoredClientIsRemovedAfterHeartbeatTimeout) 
         return t && !t->has_pid(sleeper.pid());
       },
       10s);
-  const std::uint64_t seen_gone_ns = shm::monotonic_ns();
+  const std::uint64_t seen_gone_ns = monotonic_ns();
   ASSERT_TRUE(gone) << "a stopped monitored client was not removed";
   EXPECT_EQ(removal_cause(daemon_->log(), "sleeper"), "heartbeat timeout");
   // Not before its timeout, by the clock the daemon judges with (CLOCK_MONOTONIC, as the

@@ -18,15 +18,6 @@
 
 namespace zcp::daemon_test {
 
-bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    if (done()) return true;
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-}
-
 // ---- DaemonView -------------------------------------------------------------------------------
 
 DaemonView::DaemonView(const std::string& segment_name) {
@@ -246,12 +237,9 @@ class CaptureSink final : public spdlog::sinks::base_sink<std::mutex> {
 };
 
 void InProcessDaemonTest::SetUp() {
-  std::string tmpl = "/tmp/zcp-ipd-XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-  dir_ = tmpl;
-  instance_ = zcp::test::unique_instance("ipd");
-  // Read by Runtime::connect for the socket path; set before any thread of the test runs.
-  ::setenv("ZCP_RUNTIME_DIR", dir_.c_str(), 1);
+  private_ = std::make_unique<zcp::test::PrivateInstance>("ipd", /*export_instance=*/false);
+  dir_ = private_->runtime_dir();
+  instance_ = private_->instance();
   log_ = std::make_shared<CaptureSink>();
   auto logger = std::make_shared<spdlog::logger>("diroute", log_);
   logger->set_level(spdlog::level::info);
@@ -285,9 +273,7 @@ void InProcessDaemonTest::TearDown() {
     daemon_.reset();
   }
   spdlog::set_default_logger(std::make_shared<spdlog::logger>("none"));
-  ::shm_unlink(segment_name().c_str());  // after a failed stop, if any
-  std::error_code ec;
-  std::filesystem::remove_all(dir_, ec);
+  private_.reset();  // the segment after a failed stop, if any, and the runtime directory
 }
 
 daemon::DaemonConfig InProcessDaemonTest::config() const {

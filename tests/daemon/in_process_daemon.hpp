@@ -25,6 +25,7 @@
 #include "shm/ring.hpp"
 #include "shm/segment.hpp"
 #include "shm/stats.hpp"
+#include "support/test_support.hpp"
 
 namespace zcp::daemon_test {
 
@@ -33,8 +34,7 @@ using namespace std::chrono_literals;
 // Bounds a wait for something that must happen; reaching it is a failure, never a pass.
 inline constexpr auto kDeadline = std::chrono::seconds(120);
 
-// Polls `done` every millisecond until it holds or `timeout` passes.
-bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout);
+using zcp::test::wait_until;
 
 // The segment mapped read-only, and the router's state that tests wait for or count, read
 // from the stats region as zcp-top reads it.
@@ -111,8 +111,11 @@ class InProcessDaemonTest : public ::testing::Test {
   void start(const daemon::DaemonConfig& config);
   // A Runtime on this test's daemon (a failure is reported, and null returned).
   std::unique_ptr<Runtime> connect(const std::string& name);
-  std::string segment_name() const { return "/zcp." + instance_ + ".seg"; }
+  std::string segment_name() const { return private_->segment_name(); }
 
+  // Its ZCP_RUNTIME_DIR is read by Runtime::connect for the socket path: set before any
+  // thread of the test runs.
+  std::unique_ptr<zcp::test::PrivateInstance> private_;
   std::string dir_;
   std::string instance_;
   std::shared_ptr<CaptureSink> log_;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
@@ -125,6 +126,37 @@ int Child::wait(std::chrono::milliseconds timeout) {
 
 void Child::kill(int sig) {
   if (pid_ > 0 && !reaped_) ::kill(pid_, sig);
+}
+
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  return time_until(done, timeout).has_value();
+}
+
+std::optional<std::chrono::microseconds> time_until(const std::function<bool()>& done,
+                                                    std::chrono::milliseconds timeout) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (;;) {
+    if (done()) {
+      return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
+    }
+    if (std::chrono::steady_clock::now() - t0 > timeout) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+PrivateInstance::PrivateInstance(const std::string& tag, bool export_instance) {
+  std::string tmpl = "/tmp/zcp-" + tag + "-XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp " + tmpl + " failed");
+  runtime_dir_ = tmpl;
+  instance_ = unique_instance(tag);
+  ::setenv("ZCP_RUNTIME_DIR", runtime_dir_.c_str(), 1);
+  if (export_instance) ::setenv("ZCP_INSTANCE", instance_.c_str(), 1);
+}
+
+PrivateInstance::~PrivateInstance() {
+  ::shm_unlink(segment_name().c_str());
+  std::error_code ec;
+  std::filesystem::remove_all(runtime_dir_, ec);
 }
 
 }  // namespace zcp::test

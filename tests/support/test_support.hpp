@@ -7,10 +7,40 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace zcp::test {
+
+// Polls `done` every millisecond until it holds (true) or `timeout` passes (false). The
+// timeout bounds a wait for something that must happen: reaching it is a failure.
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout);
+// The same, returning how long it took (for a test that reports the figure; never assert it).
+std::optional<std::chrono::microseconds> time_until(const std::function<bool()>& done,
+                                                    std::chrono::milliseconds timeout);
+
+// A private runtime directory (mkdtemp under /tmp) and instance name for one test, exported
+// as ZCP_RUNTIME_DIR (and ZCP_INSTANCE when `export_instance`) so that runtimes and children
+// started from the test find its daemon. Its destructor removes the directory and the instance's segment (left by
+// a daemon killed with SIGKILL): nothing of the test outlives it.
+class PrivateInstance {
+ public:
+  explicit PrivateInstance(const std::string& tag, bool export_instance = true);
+  ~PrivateInstance();
+  PrivateInstance(const PrivateInstance&) = delete;
+  PrivateInstance& operator=(const PrivateInstance&) = delete;
+
+  const std::string& runtime_dir() const noexcept { return runtime_dir_; }
+  const std::string& instance() const noexcept { return instance_; }
+  // The segment's shm name ("/zcp.<instance>.seg") and its path under /dev/shm.
+  std::string segment_name() const { return "/zcp." + instance_ + ".seg"; }
+  std::string segment_path() const { return "/dev/shm" + segment_name(); }
+
+ private:
+  std::string runtime_dir_;
+  std::string instance_;
+};
 
 // A unique instance name for this test process ("t<pid>-<n>-<tag>"), so tests run in
 // parallel never share a socket or a segment.
