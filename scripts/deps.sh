@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake make pkg-config g++ clang libclang-rt-14-dev
+  build-essential cmake make pkg-config g++ clang libclang-rt-14-dev clang-format-14
   liburing-dev libasio-dev flatbuffers-compiler libflatbuffers-dev
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libncurses-dev
