@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
   r.add_publisher(pub->get());
 
   struct Sub {
-    std::unique_ptr<router::SubscriberPort> port;
+    std::unique_ptr<router::SubscriberState> port;
     shm::MpmcRing<shm::MessageHeader> queue;
     shm::SpscProducer<shm::ChunkRef> rel;
     int efd;
@@ -97,7 +97,7 @@ int main(int argc, char** argv) {
   for (std::uint32_t i = 0; i < o.subscribers; ++i) {
     int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     auto s = router::make_subscriber_port(base, size, alloc, r.ledger(),
-                                          {100 + i, 7, 0, router::QueuePolicy::kBlockPublisher, 256,
+                                          {100 + i, 7, 0, QueuePolicy::kBlockPublisher, 256,
                                            shm::kDefaultMaxHeld, 0, efd});
     if (!s) die(s.error());
     Sub sub{std::move(*s), {}, {}, efd};

@@ -1,4 +1,4 @@
-# Install and package (issue 9). `cmake --install build --prefix P` (or `make install
+# Install and package. `cmake --install build --prefix P` (or `make install
 # PREFIX=P`) installs:
 #   bin/            diroute, zcp, zcp-top (when built), zcp-perf
 #   include/zcp/    the public client headers (zcp/zcp.hpp, zcp/ipc/broadcast_hub.hpp, ...)

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/clock.hpp"
 #include "shm/mpmc_ring.hpp"
 #include "shm/queue_allocator.hpp"
 #include "shm/segment.hpp"
@@ -80,7 +81,7 @@ int publisher(const std::string& name, QueueDescriptor ring, Shared* sh) {
     chunk->header->payload_size = size;
     chunk->header->sequence = seq;
     std::memcpy(chunk->header->user, &sum, sizeof(sum));
-    MessageHeader m{chunk->ref.index, chunk->ref.pool_class, 0, chunk->ref.generation, 1, seq, monotonic_ns()};
+    MessageHeader m{chunk->ref.index, chunk->ref.pool_class, 0, chunk->ref.generation, 1, seq, zcp::monotonic_ns()};
     while (!out->try_push(m)) {
       if (sh->stop.load(std::memory_order_relaxed)) {
         (void)seg->pool().release(chunk->ref);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Where the data path spends (issue 8 §4; docs/performance.md, "Profile"):
+# Where the data path spends (docs/performance.md, "Profile"):
 #   1. system calls and context switches per message, clients and daemon apart
 #      (perf tracepoint raw_syscalls:sys_enter: an exact count, no sampling);
 #   2. the router's batch: messages routed per busy worker pass (its stats counters);
@@ -122,7 +122,7 @@ done
 echo "  (client = every zcp-perf process, set-up included; messages include the warm-up.)"
 echo "  (batch = messages routed per worker pass that found work.)"
 
-# Idle (issue 8: under 1% CPU with 100 idle subscribers): 100 `zcp echo` processes, each with
+# Idle (the target: under 1% CPU with 100 idle subscribers): 100 `zcp echo` processes, each with
 # one subscriber sleeping in wait(), and the daemon's CPU time over 10 s from /proc.
 echo
 echo "4. Idle: diroute's CPU with 100 idle subscriber processes (10 s)"

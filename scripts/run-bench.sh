@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the shm micro-benchmarks with repetitions and prints the medians against the targets
-# of issue 2.
+# of the shm core (docs/performance.md).
 #
 #   scripts/run-bench.sh BUILD_DIR [extra zcp-bench-shm flags, e.g. --benchmark_filter=spsc]
 #
@@ -85,7 +85,7 @@ awk -v reps="$reps" '
   }
   END {
     print ""
-    print "== targets (issue 2, Release build) =="
+    print "== targets (shm core, Release build) =="
     n = "spsc/push_pop/same_thread"
     if (n in time)
       printf "  SPSC push+pop, one thread:    %6.2f %s    (target <= 10 ns)   %s\n",

@@ -61,7 +61,7 @@ struct PublisherOptions {
   // Last samples the router keeps for late subscribers (the daemon may grant fewer).
   std::uint32_t history_depth = 0;
   // Chunks this publisher may hold at once (loaned, or queued for loan). 0: the daemon's
-  // default (16).
+  // default ([publishers] max_loans, 1024 unless configured).
   std::uint32_t max_loans = 0;
   // Largest payload this publisher will loan; it picks the pool class, so every loan has
   // room for it. 0: the daemon's default. (Publisher<T>: at least sizeof(T).)

@@ -36,17 +36,12 @@
 
 #include <zcp/detail/port.hpp>
 #include <zcp/error.hpp>
+#include <zcp/queue_policy.hpp>
 #include <zcp/runtime.hpp>
 #include <zcp/sample.hpp>
 #include <zcp/topic.hpp>
 
 namespace zcp {
-
-enum class QueuePolicy : std::uint8_t {
-  kDropOldest = 0,      // a full queue evicts its oldest message for the new one
-  kDropNewest = 1,      // a full queue refuses the new message
-  kBlockPublisher = 2,  // a full queue holds the publishers back (lossless)
-};
 
 struct SubscriberOptions {
   std::uint32_t queue_capacity = 0;  // messages queued for this subscriber; 0: daemon default

@@ -8,7 +8,9 @@
 
 #include "client/access.hpp"
 #include "client/backoff.hpp"
+#include "client/cold_error.hpp"
 #include "client/publisher_port.hpp"
+#include "common/clock.hpp"
 #include "shm/heartbeat_pool.hpp"
 #include "shm/ports.hpp"
 #include "shm/stats.hpp"
@@ -132,12 +134,24 @@ Result<void> PublisherPort::ensure_bound(const char* what) noexcept {
   if (cur != session_ && !cur->channel->down()) {
     if (auto b = bind(*cur); !b) return Unexpected(b.error());
   }
-  if (cur->channel->down()) return Unexpected(rt_->disconnected_error(describe(topic_) + ": " + what));
+  if (cur->channel->down()) return Unexpected(disconnected(what));
   return {};
 }
 
-Error PublisherPort::error(Errc code, std::string what) const {
-  return Error{code, 0, describe(topic_) + ": " + what};
+Error PublisherPort::disconnected(const char* what) const noexcept {
+  return cold_error(Errc::kDisconnected,
+                    [&] { return rt_->disconnected_error(describe(topic_) + ": " + what); });
+}
+
+template <class What>
+Error PublisherPort::error(Errc code, What&& what) const noexcept {
+  return cold_error(code, [&] {
+    if constexpr (std::is_invocable_v<What>) {
+      return describe(topic_) + ": " + what();
+    } else {
+      return describe(topic_) + ": " + what;
+    }
+  });
 }
 
 void PublisherPort::kick_router() noexcept {
@@ -319,22 +333,21 @@ bool PublisherPort::deliver_direct(shm::MessageHeader& slot, const shm::MessageH
 
 Result<Loan<>> PublisherPort::loan(std::size_t size) noexcept {
   if (size > chunk_size_) {
-    return Unexpected(error(Errc::kTooLarge, "loan of " + std::to_string(size) +
-                                                 " bytes exceeds the chunk size of " +
-                                                 std::to_string(chunk_size_) +
-                                                 " bytes; create the publisher with a larger max_payload"));
+    return Unexpected(error(Errc::kTooLarge, [&] {
+      return "loan of " + std::to_string(size) + " bytes exceeds the chunk size of " +
+             std::to_string(chunk_size_) + " bytes; create the publisher with a larger max_payload";
+    }));
   }
   if (auto b = ensure_bound("loan"); !b) return Unexpected(b.error());
   flush_returns();
   if (loaned_ + pending_returns_.size() >= max_loans_) {
-    return Unexpected(error(Errc::kTooManyLoans,
-                            std::to_string(loaned_) + " loans are outstanding" +
-                                (pending_returns_.empty()
-                                     ? ""
-                                     : " and " + std::to_string(pending_returns_.size()) +
-                                           " returns wait for room in the publish ring") +
-                                " (max_loans " + std::to_string(max_loans_) +
-                                "); publish or drop a loan first"));
+    return Unexpected(error(Errc::kTooManyLoans, [&] {
+      return std::to_string(loaned_) + " loans are outstanding" +
+             (pending_returns_.empty() ? ""
+                                       : " and " + std::to_string(pending_returns_.size()) +
+                                             " returns wait for room in the publish ring") +
+             " (max_loans " + std::to_string(max_loans_) + "); publish or drop a loan first";
+    }));
   }
   // Each invalid reference is given back and skipped; at most max_loans of them can be
   // queued for us, so the loop ends.
@@ -356,15 +369,15 @@ Result<Loan<>> PublisherPort::loan(std::size_t size) noexcept {
                            loan_wait_, [&] { return loans_.try_pop(ref); }, [&] { kick_router(); });
       if (!got) {
         if (rt_->disconnected()) {
-          return Unexpected(rt_->disconnected_error(describe(topic_) + ": loan"));
+          return Unexpected(disconnected("loan"));
         }
-        return Unexpected(error(
-            Errc::kPoolExhausted,
-            "no free chunk of " + std::to_string(chunk_size_) + " bytes arrived within " +
-                std::to_string(loan_wait_.count() / 1000) + " us (" + std::to_string(loaned_) +
-                " of " + std::to_string(max_loans_) +
-                " loans outstanding): the router is not keeping up, or the pool class is too "
-                "small for what subscribers hold"));
+        return Unexpected(error(Errc::kPoolExhausted, [&] {
+          return "no free chunk of " + std::to_string(chunk_size_) + " bytes arrived within " +
+                 std::to_string(loan_wait_.count() / 1000) + " us (" + std::to_string(loaned_) +
+                 " of " + std::to_string(max_loans_) +
+                 " loans outstanding): the router is not keeping up, or the pool class is too "
+                 "small for what subscribers hold";
+        }));
       }
     }
     auto chunk = pool_.resolve(ref);
@@ -388,9 +401,10 @@ Result<void> PublisherPort::publish(Loan<>& loan, std::chrono::nanoseconds timeo
     return Unexpected(error(Errc::kInvalidArgument, "publish of an empty loan (already published or dropped)"));
   }
   if (owner != this) {
-    return Unexpected(error(Errc::kInvalidArgument, "publish of a loan made by publisher " +
-                                                        owner->topic_.str() + " (id " +
-                                                        std::to_string(owner->id_) + ")"));
+    return Unexpected(error(Errc::kInvalidArgument, [&] {
+      return "publish of a loan made by publisher " + owner->topic_.str() + " (id " +
+             std::to_string(owner->id_) + ")";
+    }));
   }
   if (auto b = ensure_bound("publish"); !b) return Unexpected(b.error());
   const ChunkToken& t = LoanAccess::token(loan);
@@ -406,7 +420,7 @@ Result<void> PublisherPort::publish(Loan<>& loan, std::chrono::nanoseconds timeo
 
   const std::uint32_t size = LoanAccess::size(loan);
   const std::uint64_t seq = sequence_ + 1;
-  const std::uint64_t now = shm::monotonic_ns();
+  const std::uint64_t now = monotonic_ns();
   // The chunk is ours until the push below; plain stores, published by the ring's release
   // store of its tail (SpscProducer::try_push), which the router acquires.
   auto* h = reinterpret_cast<shm::ChunkHeader*>(LoanAccess::data(loan) - sizeof(shm::ChunkHeader));
@@ -432,13 +446,14 @@ Result<void> PublisherPort::publish(Loan<>& loan, std::chrono::nanoseconds timeo
                         !rt_->disconnected();
     if (!pushed) {
       if (rt_->disconnected()) {
-        return Unexpected(rt_->disconnected_error(describe(topic_) + ": publish"));
+        return Unexpected(disconnected("publish"));
       }
-      return Unexpected(error(
-          Errc::kWouldBlock,
-          "the publish ring is full (" + std::to_string(ring_.capacity()) + " messages" +
-              (timeout.count() > 0 ? ", still after " + std::to_string(timeout.count() / 1000) + " us" : "") +
-              "): the router is behind, or a block_publisher subscriber's queue is full"));
+      return Unexpected(error(Errc::kWouldBlock, [&] {
+        return "the publish ring is full (" + std::to_string(ring_.capacity()) + " messages" +
+               (timeout.count() > 0 ? ", still after " + std::to_string(timeout.count() / 1000) + " us"
+                                    : "") +
+               "): the router is behind, or a block_publisher subscriber's queue is full";
+      }));
     }
   }
   // The router is needed now for a routed topic, or for a subscriber this publish did not
@@ -498,13 +513,14 @@ Result<void> PublisherPort::flush(std::chrono::nanoseconds timeout) noexcept {
   kick_router();
   const bool ok = client::spin_then_yield(
       timeout, [&] { return rt_->disconnected() || drained(); }, [&] { kick_router(); });
-  if (rt_->disconnected()) return Unexpected(rt_->disconnected_error(describe(topic_) + ": flush"));
+  if (rt_->disconnected()) return Unexpected(disconnected("flush"));
   if (!ok) {
     const std::uint64_t left = shm::atomic_load(ring_.header()->tail, std::memory_order_relaxed) -
                                shm::atomic_load(ring_.header()->routed, std::memory_order_acquire);
-    return Unexpected(error(Errc::kTimeout, std::to_string(left) +
-                                                " messages not yet routed after " +
-                                                std::to_string(timeout.count() / 1000) + " us"));
+    return Unexpected(error(Errc::kTimeout, [&] {
+      return std::to_string(left) + " messages not yet routed after " +
+             std::to_string(timeout.count() / 1000) + " us";
+    }));
   }
   return {};
 }

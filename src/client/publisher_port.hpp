@@ -84,7 +84,12 @@ class PublisherPort {
   // After a publish that the router does not need at once: nudges it when the loan ring is
   // down to the router's refill mark or the publish ring is half full.
   void nudge_if_due() noexcept;
-  Error error(Errc code, std::string what) const;
+  // "publisher <topic>: <what>", built only here (cold_error.hpp). `what`: a string literal,
+  // or a callable returning the text when it needs formatting.
+  template <class What>
+  Error error(Errc code, What&& what) const noexcept;
+  // Errc::kDisconnected for the call `what`, with the runtime's reason.
+  Error disconnected(const char* what) const noexcept;
   // Direct delivery (shm/route_table.hpp). Reloads the route table into routes_; false (and
   // no slot left live) if no consistent copy could be read.
   bool refresh_routes() noexcept;

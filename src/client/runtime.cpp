@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "client/runtime_impl.hpp"
+#include "common/clock.hpp"
 #include "common/instance.hpp"
 #include "protocol/frame.hpp"
 #include "shm/heartbeat_pool.hpp"
@@ -200,7 +201,7 @@ void RuntimeImpl::heartbeat_tick(Session& s) {
   // mapped segment written before it are visible here (this runs on the channel's reader
   // thread, started before the session was complete).
   if (!options.monitored || !s.registered.load(std::memory_order_acquire)) return;
-  if (!s.segment.heartbeats().touch(s.lease, shm::monotonic_ns())) {
+  if (!s.segment.heartbeats().touch(s.lease, monotonic_ns())) {
     s.channel->mark_disconnected(Error{Errc::kDisconnected, 0,
                                        "diroute (instance '" + instance +
                                            "') declared this process dead (its heartbeat slot was reclaimed)"});

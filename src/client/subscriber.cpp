@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include "client/access.hpp"
+#include "client/cold_error.hpp"
 #include "client/subscriber_port.hpp"
 #include "shm/ports.hpp"
 
@@ -19,15 +20,6 @@ namespace detail {
 namespace {
 
 std::string describe(const Topic& t) { return "subscriber " + t.str(); }
-
-fb::QueuePolicy to_wire(QueuePolicy p) {
-  switch (p) {
-    case QueuePolicy::kDropOldest: return fb::QueuePolicy::DropOldest;
-    case QueuePolicy::kDropNewest: return fb::QueuePolicy::DropNewest;
-    case QueuePolicy::kBlockPublisher: return fb::QueuePolicy::BlockPublisher;
-  }
-  return fb::QueuePolicy::DropOldest;
-}
 
 }  // namespace
 
@@ -60,7 +52,7 @@ Result<SubscriberPort*> SubscriberPort::open(Runtime& runtime, const Topic& topi
 Result<void> SubscriberPort::bind(Session& s) {
   const SubscriberOptions& o = options_;
   auto grant = rt_->create_subscriber(s, {topic_.service, topic_.instance, topic_.event},
-                                      {o.queue_capacity, to_wire(o.policy), o.history_request, o.max_held});
+                                      {o.queue_capacity, protocol::to_wire(o.policy), o.history_request, o.max_held});
   if (!grant) return Unexpected(grant.error());
 
   auto fail = [&](std::string why) -> Result<void> {
@@ -147,15 +139,17 @@ Sample<> SubscriberPort::take(TakeStatus& status) noexcept {
   return {};
 }
 
-Error SubscriberPort::too_many_held() const {
-  return Error{Errc::kTooManyHeld, 0,
-               describe(topic_) + ": take refused, " + std::to_string(held_) +
-                   " samples are held (max_held " + std::to_string(max_held_) +
-                   "); destroy a sample before taking more"};
+Error SubscriberPort::too_many_held() const noexcept {
+  return cold_error(Errc::kTooManyHeld, [&] {
+    return describe(topic_) + ": take refused, " + std::to_string(held_) +
+           " samples are held (max_held " + std::to_string(max_held_) +
+           "); destroy a sample before taking more";
+  });
 }
 
-Error SubscriberPort::disconnected(const char* what) const {
-  return rt_->disconnected_error(describe(topic_) + ": " + what);
+Error SubscriberPort::disconnected(const char* what) const noexcept {
+  return cold_error(Errc::kDisconnected,
+                    [&] { return rt_->disconnected_error(describe(topic_) + ": " + what); });
 }
 
 bool SubscriberPort::prepare_wait() noexcept {

@@ -40,8 +40,9 @@ class SubscriberPort {
 
   enum class TakeStatus : std::uint8_t { kTaken, kEmpty, kTooManyHeld };
   Sample<> take(TakeStatus& status) noexcept;
-  Error too_many_held() const;
-  Error disconnected(const char* what) const;
+  // Errors of the noexcept calls, built out of line (cold_error.hpp).
+  Error too_many_held() const noexcept;
+  Error disconnected(const char* what) const noexcept;
   bool has_data() const noexcept { return !queue_.empty(); }
   bool wait(std::chrono::nanoseconds timeout) noexcept;
   bool prepare_wait() noexcept;

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "config/checks.hpp"
-#include "config/config.hpp"
+#include "config/config_file.hpp"
 
 namespace zcp::config {
 

@@ -19,7 +19,7 @@
 #include <toml++/toml.h>
 
 #include "config/checks.hpp"
-#include "config/config.hpp"
+#include "config/config_file.hpp"
 
 namespace zcp::config {
 namespace {

@@ -5,7 +5,7 @@
 #include <sstream>
 #include <string>
 
-#include "config/config.hpp"
+#include "config/config_file.hpp"
 
 namespace zcp::config {
 namespace {
@@ -120,7 +120,7 @@ std::string to_toml(const daemon::DaemonConfig& c, TomlStyle style) {
   w.key("cpus", list(c.router_cpus),
         "One worker per CPU listed, pinned to it (-1: an unpinned worker); overrides workers.\n"
         "Each CPU must exist and be allowed for diroute. Flag: --router-cpus.");
-  w.key("idle", quote(router::to_string(c.idle)),
+  w.key("idle", quote(shm::to_string(c.idle)),
         "What an idle worker does: \"spin\" (lowest latency, one CPU at 100%), \"hybrid\" (spin\n"
         "spin_us after the last routed delivery, then park), \"park\" (lowest CPU, a wake-up per\n"
         "burst). Work the clients do not wait for (settling direct deliveries, releases) never keeps\n"

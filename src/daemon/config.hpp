@@ -82,9 +82,8 @@ inline constexpr std::uint32_t kDefaultMaxSubscribers = 8192;
 
 // ---- Router --------------------------------------------------------------------------------
 // Router workers: one doorbell eventfd each. Too many workers on few cores make them compete
-// with the clients for CPU.
+// with the clients for CPU. At most router::kMaxWorkers.
 inline constexpr std::uint32_t kDefaultWorkers = 1;
-inline constexpr std::uint32_t kMaxWorkers = 64;
 
 // ---- Topology listing ----------------------------------------------------------------------
 // Most entries (processes + publishers + subscribers) one TopologyReply carries; the listing

@@ -33,22 +33,22 @@ const char* to_string(DeathCause cause) noexcept {
 
 namespace {
 
-Counter death_counter(DeathCause cause) noexcept {
+DaemonCounter death_counter(DeathCause cause) noexcept {
   switch (cause) {
     case DeathCause::kExited:
-      return Counter::kDeathsExited;
+      return DaemonCounter::kDeathsExited;
     case DeathCause::kHangUp:
-      return Counter::kDeathsHangUp;
+      return DaemonCounter::kDeathsHangUp;
     case DeathCause::kHeartbeat:
-      return Counter::kDeathsHeartbeat;
+      return DaemonCounter::kDeathsHeartbeat;
     case DeathCause::kDisconnected:
-      return Counter::kDeathsDisconnected;
+      return DaemonCounter::kDeathsDisconnected;
     case DeathCause::kUnregistered:
-      return Counter::kUnregistrations;
+      return DaemonCounter::kUnregistrations;
     case DeathCause::kShutdown:
       break;
   }
-  return Counter::kCount;
+  return DaemonCounter::kCount;
 }
 
 DeathCause cause_of(reactor::CloseReason reason) noexcept {
@@ -77,7 +77,7 @@ ControlPlane::ControlPlane(Registry& registry, router::Router& router, ControlPl
   // The counters live in the stats region from here on (tools read them there).
   if (shm::StatsRegion stats = registry_.stats().region(); stats.valid()) {
     counters_.attach(stats.daemon_counters());
-    stats.set_daemon_counter_count(static_cast<std::uint32_t>(kCounterCount));
+    stats.set_daemon_counter_count(static_cast<std::uint32_t>(kDaemonCounterCount));
   }
 }
 
@@ -89,7 +89,7 @@ ControlPlane::Connection& ControlPlane::connection(reactor::ConnId conn,
   if (inserted) {
     it->second.peer = peer;
     it->second.last_activity = now;
-    counters_.add(Counter::kConnectionsOpened);
+    counters_.add(DaemonCounter::kConnectionsOpened);
   }
   return it->second;
 }
@@ -104,7 +104,7 @@ void ControlPlane::closed(reactor::ConnId conn, reactor::CloseReason reason) {
   std::optional<ProcessHandle> process = it->second.process;
   conns_.erase(it);
   std::erase_if(held_, [&](const HeldReply& h) { return h.conn == conn; });
-  counters_.add(Counter::kConnectionsClosed);
+  counters_.add(DaemonCounter::kConnectionsClosed);
   if (process) remove_process(*process, shutting_down_ ? DeathCause::kShutdown : cause_of(reason));
 }
 
@@ -201,9 +201,9 @@ Reply ControlPlane::dispatch(reactor::ConnId conn, const reactor::PeerCred& peer
 
   const fb::Request& req = **decoded;
   const std::uint64_t id = req.request_id();
-  counters_.add(Counter::kRequests);
+  counters_.add(DaemonCounter::kRequests);
   if (auto valid = protocol::validate_request(req); !valid) {
-    counters_.add(Counter::kInvalidArguments);
+    counters_.add(DaemonCounter::kInvalidArguments);
     return refuse(id, fb::ResultCode::InvalidArgument, protocol::describe(valid.error()));
   }
   if (shutting_down_) {
@@ -253,7 +253,7 @@ Reply ControlPlane::reject(Connection& c, const protocol::DecodeError& error) {
   if (error.code == protocol::DecodeErrc::VersionMismatch) reply.close_after = true;
   if (c.malformed >= config_.malformed_frame_limit && !reply.close_after) {
     reply.close_after = true;
-    counters_.add(Counter::kClosedMalformed);
+    counters_.add(DaemonCounter::kClosedMalformed);
     spdlog::debug("closing the connection of pid {} after {} malformed frames", c.peer.pid,
                   c.malformed);
   }
@@ -263,7 +263,7 @@ Reply ControlPlane::reject(Connection& c, const protocol::DecodeError& error) {
 
 Reply ControlPlane::refuse(std::uint64_t request_id, fb::ResultCode code,
                            std::string_view message) {
-  counters_.add(Counter::kRequestsRefused);
+  counters_.add(DaemonCounter::kRequestsRefused);
   return encoded(protocol::encode_error_response(request_id, code, message), request_id);
 }
 
@@ -298,7 +298,7 @@ void ControlPlane::process_exited(ProcessHandle handle) {
   // any more. Step over what it left in subscriber queues, then let its ports go.
   const std::size_t cells = registry_.repair_abandoned(q->direct_publishers);
   const std::size_t ports = registry_.release_quarantine(handle);
-  counters_.add(Counter::kAbandonedClaims, cells);
+  counters_.add(DaemonCounter::kAbandonedClaims, cells);
   spdlog::info("process '{}' (pid {}) exited: its {} quarantined port(s) are freed{}", q->name, q->pid, ports,
                cells ? ", " + std::to_string(cells) + " abandoned queue cell(s) stepped over" : std::string());
   quarantine_.erase(q);
@@ -318,9 +318,9 @@ void ControlPlane::remove_process(ProcessHandle handle, DeathCause cause) {
   const ProcessRecord& rec = removed->record;
   if (quarantine) {
     quarantine_.push_back({handle, rec.watch, rec.peer.pid, rec.name, removed->direct_publishers});
-    counters_.add(Counter::kQuarantined);
+    counters_.add(DaemonCounter::kQuarantined);
   } else if (cause == DeathCause::kExited) {
-    counters_.add(Counter::kAbandonedClaims, registry_.repair_abandoned(removed->direct_publishers));
+    counters_.add(DaemonCounter::kAbandonedClaims, registry_.repair_abandoned(removed->direct_publishers));
   }
 
   auto it = conns_.find(rec.conn);
@@ -347,16 +347,16 @@ void ControlPlane::remove_process(ProcessHandle handle, DeathCause cause) {
         rec.name, rec.peer.pid, handle.index, to_string(cause), rec.publishers.size(),
         rec.subscribers.size());
   }
-  counters_.add(Counter::kPublishersDestroyed, rec.publishers.size());
-  counters_.add(Counter::kSubscribersDestroyed, rec.subscribers.size());
-  counters_.add(Counter::kQueuesRetired, rec.publishers.size() + rec.subscribers.size());
+  counters_.add(DaemonCounter::kPublishersDestroyed, rec.publishers.size());
+  counters_.add(DaemonCounter::kSubscribersDestroyed, rec.subscribers.size());
+  counters_.add(DaemonCounter::kQueuesRetired, rec.publishers.size() + rec.subscribers.size());
   send_wake_notices();  // revokes of its subscribers' eventfds
   reclaim_retired();
 }
 
 void ControlPlane::reclaim_retired() {
   ReclaimResult r = registry_.reclaim();
-  counters_.add(Counter::kQueuesReclaimed, r.freed);
+  counters_.add(DaemonCounter::kQueuesReclaimed, r.freed);
 }
 
 void ControlPlane::router_notified() {
@@ -372,7 +372,7 @@ void ControlPlane::disconnect_faulted() {
     if (p == nullptr) continue;
     spdlog::warn("process '{}' (pid {}) broke the shared-memory ring protocol; disconnecting it",
                  p->name, p->peer.pid);
-    counters_.add(Counter::kPortFaults);
+    counters_.add(DaemonCounter::kPortFaults);
     ProcessHandle h = p->handle;
     reactor::ConnId conn = p->conn;
     remove_process(h, DeathCause::kDisconnected);
@@ -394,7 +394,7 @@ void ControlPlane::tick(MonoTime now) {
       continue;
     }
     c.closing = true;
-    counters_.add(Counter::kClosedIdle);
+    counters_.add(DaemonCounter::kClosedIdle);
     spdlog::debug("closing an idle unregistered connection of pid {}", c.peer.pid);
     host_.close_connection(id, reactor::CloseMode::kNow);
   }

@@ -231,23 +231,34 @@ Expected<std::unique_ptr<Daemon>, StartError> Daemon::start(const DaemonConfig& 
   }
   d->reactor_ = std::move(*reactor);
 
-  // 4. The segment. O_EXCL creation is the real lock on the instance: of two daemons
-  //    starting at once, the second finds the first's live segment here.
-  shm::SegmentConfig seg_cfg = segment_config(config);
+  // 4. The segment, 5. the router workers, 6. the registry and control plane, 7. the socket,
+  //    the signals and the heartbeat tick.
+  if (auto r = d->create_segment(); !r) return Unexpected(r.error());
+  if (auto r = d->start_router(); !r) return Unexpected(r.error());
+  d->create_control_plane();
+  if (auto r = d->serve(*state == reactor::SocketState::kStale); !r) return Unexpected(r.error());
+  d->log_settings();
+  return d;
+}
+
+Expected<void, StartError> Daemon::create_segment() {
+  // O_EXCL creation is the real lock on the instance: of two daemons starting at once, the
+  // second finds the first's live segment here.
+  const DaemonConfig& config = config_;
   const std::string seg_name = config.paths.shm_name("seg");
   const bool leftover = ::access(("/dev/shm" + seg_name).c_str(), F_OK) == 0;
-  auto segment = shm::Segment::create(seg_name, instance, seg_cfg);
+  auto segment = shm::Segment::create(seg_name, config.paths.instance, segment_config(config));
   if (!segment) {
     return start_error(segment.error().code == shm::SegmentErrc::kLiveOwner
                            ? ExitCode::kAlreadyRunning
                            : ExitCode::kSetupFailed,
                        segment.error().message);
   }
-  d->segment_ = std::move(*segment);
+  segment_ = std::move(*segment);
   if (leftover) spdlog::info("removed the stale segment {} left by a dead diroute", seg_name);
-  if (!d->segment_.lock_problem().empty()) spdlog::warn("{}", d->segment_.lock_problem());
+  if (!segment_.lock_problem().empty()) spdlog::warn("{}", segment_.lock_problem());
   if (!config.access.group.empty()) {
-    if (auto r = sys::call(::fchown, d->segment_.fd(), static_cast<uid_t>(-1),
+    if (auto r = sys::call(::fchown, segment_.fd(), static_cast<uid_t>(-1),
                            static_cast<gid_t>(config.access.gid));
         !r.ok()) {
       return start_error(ExitCode::kSetupFailed, "chown :" + config.access.group + " segment " + seg_name +
@@ -255,42 +266,45 @@ Expected<std::unique_ptr<Daemon>, StartError> Daemon::start(const DaemonConfig& 
                                                      " (the daemon must be a member of the group, or have CAP_CHOWN)");
     }
   }
-  auto arena = d->segment_.region(shm::RegionKind::kQueueArena);
+  auto arena = segment_.region(shm::RegionKind::kQueueArena);
   if (!arena) {
     return start_error(ExitCode::kSetupFailed, "segment " + seg_name + " has no queue arena");
   }
-  d->queues_ = std::make_unique<shm::QueueAllocator>(arena->offset, arena->size);
+  queues_ = std::make_unique<shm::QueueAllocator>(arena->offset, arena->size);
+  return {};
+}
 
-  // The router: its workers write this wakeup after acknowledging commands or faulting a
-  // port, and the reactor thread then settles retirements and disconnects faulty clients.
-  Daemon* self_early = d.get();
-  auto notify = d->reactor_->add_wakeup([self_early](std::uint64_t) {
-    if (self_early->control_) self_early->control_->router_notified();
+Expected<void, StartError> Daemon::start_router() {
+  const DaemonConfig& config = config_;
+  // The workers write this wakeup after acknowledging commands or faulting a port, and the
+  // reactor thread then settles retirements and disconnects faulty clients.
+  auto notify = reactor_->add_wakeup([this](std::uint64_t) {
+    if (control_) control_->router_notified();
   });
   if (!notify) return start_error(ExitCode::kSetupFailed, "router wakeup: " + notify.error().message());
-  d->router_notify_ = notify->waker;
+  router_notify_ = notify->waker;
   std::vector<router::WorkerOptions> workers;
   std::vector<int> cpus = config.router_cpus;
   if (cpus.empty()) cpus.assign(std::max<std::uint32_t>(config.registry.workers, 1), -1);
   for (int cpu : cpus) {
     router::WorkerOptions w;
-    w.stats = d->segment_.stats().worker(static_cast<std::uint32_t>(workers.size()));  // null past the table
+    w.stats = segment_.stats().worker(static_cast<std::uint32_t>(workers.size()));  // null past the table
     w.cpu = cpu;
     w.idle = config.idle;
     w.spin = config.spin;
     w.spin_yield = config.spin_yield;
     workers.push_back(w);
   }
-  auto router = router::Router::create(d->segment_.pool(), workers, d->router_notify_.fd());
+  auto router = router::Router::create(segment_.pool(), workers, router_notify_.fd());
   if (!router) return start_error(ExitCode::kUsage, router.error());
-  d->router_ = std::move(*router);
+  router_ = std::move(*router);
   // The workers inherit the scheduling policy of the thread that starts them: set theirs
   // here, start them, then give this thread (the reactor) its own policy and CPU. Pinning the
   // reactor after the start keeps unpinned workers off its CPU mask.
   if (auto problem = set_thread_priority(config.worker_priority, "router workers")) {
     return start_error(ExitCode::kSetupFailed, *problem);
   }
-  auto started = d->router_->start();
+  auto started = router_->start();
   (void)set_thread_priority(0, "reactor");  // back to SCHED_OTHER: cannot fail
   if (!started) return start_error(ExitCode::kUsage, started.error());
   if (auto problem = set_thread_priority(config.reactor_priority, "reactor")) {
@@ -299,30 +313,37 @@ Expected<std::unique_ptr<Daemon>, StartError> Daemon::start(const DaemonConfig& 
   if (config.reactor_cpu >= 0) {
     if (auto problem = pin_thread(config.reactor_cpu, "reactor")) return start_error(ExitCode::kUsage, *problem);
   }
-  RegistryConfig reg_cfg = config.registry;
-  reg_cfg.workers = static_cast<std::uint32_t>(d->router_->worker_count());
-  d->registry_ = std::make_unique<Registry>(d->segment_.heartbeats(), *d->queues_, d->segment_.base(),
-                                            d->segment_.size(), *d->router_, reg_cfg, d->segment_.stats());
-  SegmentGrant grant{d->segment_.fd(), seg_name, d->segment_.size(),
-                     d->segment_.header().layout_version};
-  ControlPlaneConfig cp_cfg = config.control;
-  cp_cfg.allow = config.access.allow;
-  d->control_ = std::make_unique<ControlPlane>(*d->registry_, *d->router_, *d, cp_cfg, std::move(grant));
+  return {};
+}
 
-  // 5. The socket, the signals and the heartbeat tick.
-  if (*state == reactor::SocketState::kStale) {
+void Daemon::create_control_plane() {
+  RegistryConfig reg_cfg = config_.registry;
+  reg_cfg.workers = static_cast<std::uint32_t>(router_->worker_count());
+  registry_ = std::make_unique<Registry>(segment_.heartbeats(), *queues_, segment_.base(), segment_.size(),
+                                         *router_, reg_cfg, segment_.stats());
+  SegmentGrant grant{segment_.fd(), config_.paths.shm_name("seg"), segment_.size(),
+                     segment_.header().layout_version};
+  ControlPlaneConfig cp_cfg = config_.control;
+  cp_cfg.allow = config_.access.allow;
+  control_ = std::make_unique<ControlPlane>(*registry_, *router_, *this, cp_cfg, std::move(grant));
+}
+
+Expected<void, StartError> Daemon::serve(bool stale_socket) {
+  const DaemonConfig& config = config_;
+  const std::string& socket_path = config.paths.socket_path;
+  if (stale_socket) {
     if (auto r = reactor::remove_stale_socket(socket_path); !r) {
       return start_error(ExitCode::kSetupFailed, "removing stale socket: " + r.error().message());
     }
     spdlog::info("removed the stale socket {} left by a dead diroute", socket_path);
   }
-  auto server = d->reactor_->listen(socket_path, *d);
+  auto server = reactor_->listen(socket_path, *this);
   if (!server) {
     bool taken = server.error().err == EADDRINUSE;
     return start_error(taken ? ExitCode::kAlreadyRunning : ExitCode::kSetupFailed,
                        server.error().message());
   }
-  d->server_ = *server;
+  server_ = *server;
   if (auto problem = apply_socket_access(socket_path, config.access)) {
     return start_error(ExitCode::kSetupFailed, *problem);
   }
@@ -330,23 +351,20 @@ Expected<std::unique_ptr<Daemon>, StartError> Daemon::start(const DaemonConfig& 
     spdlog::info("[access]: {} service allowlist(s) decide who may publish and subscribe",
                  config.access.allow.size());
   }
-  Daemon* self = d.get();
-  auto signals = d->reactor_->add_signals({SIGINT, SIGTERM}, [self](int signo) {
+  auto signals = reactor_->add_signals({SIGINT, SIGTERM}, [this](int signo) {
     spdlog::info("received {}: shutting down", signal_name(signo));
-    self->signal_ = signo;
-    self->reactor_->stop();
+    signal_ = signo;
+    reactor_->stop();
   });
   if (!signals) {
     return start_error(ExitCode::kSetupFailed, "signalfd: " + signals.error().message());
   }
-  auto timer = d->reactor_->add_timer(
-      config.control.heartbeat_interval,
-      [self](std::uint64_t, reactor::MonoTime now) { self->control_->tick(now); });
+  auto timer = reactor_->add_timer(config.control.heartbeat_interval,
+                                   [this](std::uint64_t, reactor::MonoTime now) { control_->tick(now); });
   if (!timer) {
     return start_error(ExitCode::kSetupFailed, "heartbeat timer: " + timer.error().message());
   }
-  d->log_settings();
-  return d;
+  return {};
 }
 
 void Daemon::log_settings() {

@@ -45,7 +45,8 @@ enum class ExitCode : int {
   kSetupFailed = 5,         // a start-up resource failed (runtime dir, socket, shm, eventfd)
 };
 
-// Who may reach the daemon (issue 9 reads it from [access]; issue 7 enforces the allowlists).
+// Who may reach the daemon: the [access] section of the config; the control plane enforces
+// the allowlists when a client registers.
 struct AccessConfig {
   // Group given to the socket and the segment (empty: the daemon's own group). gid is
   // resolved from the name when the config is read.
@@ -121,6 +122,11 @@ class Daemon final : public reactor::ConnectionHandler, public ControlPlaneHost 
 
  private:
   explicit Daemon(const DaemonConfig& config);
+  // The steps of start() after the reactor exists, in order.
+  Expected<void, StartError> create_segment();   // the segment and the queue arena
+  Expected<void, StartError> start_router();     // the workers, their priorities and CPUs
+  void create_control_plane();                   // the registry and the ControlPlane
+  Expected<void, StartError> serve(bool stale_socket);  // the socket, signals, heartbeat tick
   void shutdown();
   void log_settings();
 

@@ -20,7 +20,7 @@ void HealthWatch::check_pools(const shm::ChunkPool& pool, Counters& counters) {
     if (s.total == 0) continue;
     const bool low = static_cast<double>(s.free) < kPoolLowFraction * static_cast<double>(s.total);
     if (low && !low_[c]) {
-      counters.add(Counter::kPoolLowWarnings);
+      counters.add(DaemonCounter::kPoolLowWarnings);
       spdlog::warn(
           "pool class {} B is near exhaustion: {} of {} chunks free (lowest {}); loans of this "
           "size will fail soon: subscribers hold too many samples, or add chunks (diroute --pool)",
@@ -50,7 +50,7 @@ void HealthWatch::check_drops(const Registry& registry, std::chrono::steady_cloc
     if (!grew) continue;
     if (d.ever_warned && now - d.last_warn < kDropWarnEvery) continue;
     const ProcessRecord* owner = registry.process(rec.slot);
-    counters.add(Counter::kDropWarnings);
+    counters.add(DaemonCounter::kDropWarnings);
     spdlog::warn(
         "subscriber {} of '{}' (pid {}) on {} dropped {} message(s){} ({} in all; policy {}, "
         "queue {}): it does not keep up; raise its queue_capacity or take faster",
@@ -59,7 +59,7 @@ void HealthWatch::check_drops(const Registry& registry, std::chrono::steady_cloc
         d.ever_warned ? fmt::format(" in the last {} s", std::chrono::duration_cast<std::chrono::seconds>(
                                                             now - d.last_warn).count())
                       : std::string(),
-        dropped, router::to_string(rec.port->policy), rec.port->queue_desc.capacity);
+        dropped, to_string(rec.port->policy), rec.port->queue_desc.capacity);
     d.warned = dropped;
     d.last_warn = now;
     d.ever_warned = true;

@@ -1,5 +1,5 @@
 // HealthWatch: the warnings a person must act on, found on the reactor's heartbeat tick and
-// rate-limited (issue 6, section 4). Nothing here runs per message: it reads the counters the
+// rate-limited. Nothing here runs per message: it reads the counters the
 // router already keeps (a subscriber's `dropped` word, a pool class's free count) once a tick.
 //  - A pool class that falls below kPoolLowFraction free is warned about once; its recovery
 //    above the mark is logged at info, and a later fall warns again.

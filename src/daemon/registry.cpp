@@ -6,6 +6,7 @@
 
 #include <time.h>
 
+#include "common/clock.hpp"
 #include "daemon/eventfd.hpp"
 #include "shm/atomic.hpp"
 #include "shm/layout.hpp"
@@ -30,12 +31,6 @@ std::uint32_t take_id(std::uint32_t& next, const Map& live) {
 
 RegistryError limit_error(LimitKind limit, std::string message) {
   return RegistryError{fb::ResultCode::LimitReached, std::move(message), limit};
-}
-
-std::uint64_t realtime_ns() noexcept {
-  timespec ts{};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
 // The LimitReached refusal of a daemon-wide endpoint limit. `retiring`: removed endpoints of
@@ -372,14 +367,8 @@ RegistryResult<const SubscriberRecord*> Registry::add_subscriber(
   capacity = std::min(capacity, config_.max_subscriber_capacity);
   std::uint32_t max_held = options.max_held ? options.max_held : config_.default_max_held;
   max_held = std::min(max_held, config_.max_held_cap);
-  router::QueuePolicy policy;
-  switch (options.policy) {
-    case fb::QueuePolicy::DropOldest: policy = router::QueuePolicy::kDropOldest; break;
-    case fb::QueuePolicy::DropNewest: policy = router::QueuePolicy::kDropNewest; break;
-    case fb::QueuePolicy::BlockPublisher: policy = router::QueuePolicy::kBlockPublisher; break;
-    default:
-      return Unexpected(RegistryError{fb::ResultCode::InvalidArgument, "unknown queue policy"});
-  }
+  const std::optional<QueuePolicy> policy = protocol::from_wire(options.policy);
+  if (!policy) return Unexpected(RegistryError{fb::ResultCode::InvalidArgument, "unknown queue policy"});
   if (subscribers_.size() >= config_.limits.max_subscribers || stats_.subscriber_slots().available() == 0) {
     return Unexpected(total_limit_error(LimitKind::kSubscribers, "subscribers", config_.limits.max_subscribers,
                                         stats_.subscriber_slots().capacity() - stats_.subscriber_slots().available() -
@@ -400,7 +389,7 @@ RegistryResult<const SubscriberRecord*> Registry::add_subscriber(
   const std::uint32_t home = id % static_cast<std::uint32_t>(router_.worker_count());
   auto port = router::make_subscriber_port(
       segment_base_, segment_size_, queues_, router_.ledger(),
-      {id, (*entry)->id, home, policy, capacity, max_held, options.history_request, efd->get()});
+      {id, (*entry)->id, home, *policy, capacity, max_held, options.history_request, efd->get()});
   if (!port) {
     drop_topic_if_empty(key);
     std::uint64_t bytes = shm::ring_bytes(capacity, shm::slot_stride<shm::MessageHeader>(shm::RingKind::kMpmc));
@@ -737,7 +726,7 @@ void Registry::write_routes(const TopicEntry& entry, std::uint32_t slot, std::ui
 
 bool Registry::quiescent(const RetiredPort& e) const noexcept {
   for (std::uint32_t pid : e.direct_publishers) {
-    const router::PublisherPort* port = nullptr;
+    const router::PublisherState* port = nullptr;
     if (auto it = publishers_.find(pid); it != publishers_.end()) {
       port = it->second.port.get();
     } else {

@@ -2,10 +2,10 @@
 //
 // Owned by the reactor thread, and only by it: there is no mutex, so the old daemon's
 // lock-order deadlock between its process and pub/sub mutexes cannot occur. Router workers
-// (issue 4) never read these maps; they get their view through command rings, and queues
+// never read these maps; they get their view through command rings, and queues
 // they may still touch are freed only through the RetireList.
 //
-// Indexing (seed 000, blueprint 3):
+// Indexing:
 //  - processes by heartbeat slot (a vector indexed by slot); identity comes from
 //    SO_PEERCRED, handed in by the caller, never from message fields;
 //  - publishers by daemon-assigned id, and by (slot, topic) through their process record;
@@ -100,7 +100,7 @@ struct PublisherRecord {
   std::uint32_t chunk_size = 0;
   std::uint32_t stats_slot = kNoStatsSlot;  // its PublisherStats slot (descriptor + counters)
   // Rings (publish, loan), ownership set and counters; handed to the router.
-  std::unique_ptr<router::PublisherPort> port;
+  std::unique_ptr<router::PublisherState> port;
   std::uint64_t added_seq = 0;  // the router sequence of its Add command
 };
 
@@ -113,7 +113,7 @@ struct SubscriberRecord {
   sys::UniqueFd eventfd;  // written by the router when the subscriber waits
   std::uint32_t stats_slot = kNoStatsSlot;  // its SubscriberStats slot (descriptor + counters)
   // Rings (queue, release), ownership set and counters; handed to the router.
-  std::unique_ptr<router::SubscriberPort> port;
+  std::unique_ptr<router::SubscriberState> port;
   std::uint64_t added_seq = 0;  // the router sequence of its Add command
 };
 

@@ -28,7 +28,7 @@ std::uint32_t ms(std::chrono::milliseconds d) {
 
 Reply ControlPlane::on_hello(std::uint64_t id, const fb::Hello& req) {
   if (req.protocol_version() != protocol::kProtocolVersion) {
-    counters_.add(Counter::kRejectedVersionMismatch);
+    counters_.add(DaemonCounter::kRejectedVersionMismatch);
     Reply reply = refuse(id, fb::ResultCode::VersionMismatch,
                          "protocol version mismatch: the client speaks version " +
                              std::to_string(req.protocol_version()) + ", diroute speaks version " +
@@ -75,7 +75,7 @@ Reply ControlPlane::on_register(reactor::ConnId conn, Connection& c, std::uint64
   }
   c.process = handle;
   c.registered_once = true;
-  counters_.add(Counter::kRegistrations);
+  counters_.add(DaemonCounter::kRegistrations);
   spdlog::info("process '{}' registered: pid {}, uid {}, slot {}, {}", name, c.peer.pid, c.peer.uid,
                handle.index, req.monitored() ? "heartbeat-monitored" : "not monitored");
 
@@ -99,14 +99,14 @@ Reply ControlPlane::on_create_publisher(const ProcessRecord& p, std::uint64_t id
   protocol::PublisherOptions opts{req.history_depth(), req.max_loans(), req.max_payload()};
   const protocol::Topic topic = topic_of(req);
   if (!access_.allows(AccessRole::kPublish, topic.service, p.peer.uid, p.peer.gid)) {
-    counters_.add(Counter::kAccessDenied);
+    counters_.add(DaemonCounter::kAccessDenied);
     return refuse(id, fb::ResultCode::PermissionDenied,
                   access_.refusal(AccessRole::kPublish, topic.service, p.peer.uid, p.peer.gid));
   }
   auto pub = registry_.add_publisher(p.handle.index, topic, opts);
   if (!pub) return registry_refusal(id, pub.error());
   const PublisherRecord& rec = **pub;
-  counters_.add(Counter::kPublishersCreated);
+  counters_.add(DaemonCounter::kPublishersCreated);
   protocol::PublisherGrant grant;
   grant.publisher_id = rec.id;
   grant.ring = to_wire(rec.port->publish_desc);
@@ -127,14 +127,14 @@ Reply ControlPlane::on_create_subscriber(const ProcessRecord& p, std::uint64_t i
   protocol::SubscriberOptions opts{req.queue_capacity(), req.policy(), req.history_request(), req.max_held()};
   const protocol::Topic topic = topic_of(req);
   if (!access_.allows(AccessRole::kSubscribe, topic.service, p.peer.uid, p.peer.gid)) {
-    counters_.add(Counter::kAccessDenied);
+    counters_.add(DaemonCounter::kAccessDenied);
     return refuse(id, fb::ResultCode::PermissionDenied,
                   access_.refusal(AccessRole::kSubscribe, topic.service, p.peer.uid, p.peer.gid));
   }
   auto sub = registry_.add_subscriber(p.handle.index, topic, opts);
   if (!sub) return registry_refusal(id, sub.error());
   const SubscriberRecord& rec = **sub;
-  counters_.add(Counter::kSubscribersCreated);
+  counters_.add(DaemonCounter::kSubscribersCreated);
   protocol::SubscriberGrant grant;
   grant.subscriber_id = rec.id;
   grant.queue = to_wire(rec.port->queue_desc);
@@ -151,8 +151,8 @@ Reply ControlPlane::on_destroy_publisher(const ProcessRecord& p, std::uint64_t i
     return refuse(id, fb::ResultCode::NotFound,
                   "no publisher " + std::to_string(req.publisher_id()) + " owned by this process");
   }
-  counters_.add(Counter::kPublishersDestroyed);
-  counters_.add(Counter::kQueuesRetired);
+  counters_.add(DaemonCounter::kPublishersDestroyed);
+  counters_.add(DaemonCounter::kQueuesRetired);
   reclaim_retired();
   return encoded(protocol::encode_ack(id), id);
 }
@@ -164,8 +164,8 @@ Reply ControlPlane::on_destroy_subscriber(const ProcessRecord& p, std::uint64_t 
         id, fb::ResultCode::NotFound,
         "no subscriber " + std::to_string(req.subscriber_id()) + " owned by this process");
   }
-  counters_.add(Counter::kSubscribersDestroyed);
-  counters_.add(Counter::kQueuesRetired);
+  counters_.add(DaemonCounter::kSubscribersDestroyed);
+  counters_.add(DaemonCounter::kQueuesRetired);
   reclaim_retired();
   return encoded(protocol::encode_ack(id), id);
 }
@@ -173,27 +173,27 @@ Reply ControlPlane::on_destroy_subscriber(const ProcessRecord& p, std::uint64_t 
 Reply ControlPlane::registry_refusal(std::uint64_t id, const RegistryError& error) {
   switch (error.limit) {
     case LimitKind::kProcesses:
-      counters_.add(Counter::kLimitProcesses);
+      counters_.add(DaemonCounter::kLimitProcesses);
       break;
     case LimitKind::kPublishersPerProcess:
-      counters_.add(Counter::kLimitPublishers);
+      counters_.add(DaemonCounter::kLimitPublishers);
       break;
     case LimitKind::kSubscribersPerProcess:
-      counters_.add(Counter::kLimitSubscribers);
+      counters_.add(DaemonCounter::kLimitSubscribers);
       break;
     case LimitKind::kTopics:
-      counters_.add(Counter::kLimitTopics);
+      counters_.add(DaemonCounter::kLimitTopics);
       break;
     case LimitKind::kPublishers:
-      counters_.add(Counter::kLimitPublishersTotal);
+      counters_.add(DaemonCounter::kLimitPublishersTotal);
       break;
     case LimitKind::kSubscribers:
-      counters_.add(Counter::kLimitSubscribersTotal);
+      counters_.add(DaemonCounter::kLimitSubscribersTotal);
       break;
     case LimitKind::kNone:
       break;
   }
-  if (error.code == fb::ResultCode::OutOfResources) counters_.add(Counter::kOutOfResources);
+  if (error.code == fb::ResultCode::OutOfResources) counters_.add(DaemonCounter::kOutOfResources);
   return refuse(id, error.code, error.message);
 }
 
@@ -228,7 +228,7 @@ Reply ControlPlane::on_list_topology(std::uint64_t id) {
         id, std::span(procs).first(np), std::span(pubs).first(nb), std::span(subs).first(ns));
     if (frame || frame.error() != protocol::EncodeError::TooLarge || keep == 0) {
       if (frame && keep < total) {
-        counters_.add(Counter::kTopologyTruncated);
+        counters_.add(DaemonCounter::kTopologyTruncated);
         spdlog::debug("topology listing cut to {} of {} entries to fit one frame", keep, total);
       }
       return encoded(std::move(frame), id);

@@ -4,13 +4,13 @@
 
 namespace zcp::daemon {
 
-void RetireList::retire(std::unique_ptr<router::PublisherPort> port, std::uint32_t stats_slot,
+void RetireList::retire(std::unique_ptr<router::PublisherState> port, std::uint32_t stats_slot,
                         std::uint64_t epoch) {
   assert((entries_.empty() || entries_.back().epoch <= epoch) && "epochs only grow");
   entries_.push_back(RetiredPort{std::move(port), nullptr, sys::UniqueFd{}, epoch, stats_slot, {}, 0, {}});
 }
 
-void RetireList::retire(std::unique_ptr<router::SubscriberPort> port, sys::UniqueFd eventfd,
+void RetireList::retire(std::unique_ptr<router::SubscriberState> port, sys::UniqueFd eventfd,
                         std::uint32_t stats_slot, std::uint64_t epoch) {
   assert((entries_.empty() || entries_.back().epoch <= epoch) && "epochs only grow");
   entries_.push_back(RetiredPort{nullptr, std::move(port), std::move(eventfd), epoch, stats_slot, {}, 0, {}});
@@ -69,7 +69,7 @@ std::size_t RetireList::release(const shm::SlotLease& owner) noexcept {
   return n;
 }
 
-const router::PublisherPort* RetireList::quarantined_publisher(std::uint32_t id) const noexcept {
+const router::PublisherState* RetireList::quarantined_publisher(std::uint32_t id) const noexcept {
   for (const RetiredPort& e : entries_) {
     if (e.quarantined && e.pub && e.pub->id == id) return e.pub.get();
   }

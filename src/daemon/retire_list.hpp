@@ -1,12 +1,11 @@
 // RetireList: rings and queues that left the topology but may still be touched by a router
 // worker, waiting until it is safe to give their memory back to the QueueAllocator.
 //
-// The seam for the router (issue 4). The registry numbers every topology change with an
-// epoch. A queue removed at epoch E is retired here with E. A router worker that has
-// acknowledged epoch E' >= E has reloaded its view of the topology and holds no reference to
-// that queue any more; once every worker has acknowledged E, the queue (and its eventfd) are
-// freed. Until the router exists the control plane passes the current epoch as the safe one,
-// so retirement completes at once, but nothing is ever freed under a worker's feet later.
+// The registry numbers every topology change with an epoch. A queue removed at epoch E is
+// retired here with E. A router worker that has acknowledged epoch E' >= E has reloaded its
+// view of the topology and holds no reference to that queue any more; once every worker has
+// acknowledged E, the queue (and its eventfd) are freed, so nothing is ever freed under a
+// worker's feet.
 //
 // Reactor thread only; no mutex.
 #pragma once
@@ -28,8 +27,8 @@
 namespace zcp::daemon {
 
 struct RetiredPort {
-  std::unique_ptr<router::PublisherPort> pub;  // one of the two is set
-  std::unique_ptr<router::SubscriberPort> sub;
+  std::unique_ptr<router::PublisherState> pub;  // one of the two is set
+  std::unique_ptr<router::SubscriberState> sub;
   sys::UniqueFd eventfd;    // a subscriber's eventfd (the router writes it)
   std::uint64_t epoch = 0;  // the router's sequence number of the removal
   std::uint32_t stats_slot = kNoStatsSlot;  // its stats slot: free again once the port is reclaimed
@@ -52,8 +51,8 @@ struct ReclaimResult {
 class RetireList {
  public:
   // Epochs must not decrease from one call to the next (router sequence numbers only grow).
-  void retire(std::unique_ptr<router::PublisherPort> port, std::uint32_t stats_slot, std::uint64_t epoch);
-  void retire(std::unique_ptr<router::SubscriberPort> port, sys::UniqueFd eventfd,
+  void retire(std::unique_ptr<router::PublisherState> port, std::uint32_t stats_slot, std::uint64_t epoch);
+  void retire(std::unique_ptr<router::SubscriberState> port, sys::UniqueFd eventfd,
               std::uint32_t stats_slot, std::uint64_t epoch);
   // Frees, in retirement order, every port retired at or before `safe_epoch`: its chunks go
   // back through the ledger, its rings to the allocator, its stats slot (whose counter line no
@@ -73,7 +72,7 @@ class RetireList {
   // them. Returns how many.
   std::size_t release(const shm::SlotLease& owner) noexcept;
   // The quarantined publisher port with this id, if any (its guard still counts).
-  const router::PublisherPort* quarantined_publisher(std::uint32_t id) const noexcept;
+  const router::PublisherState* quarantined_publisher(std::uint32_t id) const noexcept;
   // Arena blocks the pending ports still hold (two rings each).
   std::size_t blocks() const noexcept;
 

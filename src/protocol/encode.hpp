@@ -10,17 +10,39 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
 
 #include <zcp/expected.hpp>
+#include <zcp/queue_policy.hpp>
 
 #include "protocol/control_generated.h"
 #include "protocol/errors.hpp"
 #include "protocol/frame.hpp"
 
 namespace zcp::protocol {
+
+// zcp::QueuePolicy as the FlatBuffers enum of CreateSubscriber, and back: the two edges of
+// the one policy enum (the client encodes, the registry decodes).
+constexpr fb::QueuePolicy to_wire(QueuePolicy p) noexcept {
+  switch (p) {
+    case QueuePolicy::kDropOldest: return fb::QueuePolicy::DropOldest;
+    case QueuePolicy::kDropNewest: return fb::QueuePolicy::DropNewest;
+    case QueuePolicy::kBlockPublisher: return fb::QueuePolicy::BlockPublisher;
+  }
+  return fb::QueuePolicy::DropOldest;
+}
+// nullopt for a value the schema does not define (a newer or a hostile client).
+constexpr std::optional<QueuePolicy> from_wire(fb::QueuePolicy p) noexcept {
+  switch (p) {
+    case fb::QueuePolicy::DropOldest: return QueuePolicy::kDropOldest;
+    case fb::QueuePolicy::DropNewest: return QueuePolicy::kDropNewest;
+    case fb::QueuePolicy::BlockPublisher: return QueuePolicy::kBlockPublisher;
+  }
+  return std::nullopt;
+}
 
 enum class EncodeError : std::uint8_t {
   TooLarge,        // header + payload would exceed kMaxFrameSize

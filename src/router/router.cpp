@@ -30,7 +30,7 @@ void reset_counters(shm::SubscriberStats& s) noexcept {
   zero_counter_line<shm::SubscriberStats, offsetof(shm::SubscriberStats, delivered)>(s);
 }
 
-Expected<std::unique_ptr<PublisherPort>, std::string> make_publisher_port(
+Expected<std::unique_ptr<PublisherState>, std::string> make_publisher_port(
     std::byte* base, std::uint64_t size, shm::QueueAllocator& alloc, ChunkLedger& ledger,
     const PublisherSpec& spec) {
   auto pub_ring = alloc.allocate_ring<shm::MessageHeader>(base, shm::RingKind::kSpsc, spec.publish_capacity);
@@ -40,7 +40,7 @@ Expected<std::unique_ptr<PublisherPort>, std::string> make_publisher_port(
     alloc.free_ring(*pub_ring);
     return Unexpected(std::string("loan ring: ") + shm::to_string(loan_ring.error()));
   }
-  auto p = std::make_unique<PublisherPort>();
+  auto p = std::make_unique<PublisherState>();
   p->id = spec.id;
   p->topic = spec.topic;
   p->worker = spec.worker;
@@ -56,7 +56,7 @@ Expected<std::unique_ptr<PublisherPort>, std::string> make_publisher_port(
   return p;
 }
 
-Expected<std::unique_ptr<SubscriberPort>, std::string> make_subscriber_port(
+Expected<std::unique_ptr<SubscriberState>, std::string> make_subscriber_port(
     std::byte* base, std::uint64_t size, shm::QueueAllocator& alloc, ChunkLedger& ledger,
     const SubscriberSpec& spec) {
   auto queue = alloc.allocate_ring<shm::MessageHeader>(base, shm::RingKind::kMpmc, spec.queue_capacity);
@@ -69,7 +69,7 @@ Expected<std::unique_ptr<SubscriberPort>, std::string> make_subscriber_port(
     alloc.free_ring(*queue);
     return Unexpected(std::string("release ring: ") + shm::to_string(rel.error()));
   }
-  auto s = std::make_unique<SubscriberPort>();
+  auto s = std::make_unique<SubscriberState>();
   s->id = spec.id;
   s->topic = spec.topic;
   s->home_worker = spec.home_worker;
@@ -85,7 +85,7 @@ Expected<std::unique_ptr<SubscriberPort>, std::string> make_subscriber_port(
   return s;
 }
 
-std::uint32_t free_publisher_port(shm::QueueAllocator& alloc, ChunkLedger& ledger, PublisherPort& p) {
+std::uint32_t free_publisher_port(shm::QueueAllocator& alloc, ChunkLedger& ledger, PublisherState& p) {
   std::uint32_t n = ledger.reclaim(p.owned) + ledger.reclaim(p.history);
   alloc.free_ring(p.publish_desc);
   alloc.free_ring(p.loan_desc);
@@ -93,7 +93,7 @@ std::uint32_t free_publisher_port(shm::QueueAllocator& alloc, ChunkLedger& ledge
   return n;
 }
 
-std::uint32_t free_subscriber_port(shm::QueueAllocator& alloc, ChunkLedger& ledger, SubscriberPort& s) {
+std::uint32_t free_subscriber_port(shm::QueueAllocator& alloc, ChunkLedger& ledger, SubscriberState& s) {
   std::uint32_t n = ledger.reclaim(s.owned);
   alloc.free_ring(s.queue_desc);
   alloc.free_ring(s.release_desc);
@@ -152,16 +152,16 @@ void Router::flush() {
   }
 }
 
-std::uint64_t Router::add_publisher(PublisherPort* p) {
+std::uint64_t Router::add_publisher(PublisherState* p) {
   return broadcast({Command::Kind::kAddPublisher, 0, p, nullptr});
 }
-std::uint64_t Router::remove_publisher(PublisherPort* p) {
+std::uint64_t Router::remove_publisher(PublisherState* p) {
   return broadcast({Command::Kind::kRemovePublisher, 0, p, nullptr});
 }
-std::uint64_t Router::add_subscriber(SubscriberPort* s) {
+std::uint64_t Router::add_subscriber(SubscriberState* s) {
   return broadcast({Command::Kind::kAddSubscriber, 0, nullptr, s});
 }
-std::uint64_t Router::remove_subscriber(SubscriberPort* s) {
+std::uint64_t Router::remove_subscriber(SubscriberState* s) {
   return broadcast({Command::Kind::kRemoveSubscriber, 0, nullptr, s});
 }
 

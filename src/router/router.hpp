@@ -16,7 +16,7 @@
 
 #include "common/sys.hpp"
 #include "router/chunk_ledger.hpp"
-#include "router/port.hpp"
+#include "router/endpoint_state.hpp"
 #include "router/worker.hpp"
 #include "shm/queue_allocator.hpp"
 
@@ -46,16 +46,16 @@ struct SubscriberSpec {
 // Allocates the port's rings from the arena and builds the port. On failure nothing stays
 // allocated. The error names what ran out.
 // `base`/`size`: the segment as mapped in the daemon.
-Expected<std::unique_ptr<PublisherPort>, std::string> make_publisher_port(
+Expected<std::unique_ptr<PublisherState>, std::string> make_publisher_port(
     std::byte* base, std::uint64_t size, shm::QueueAllocator& alloc, ChunkLedger& ledger,
     const PublisherSpec& spec);
-Expected<std::unique_ptr<SubscriberPort>, std::string> make_subscriber_port(
+Expected<std::unique_ptr<SubscriberState>, std::string> make_subscriber_port(
     std::byte* base, std::uint64_t size, shm::QueueAllocator& alloc, ChunkLedger& ledger,
     const SubscriberSpec& spec);
 // Returns a retired port's chunks to the pool and its rings to the arena. Only after the
 // removal settled.
-std::uint32_t free_publisher_port(shm::QueueAllocator& alloc, ChunkLedger& ledger, PublisherPort& p);
-std::uint32_t free_subscriber_port(shm::QueueAllocator& alloc, ChunkLedger& ledger, SubscriberPort& s);
+std::uint32_t free_publisher_port(shm::QueueAllocator& alloc, ChunkLedger& ledger, PublisherState& p);
+std::uint32_t free_subscriber_port(shm::QueueAllocator& alloc, ChunkLedger& ledger, SubscriberState& s);
 
 class Router {
  public:
@@ -77,10 +77,10 @@ class Router {
   // Each returns the command's sequence number. Commands go to every worker (a worker
   // ignores a publisher that is not its own), so a removal has settled once every worker
   // acknowledged its sequence number.
-  std::uint64_t add_publisher(PublisherPort* p);
-  std::uint64_t remove_publisher(PublisherPort* p);
-  std::uint64_t add_subscriber(SubscriberPort* s);
-  std::uint64_t remove_subscriber(SubscriberPort* s);
+  std::uint64_t add_publisher(PublisherState* p);
+  std::uint64_t remove_publisher(PublisherState* p);
+  std::uint64_t add_subscriber(SubscriberState* s);
+  std::uint64_t remove_subscriber(SubscriberState* s);
   bool settled(std::uint64_t seq) const noexcept;
   // The highest sequence number every worker has applied: all removals up to it settled.
   std::uint64_t safe_seq() const noexcept;

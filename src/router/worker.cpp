@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/clock.hpp"
 #include "common/sys.hpp"
 #include "shm/heartbeat_pool.hpp"
 #include "shm/ports.hpp"
@@ -24,30 +25,12 @@ void advance_version(std::uint32_t& v, std::uint32_t to) noexcept {
 }
 }  // namespace
 
-const char* to_string(QueuePolicy p) noexcept {
-  switch (p) {
-    case QueuePolicy::kDropOldest: return "drop_oldest";
-    case QueuePolicy::kDropNewest: return "drop_newest";
-    case QueuePolicy::kBlockPublisher: return "block_publisher";
-  }
-  return "unknown";
-}
-
 const char* to_string(PortFault f) noexcept {
   switch (f) {
     case PortFault::kNone: return "none";
     case PortFault::kCorruptRing: return "ring indices corrupted by the client";
     case PortFault::kForeignChunk: return "client handed back a chunk it does not own";
     case PortFault::kHoarding: return "subscriber kept more chunks than its queue and holds allow";
-  }
-  return "unknown";
-}
-
-const char* to_string(IdleStrategy s) noexcept {
-  switch (s) {
-    case IdleStrategy::kSpin: return "spin";
-    case IdleStrategy::kHybrid: return "hybrid";
-    case IdleStrategy::kPark: return "park";
   }
   return "unknown";
 }
@@ -129,7 +112,7 @@ std::size_t Worker::apply_commands() noexcept {
         c.pub->hist.resize(c.pub->history_depth);
         // Loans before the acknowledgement, which releases the publisher's CreatePublisher
         // reply: its first loan() finds chunks ready.
-        refill(*c.pub, shm::monotonic_ns());
+        refill(*c.pub, monotonic_ns());
         break;
       }
       case Command::Kind::kRemovePublisher: {
@@ -143,7 +126,7 @@ std::size_t Worker::apply_commands() noexcept {
           if (it->second.pubs.empty() && it->second.subs.empty()) topics_.erase(it);
         }
         // Messages popped but not delivered are the router's: drop the references it took.
-        PublisherPort& p = *c.pub;
+        PublisherState& p = *c.pub;
         // Only the message being delivered was taken from p.owned; the rest are still owned
         // by the publisher port, and the reactor's reclaim drops them.
         if (p.stash_pos < p.stash_len && p.current_taken) ledger_.drop(p.stash[p.stash_pos].chunk());
@@ -166,7 +149,7 @@ std::size_t Worker::apply_commands() noexcept {
   return n;
 }
 
-void Worker::add_subscriber(SubscriberPort* s) {
+void Worker::add_subscriber(SubscriberState* s) {
   Topic& t = topics_[s->topic];
   t.subs.push_back(s);
   if (s->route_slot < shm::kRouteSlots) {
@@ -178,17 +161,17 @@ void Worker::add_subscriber(SubscriberPort* s) {
   wake_touched();
 }
 
-void Worker::remove_subscriber(SubscriberPort* s) {
+void Worker::remove_subscriber(SubscriberState* s) {
   auto it = topics_.find(s->topic);
   if (it != topics_.end()) {
     // A publisher of ours in the middle of delivering a message (held back by a
     // block_publisher queue) resumes at the index next_sub of this list: removing an entry
     // before that index shifts the rest down, so that index moves down with them (else the
     // subscriber after the removed one would miss the message).
-    std::vector<SubscriberPort*>& subs = it->second.subs;
+    std::vector<SubscriberState*>& subs = it->second.subs;
     if (auto pos = std::find(subs.begin(), subs.end(), s); pos != subs.end()) {
       const auto index = static_cast<std::size_t>(pos - subs.begin());
-      for (PublisherPort* p : it->second.pubs) {
+      for (PublisherState* p : it->second.pubs) {
         if (p->current_taken && index < p->next_sub) --p->next_sub;
       }
       subs.erase(pos);
@@ -210,17 +193,17 @@ void Worker::remove_subscriber(SubscriberPort* s) {
 // ---------------------------------------------------------------------------------------
 
 std::size_t Worker::do_work(std::uint64_t now_ns) noexcept {
-  const std::uint64_t start = shm::monotonic_ns();
+  const std::uint64_t start = monotonic_ns();
   (void)now_ns;
   ++epoch_;
   urgent_ = 0;
   std::size_t work = apply_commands();
   urgent_ += work;
-  for (PublisherPort* p : pubs_) {
+  for (PublisherState* p : pubs_) {
     work += route(*p);
     work += refill(*p, start);
   }
-  for (SubscriberPort* s : home_subs_) work += drain_releases(*s);
+  for (SubscriberState* s : home_subs_) work += drain_releases(*s);
   work += retry_early_releases();
   wake_touched();
   // Statistics with one writer (this worker): relaxed load+store (shm::bump), no locked
@@ -228,7 +211,7 @@ std::size_t Worker::do_work(std::uint64_t now_ns) noexcept {
   shm::bump(stats_->passes);
   if (work) {
     shm::bump(stats_->busy_passes);
-    const std::uint64_t took = shm::monotonic_ns() - start;
+    const std::uint64_t took = monotonic_ns() - start;
     shm::bump(stats_->busy_ns, took);
     if (took > shm::read_counter(stats_->max_pass_ns)) {
       shm::atomic_store(stats_->max_pass_ns, took, std::memory_order_relaxed);  // single writer
@@ -237,7 +220,7 @@ std::size_t Worker::do_work(std::uint64_t now_ns) noexcept {
   return work;
 }
 
-std::size_t Worker::route(PublisherPort& p) noexcept {
+std::size_t Worker::route(PublisherState& p) noexcept {
   if (p.fault.load(std::memory_order_relaxed)) return 0;
   std::size_t work = 0;
   for (;;) {
@@ -318,17 +301,17 @@ std::size_t Worker::route(PublisherPort& p) noexcept {
   }
 }
 
-void Worker::note_routed(PublisherPort& p) noexcept {
+void Worker::note_routed(PublisherState& p) noexcept {
   // release: the deliveries above (queue pushes) happen-before a flush() that reads this
   // count with acquire and returns. Single writer: this worker.
   const std::uint64_t n = shm::atomic_load(p.in.header()->routed, std::memory_order_relaxed) + 1;
   shm::atomic_store(p.in.header()->routed, n, std::memory_order_release);
 }
 
-bool Worker::deliver(PublisherPort& p, const shm::MessageHeader& m) noexcept {
-  const std::vector<SubscriberPort*>& subs = *p.subs;  // set when the publisher was added
+bool Worker::deliver(PublisherState& p, const shm::MessageHeader& m) noexcept {
+  const std::vector<SubscriberState*>& subs = *p.subs;  // set when the publisher was added
   for (; p.next_sub < subs.size(); ++p.next_sub) {
-    SubscriberPort& s = *subs[p.next_sub];
+    SubscriberState& s = *subs[p.next_sub];
     if (p.cur_direct && covered(p, s)) {
       settle_direct(s, m.chunk(), woken_by_publisher(p, s));
       continue;
@@ -342,17 +325,17 @@ bool Worker::deliver(PublisherPort& p, const shm::MessageHeader& m) noexcept {
 // Direct delivery (docs/router.md, "Direct delivery")
 // ---------------------------------------------------------------------------------------
 
-void Worker::load_direct(PublisherPort& p, const shm::DirectRecord& record) noexcept {
+void Worker::load_direct(PublisherState& p, const shm::DirectRecord& record) noexcept {
   p.cur_mask = record.pushed;
   p.cur_woken = record.woken;
   p.cur_version = record.route_version;
 }
 
-bool Worker::woken_by_publisher(const PublisherPort& p, const SubscriberPort& s) const noexcept {
+bool Worker::woken_by_publisher(const PublisherState& p, const SubscriberState& s) const noexcept {
   return ((p.cur_woken >> s.route_slot) & 1U) != 0;  // s is covered: its slot is < kRouteSlots
 }
 
-bool Worker::covered(const PublisherPort& p, const SubscriberPort& s) const noexcept {
+bool Worker::covered(const PublisherState& p, const SubscriberState& s) const noexcept {
   const std::uint32_t slot = s.route_slot;
   // The bit names whoever held the slot at the record's version: `s` only if `s` holds it now
   // and was listed at or before that version (else the bit meant an earlier occupant).
@@ -360,7 +343,7 @@ bool Worker::covered(const PublisherPort& p, const SubscriberPort& s) const noex
          !version_after(s.route_since, p.cur_version);
 }
 
-void Worker::settle_direct(SubscriberPort& s, const shm::ChunkRef& chunk, bool woken) noexcept {
+void Worker::settle_direct(SubscriberState& s, const shm::ChunkRef& chunk, bool woken) noexcept {
   if (s.fault.load(std::memory_order_relaxed)) return;  // leaving; its queue dies with it
   if (!ledger_.give(s.owned, chunk)) return;            // owned already: nothing to add
   // No limit check could stop the push (the publisher made it). An honest subscriber owns at
@@ -378,7 +361,7 @@ void Worker::settle_direct(SubscriberPort& s, const shm::ChunkRef& chunk, bool w
   if (!woken) touch(s);
 }
 
-bool Worker::defer_release(SubscriberPort& s, const shm::ChunkRef& ref, LedgerError why) noexcept {
+bool Worker::defer_release(SubscriberState& s, const shm::ChunkRef& ref, LedgerError why) noexcept {
   // Only a live chunk the subscriber does not own yet can be a direct delivery that we have
   // not settled; anything else is a broken or hostile client.
   if (!s.direct || why != LedgerError::kNotOwned || ledger_.refcount(ref) == 0) return false;
@@ -409,24 +392,24 @@ std::size_t Worker::retry_early_releases() noexcept {
   return done;
 }
 
-void Worker::settle_record(PublisherPort& p, const shm::MessageHeader& raw) noexcept {
+void Worker::settle_record(PublisherState& p, const shm::MessageHeader& raw) noexcept {
   if (!(raw.flags & shm::kMsgDirect)) return;  // routed records and returns: reclaim drops them
   if (!ledger_.take(p.owned, raw.chunk())) return;  // an old slot, or not its chunk
   p.cur_direct = true;
   load_direct(p, shm::as_direct(raw));
-  for (SubscriberPort* s : *p.subs) {
+  for (SubscriberState* s : *p.subs) {
     if (covered(p, *s)) settle_direct(*s, raw.chunk(), woken_by_publisher(p, *s));
   }
   ledger_.drop(raw.chunk());
   shm::bump(stats_->direct_settled);  // single writer: this worker
 }
 
-void Worker::settle_leaving(PublisherPort& p) noexcept {
+void Worker::settle_leaving(PublisherState& p) noexcept {
   // The message in delivery: its covered subscribers from next_sub on are not settled yet.
   if (p.stash_pos < p.stash_len && p.current_taken) {
     const shm::MessageHeader& m = p.stash[p.stash_pos];
     if (p.cur_direct) {
-      const std::vector<SubscriberPort*>& subs = *p.subs;
+      const std::vector<SubscriberState*>& subs = *p.subs;
       for (std::size_t i = p.next_sub; i < subs.size(); ++i) {
         if (covered(p, *subs[i])) settle_direct(*subs[i], m.chunk(), woken_by_publisher(p, *subs[i]));
       }
@@ -450,7 +433,7 @@ void Worker::settle_leaving(PublisherPort& p) noexcept {
 }
 
 // Gives `s` a reference and pushes the message; undoes the reference if the queue is full.
-bool Worker::push_owned(SubscriberPort& s, const shm::MessageHeader& m) noexcept {
+bool Worker::push_owned(SubscriberState& s, const shm::MessageHeader& m) noexcept {
   if (s.owned.count() >= s.limit) return false;  // it owns all it may (queue + held)
   if (!ledger_.give(s.owned, m.chunk())) return false;
   if (s.queue.try_push(m)) {
@@ -462,7 +445,7 @@ bool Worker::push_owned(SubscriberPort& s, const shm::MessageHeader& m) noexcept
   return false;
 }
 
-Worker::Offer Worker::offer(SubscriberPort& s, const shm::MessageHeader& m) noexcept {
+Worker::Offer Worker::offer(SubscriberState& s, const shm::MessageHeader& m) noexcept {
   if (s.fault.load(std::memory_order_relaxed)) return Offer::kSkipped;
   ++urgent_;  // a delivery only we make (routed topic, or a subscriber the publisher missed)
   if (s.owned.count() >= s.limit && s.home_worker == opt_.id) drain_releases(s);
@@ -501,13 +484,13 @@ Worker::Offer Worker::offer(SubscriberPort& s, const shm::MessageHeader& m) noex
   return Offer::kSkipped;
 }
 
-void Worker::note_dropped(SubscriberPort& s) noexcept {
+void Worker::note_dropped(SubscriberState& s) noexcept {
   bump_sub(s.stats->dropped);  // a statistic; see bump_sub
   // The client reads this to reconcile sequence gaps (relaxed: a counter, no data).
   shm::atomic_fetch_add(s.queue.header()->dropped, std::uint64_t{1}, std::memory_order_relaxed);
 }
 
-void Worker::remember(PublisherPort& p, const shm::MessageHeader& m) noexcept {
+void Worker::remember(PublisherState& p, const shm::MessageHeader& m) noexcept {
   if (p.history_depth == 0) return;
   if (p.hist_size == p.history_depth) {  // full: the oldest leaves
     (void)ledger_.release(p.history, p.hist[p.hist_head].chunk());
@@ -522,10 +505,10 @@ void Worker::remember(PublisherPort& p, const shm::MessageHeader& m) noexcept {
   shm::atomic_store(p.stats->history_size, static_cast<std::uint64_t>(p.hist_size), std::memory_order_relaxed);
 }
 
-void Worker::replay_history(SubscriberPort& s) noexcept {
+void Worker::replay_history(SubscriberState& s) noexcept {
   auto it = topics_.find(s.topic);
   if (it == topics_.end()) return;
-  for (PublisherPort* p : it->second.pubs) {
+  for (PublisherState* p : it->second.pubs) {
     std::size_t n = std::min<std::size_t>(p->hist_size, s.history_request);
     for (std::size_t i = p->hist_size - n; i < p->hist_size; ++i) {
       if (!push_owned(s, p->hist[(p->hist_head + i) % p->history_depth])) break;
@@ -533,7 +516,7 @@ void Worker::replay_history(SubscriberPort& s) noexcept {
   }
 }
 
-std::size_t Worker::refill(PublisherPort& p, std::uint64_t now_ns) noexcept {
+std::size_t Worker::refill(PublisherState& p, std::uint64_t now_ns) noexcept {
   if (p.fault.load(std::memory_order_relaxed)) return 0;
   if (p.loan_target == 0) {
     // At most an eighth of the class for one publisher's ready loans, and what its ring holds.
@@ -575,7 +558,7 @@ std::size_t Worker::refill(PublisherPort& p, std::uint64_t now_ns) noexcept {
     ++ready;
     ++n;
   }
-  // Ask for a kick once half the target is taken (PublisherPort::nudge_if_due). relaxed: a
+  // Ask for a kick once half the target is taken (PublisherState::nudge_if_due). relaxed: a
   // hint; a publisher that misses it finds the ring dry later and kicks then.
   const std::uint64_t mark = p.loans.position() - std::min<std::uint64_t>(ready, p.loan_target / 2);
   shm::atomic_store(p.loans.header()->refill_at, mark, std::memory_order_relaxed);
@@ -583,7 +566,7 @@ std::size_t Worker::refill(PublisherPort& p, std::uint64_t now_ns) noexcept {
   return n;
 }
 
-std::size_t Worker::drain_releases(SubscriberPort& s) noexcept {
+std::size_t Worker::drain_releases(SubscriberState& s) noexcept {
   if (s.fault.load(std::memory_order_relaxed)) return 0;
   shm::ChunkRef refs[kBatch];
   std::size_t total = 0;
@@ -604,14 +587,14 @@ std::size_t Worker::drain_releases(SubscriberPort& s) noexcept {
   }
 }
 
-void Worker::touch(SubscriberPort& s) noexcept {
+void Worker::touch(SubscriberState& s) noexcept {
   if (s.touched_epoch[opt_.id] == epoch_) return;
   s.touched_epoch[opt_.id] = epoch_;
   touched_.push_back(&s);
 }
 
 void Worker::wake_touched() noexcept {
-  for (SubscriberPort* s : touched_) {
+  for (SubscriberState* s : touched_) {
     // A seq_cst load after our seq_cst pushes (ring.hpp, form 2), and the exchange only for a
     // subscriber that announced a sleep: no locked instruction for one that polls or is awake.
     shm::WaitWord w = s->queue.wait_word();
@@ -667,7 +650,7 @@ void Worker::stop() {
 
 void Worker::run() noexcept {
   // relaxed: a statistic for tools (uptime of the worker); single writer.
-  shm::atomic_store(stats_->started_monotonic_ns, shm::monotonic_ns(), std::memory_order_relaxed);
+  shm::atomic_store(stats_->started_monotonic_ns, monotonic_ns(), std::memory_order_relaxed);
   const auto spin_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(opt_.spin).count());
   const auto spin_yield_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(opt_.spin_yield).count());
   // hybrid: the spin window runs from the last pass with urgent work. Other work (settling
@@ -677,7 +660,7 @@ void Worker::run() noexcept {
   std::uint64_t spin_until = 0;
   std::uint64_t next_yield = 0;  // hybrid spin: when to yield next
   while (!stop_.load(std::memory_order_relaxed)) {
-    const std::uint64_t now = shm::monotonic_ns();
+    const std::uint64_t now = monotonic_ns();
     const std::size_t work = do_work(now);
     if (urgent_ != 0) {
       spin_until = now + spin_ns;
@@ -692,7 +675,7 @@ void Worker::run() noexcept {
       case IdleStrategy::kHybrid:
         if (now >= spin_until) {
           if (park()) {  // found urgent work instead of sleeping
-            spin_until = shm::monotonic_ns() + spin_ns;
+            spin_until = monotonic_ns() + spin_ns;
             next_yield = spin_until - spin_ns + spin_yield_ns;
           }
         } else if (spin_yield_ns != 0 && now >= next_yield) {
@@ -708,14 +691,14 @@ void Worker::run() noexcept {
 
 // Announces the park on every publish ring we serve, takes in what was published before the
 // announcement could be seen, and sleeps on the doorbell unless that was urgent. From the
-// announcement on, a publisher that needs us kicks the doorbell (PublisherPort::kick_router);
+// announcement on, a publisher that needs us kicks the doorbell (PublisherState::kick_router);
 // one that does not (a direct publish that reached every subscriber) nudges us only at its
-// refill mark or half its publish ring (PublisherPort::nudge_if_due).
+// refill mark or half its publish ring (PublisherState::nudge_if_due).
 bool Worker::park() noexcept {
-  for (PublisherPort* p : pubs_) p->in.wait_word().prepare_wait();
-  (void)do_work(shm::monotonic_ns());
+  for (PublisherState* p : pubs_) p->in.wait_word().prepare_wait();
+  (void)do_work(monotonic_ns());
   bool work = urgent_ != 0 || !cmd_in_.empty();
-  for (PublisherPort* p : pubs_) {
+  for (PublisherState* p : pubs_) {
     if (p->stash_pos < p->stash_len) work = true;  // held back (block_publisher, or a command)
   }
   if (!work) {
@@ -726,7 +709,7 @@ bool Worker::park() noexcept {
       (void)sys::call(::read, doorbell_, &v, sizeof(v));
     }
   }
-  for (PublisherPort* p : pubs_) p->in.wait_word().cancel_wait();
+  for (PublisherState* p : pubs_) p->in.wait_word().cancel_wait();
   return work;
 }
 

@@ -21,19 +21,15 @@
 #include <zcp/expected.hpp>
 
 #include "router/chunk_ledger.hpp"
-#include "router/port.hpp"
+#include "router/endpoint_state.hpp"
 #include "shm/spsc_ring.hpp"
 #include "shm/stats.hpp"
 #include "shm/stats_layout.hpp"
+#include "shm/stats_names.hpp"
 
 namespace zcp::router {
 
-enum class IdleStrategy : std::uint8_t {
-  kSpin,    // never sleeps: lowest latency, one CPU at 100%
-  kHybrid,  // spin for spin_us after the last urgent work, then park (default)
-  kPark,    // park as soon as a pass finds nothing urgent: lowest CPU, a wake-up per burst
-};
-const char* to_string(IdleStrategy s) noexcept;
+using shm::IdleStrategy;  // the worker stats slot stores it (shm/stats_names.hpp)
 Expected<IdleStrategy, std::string> parse_idle_strategy(std::string_view s);
 
 struct WorkerOptions {
@@ -68,7 +64,7 @@ class Worker {
   // How many publications one pass takes from a publisher. Too small pays the per-batch
   // costs (index stores, wake checks) more often; too large lets one busy publisher delay
   // others within a pass.
-  static constexpr std::size_t kBatch = PublisherPort::kStash;
+  static constexpr std::size_t kBatch = PublisherState::kStash;
   // Capacity of the command ring. Commands are rare (topology changes); a full ring makes
   // the reactor retry on its next turn.
   static constexpr std::uint32_t kCommandRing = 1024;
@@ -101,15 +97,15 @@ class Worker {
   enum class Offer : std::uint8_t { kDelivered, kDropped, kBlocked, kSkipped };
 
   struct Topic {
-    std::vector<SubscriberPort*> subs;
-    std::vector<PublisherPort*> pubs;  // this worker's publishers on the topic
+    std::vector<SubscriberState*> subs;
+    std::vector<PublisherState*> pubs;  // this worker's publishers on the topic
     RouteMap route;                    // direct topics: who each route slot names
   };
   // A release (or an eviction) of a chunk whose direct record this worker has not settled
   // yet: the subscriber took it from its queue before the router saw the publisher's record.
   // Retried every pass (docs/router.md, "Direct delivery").
   struct EarlyRelease {
-    SubscriberPort* sub;
+    SubscriberState* sub;
     shm::ChunkRef ref;
   };
   // Early releases one subscriber may have waiting with one worker. An honest subscriber has
@@ -120,37 +116,37 @@ class Worker {
   static constexpr std::uint32_t kMaxEarlyPerSubscriber = 4096;
 
   std::size_t apply_commands() noexcept;
-  void add_subscriber(SubscriberPort* s);
-  void remove_subscriber(SubscriberPort* s);
-  std::size_t route(PublisherPort& p) noexcept;
-  bool deliver(PublisherPort& p, const shm::MessageHeader& m) noexcept;
-  Offer offer(SubscriberPort& s, const shm::MessageHeader& m) noexcept;
-  bool push_owned(SubscriberPort& s, const shm::MessageHeader& m) noexcept;
-  void remember(PublisherPort& p, const shm::MessageHeader& m) noexcept;
-  void replay_history(SubscriberPort& s) noexcept;
-  // Keeps the publisher's loan ring at its adaptive target (PublisherPort::loan_target).
-  std::size_t refill(PublisherPort& p, std::uint64_t now_ns) noexcept;
+  void add_subscriber(SubscriberState* s);
+  void remove_subscriber(SubscriberState* s);
+  std::size_t route(PublisherState& p) noexcept;
+  bool deliver(PublisherState& p, const shm::MessageHeader& m) noexcept;
+  Offer offer(SubscriberState& s, const shm::MessageHeader& m) noexcept;
+  bool push_owned(SubscriberState& s, const shm::MessageHeader& m) noexcept;
+  void remember(PublisherState& p, const shm::MessageHeader& m) noexcept;
+  void replay_history(SubscriberState& s) noexcept;
+  // Keeps the publisher's loan ring at its adaptive target (PublisherState::loan_target).
+  std::size_t refill(PublisherState& p, std::uint64_t now_ns) noexcept;
   // A publisher that took no loan for this long gets its loan target halved (down to
   // kLoanPrefill). Too short: a publisher with pauses keeps re-growing it (and waits once per
   // growth); too long: an idle publisher holds a busy one's share of ready chunks longer.
   static constexpr std::uint64_t kLoanShrinkNs = 1'000'000'000;
-  std::size_t drain_releases(SubscriberPort& s) noexcept;
+  std::size_t drain_releases(SubscriberState& s) noexcept;
   // Direct delivery: takes a record's masks and route version into p.cur_mask/cur_woken/
   // cur_version.
-  void load_direct(PublisherPort& p, const shm::DirectRecord& record) noexcept;
+  void load_direct(PublisherState& p, const shm::DirectRecord& record) noexcept;
   // Direct delivery: whether the publisher handled the wake-up of covered subscriber `s`.
-  bool woken_by_publisher(const PublisherPort& p, const SubscriberPort& s) const noexcept;
+  bool woken_by_publisher(const PublisherState& p, const SubscriberState& s) const noexcept;
   // Direct delivery: whether the message in delivery was pushed to `s` by its publisher.
-  bool covered(const PublisherPort& p, const SubscriberPort& s) const noexcept;
+  bool covered(const PublisherState& p, const SubscriberState& s) const noexcept;
   // Records that `s` owns the chunk its publisher pushed to it (no queue push); wakes it at
   // the end of the pass unless the publisher did (`woken`).
-  void settle_direct(SubscriberPort& s, const shm::ChunkRef& chunk, bool woken) noexcept;
+  void settle_direct(SubscriberState& s, const shm::ChunkRef& chunk, bool woken) noexcept;
   // A release `s` made that the ledger cannot apply yet; false if it must fault instead.
-  bool defer_release(SubscriberPort& s, const shm::ChunkRef& ref, LedgerError why) noexcept;
+  bool defer_release(SubscriberState& s, const shm::ChunkRef& ref, LedgerError why) noexcept;
   std::size_t retry_early_releases() noexcept;
   // A direct publisher leaves: settle every direct record it left, published or not.
-  void settle_leaving(PublisherPort& p) noexcept;
-  void settle_record(PublisherPort& p, const shm::MessageHeader& raw) noexcept;
+  void settle_leaving(PublisherState& p) noexcept;
+  void settle_record(PublisherState& p, const shm::MessageHeader& raw) noexcept;
   // A subscriber counter: a relaxed fetch_add when other workers may write it too, else a
   // relaxed load and store (shm::bump), since this worker is then its only writer.
   void bump_sub(std::uint64_t& word) noexcept {
@@ -160,9 +156,9 @@ class Worker {
       shm::bump(word);
     }
   }
-  void note_dropped(SubscriberPort& s) noexcept;
-  void note_routed(PublisherPort& p) noexcept;
-  void touch(SubscriberPort& s) noexcept;
+  void note_dropped(SubscriberState& s) noexcept;
+  void note_routed(PublisherState& p) noexcept;
+  void touch(SubscriberState& s) noexcept;
   void wake_touched() noexcept;
   void fault(std::atomic<std::uint32_t>& word, PortFault f) noexcept;
   void notify() noexcept;
@@ -183,10 +179,10 @@ class Worker {
   shm::SpscConsumer<Command> cmd_in_;   // worker side
   std::atomic<std::uint64_t> acked_{0};
 
-  std::vector<PublisherPort*> pubs_;
-  std::vector<SubscriberPort*> home_subs_;
+  std::vector<PublisherState*> pubs_;
+  std::vector<SubscriberState*> home_subs_;
   std::unordered_map<std::uint32_t, Topic> topics_;
-  std::vector<SubscriberPort*> touched_;
+  std::vector<SubscriberState*> touched_;
   std::vector<EarlyRelease> early_;
   std::uint64_t epoch_ = 1;
   // Work in the current pass that a client waits for: commands, routed deliveries, wake-ups

@@ -1,19 +1,10 @@
 #include "shm/heartbeat_pool.hpp"
 
-#include <time.h>
-
 #include <cstring>
 
 #include "shm/atomic.hpp"
 
 namespace zcp::shm {
-
-std::uint64_t monotonic_ns() noexcept {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL +
-         static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 HeartbeatPool HeartbeatPool::format(std::byte* region, std::uint32_t slots) noexcept {
   std::memset(static_cast<void*>(region), 0, region_bytes(slots));

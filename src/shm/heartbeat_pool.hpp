@@ -88,7 +88,4 @@ class HeartbeatPool {
   HeartbeatSlot* slots_ = nullptr;
 };
 
-// CLOCK_MONOTONIC in nanoseconds.
-std::uint64_t monotonic_ns() noexcept;
-
 }  // namespace zcp::shm

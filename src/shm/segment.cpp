@@ -12,6 +12,7 @@
 #include <fstream>
 #include <utility>
 
+#include "common/clock.hpp"
 #include "common/sys.hpp"
 #include "shm/atomic.hpp"
 
@@ -24,12 +25,6 @@ constexpr std::uint64_t kPage = 4096;
 SegmentError seg_error(SegmentErrc code, int err, std::string msg) {
   if (err) msg += std::string(": ") + std::strerror(err);
   return SegmentError{code, err, std::move(msg)};
-}
-
-std::uint64_t realtime_ns() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
 RegionEntry region_entry(RegionKind kind, std::uint64_t offset, std::uint64_t size) {

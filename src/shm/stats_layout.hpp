@@ -27,7 +27,7 @@ inline constexpr std::uint32_t kStatsMagic = 0x5a43'5053U;  // "ZCPS"
 // Version history: 1 first stats layout.
 inline constexpr std::uint32_t kStatsVersion = 1;
 
-// Room for the daemon's counters (daemon::Counter). A writer with more counters than this
+// Room for the daemon's counters (DaemonCounter, shm/stats_names.hpp). A writer with more counters than this
 // fails to build; tools read `daemon_counter_count` words and name them from their own enum,
 // which the layout version ties to the writer's.
 inline constexpr std::uint32_t kMaxDaemonCounters = 128;
@@ -41,7 +41,7 @@ enum class StatsSlotState : std::uint32_t { kFree = 0, kLive = 1 };
 struct StatsHeader {
   std::uint32_t magic;    // kStatsMagic
   std::uint32_t version;  // kStatsVersion
-  std::uint32_t daemon_counter_count;  // daemon::Counter::kCount of the writer
+  std::uint32_t daemon_counter_count;  // DaemonCounter::kCount of the writer
   std::uint32_t process_slots;
   std::uint32_t topic_slots;
   std::uint32_t publisher_slots;
@@ -149,7 +149,7 @@ struct alignas(64) SubscriberStats {
   std::uint32_t process_slot;
   std::int32_t pid;
   std::uint32_t home_worker;     // drains its release ring
-  std::uint32_t policy;          // router::QueuePolicy
+  std::uint32_t policy;          // zcp::QueuePolicy
   std::uint32_t capacity;        // queue capacity granted
   std::uint32_t max_held;        // samples it may hold taken at once
   std::uint32_t history_request;
@@ -173,7 +173,7 @@ static_assert(offsetof(SubscriberStats, delivered) == 128, "worker counters on t
 struct alignas(64) WorkerStatsSlot {
   std::uint32_t id;
   std::int32_t cpu;              // pinned CPU, or -1
-  std::uint32_t idle_strategy;   // router::IdleStrategy
+  std::uint32_t idle_strategy;   // IdleStrategy (shm/stats_names.hpp)
   std::uint32_t reserved0;
   std::uint64_t routed;          // publications fully delivered
   std::uint64_t passes;          // do_work passes

@@ -118,7 +118,7 @@ std::string to_prometheus(const Snapshot& s) {
   // One family, the counter's name as a label: the daemon's counters are one enum, and a
   // name that ends in "_total" itself (limit_publishers_total) stays readable.
   e.family("daemon_events_total", "counter",
-           "diroute control-plane counters (reactor), by daemon::Counter name; docs/observability.md");
+           "diroute control-plane counters (reactor), by counter name; docs/observability.md");
   for (const auto& [name, value] : d.counters) e.sample({{"counter", name}}, value);
 
   e.family("processes", "gauge", "Registered client processes");

@@ -3,22 +3,17 @@
 #include <cerrno>
 #include <ctime>
 
+#include <zcp/queue_policy.hpp>
+
+#include "common/clock.hpp"
 #include "common/instance.hpp"
-#include "daemon/counters.hpp"
-#include "router/port.hpp"
-#include "router/worker.hpp"
 #include "shm/ring.hpp"
+#include "shm/stats_names.hpp"
 
 namespace zcp::stats {
 namespace {
 
 using shm::read_counter;
-
-std::uint64_t monotonic_now() noexcept {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 const char* region_kind_name(std::uint32_t kind) noexcept {
   switch (static_cast<shm::RegionKind>(kind)) {
@@ -34,13 +29,13 @@ const char* region_kind_name(std::uint32_t kind) noexcept {
 }
 
 std::string policy_name(std::uint32_t p) {
-  if (p > static_cast<std::uint32_t>(router::QueuePolicy::kBlockPublisher)) return "unknown";
-  return router::to_string(static_cast<router::QueuePolicy>(p));
+  const auto policy = queue_policy_from_value(p);
+  return policy ? to_string(*policy) : "unknown";
 }
 
 std::string idle_name(std::uint32_t s) {
-  if (s > static_cast<std::uint32_t>(router::IdleStrategy::kPark)) return "unknown";
-  return router::to_string(static_cast<router::IdleStrategy>(s));
+  if (s > static_cast<std::uint32_t>(shm::IdleStrategy::kPark)) return "unknown";
+  return shm::to_string(static_cast<shm::IdleStrategy>(s));
 }
 
 // The ring header a descriptor points at, or nullptr when the offset is not a plausible
@@ -95,7 +90,7 @@ void copy_daemon(const shm::Segment& seg, const shm::StatsRegion& region, std::u
   if (n > shm::kMaxDaemonCounters) n = shm::kMaxDaemonCounters;
   const std::uint64_t* words = region.daemon_counters();
   for (std::uint32_t i = 0; i < n; ++i) {
-    std::string name = i < daemon::kCounterCount ? std::string(daemon::to_string(static_cast<daemon::Counter>(i)))
+    std::string name = i < shm::kDaemonCounterCount ? std::string(shm::to_string(static_cast<shm::DaemonCounter>(i)))
                                                  : "counter_" + std::to_string(i);
     d.counters.emplace_back(std::move(name), read_counter(words[i]));
   }
@@ -283,7 +278,7 @@ Expected<Snapshot, std::string> take_snapshot(shm::Segment& segment, std::uint64
     return Unexpected("segment " + segment.name() + " has no stats region (a diroute older than layout 3?)");
   }
   Snapshot s;
-  s.taken_monotonic_ns = now_monotonic_ns != 0 ? now_monotonic_ns : monotonic_now();
+  s.taken_monotonic_ns = now_monotonic_ns != 0 ? now_monotonic_ns : monotonic_ns();
   // acquire: pairs with bump_generation's release; descriptors changed before it are seen.
   s.topology_generation = shm::atomic_load(region.header().topology_generation, std::memory_order_acquire);
   copy_daemon(segment, region, s.taken_monotonic_ns, s.daemon);

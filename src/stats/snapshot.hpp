@@ -37,7 +37,7 @@ struct DaemonRow {
   std::uint64_t uptime_ns = 0;
   std::vector<RegionRow> regions;
   std::string config_text;        // effective configuration (TOML)
-  // daemon::Counter values in enum order, named by daemon::to_string(Counter).
+  // shm::DaemonCounter values in enum order, named by shm::to_string(DaemonCounter).
   std::vector<std::pair<std::string, std::uint64_t>> counters;
 };
 

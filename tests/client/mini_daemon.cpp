@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/clock.hpp"
 #include "protocol/encode.hpp"
 #include "protocol/frame.hpp"
 #include "shm/heartbeat_pool.hpp"
@@ -253,7 +254,7 @@ void MiniDaemon::on_request(Conn& c, std::vector<std::uint8_t>& bytes, std::size
       send(c, *protocol::encode_hello_reply(id, "mini"));
       return;
     case fb::RequestBody::RegisterProcess: {
-      c.lease = seg_.heartbeats().acquire(::getpid(), shm::monotonic_ns());
+      c.lease = seg_.heartbeats().acquire(::getpid(), monotonic_ns());
       if (!c.lease) return refuse("no heartbeat slot");
       protocol::RegisterGrant g;
       g.slot = c.lease->index;
@@ -300,7 +301,7 @@ void MiniDaemon::on_request(Conn& c, std::vector<std::uint8_t>& bytes, std::size
       const auto& q = *r.body_as_CreateSubscriber();
       auto [it, fresh] = topics_.try_emplace(topic_key(q), static_cast<std::uint32_t>(topics_.size() + 1));
       int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-      router::SubscriberSpec spec{next_id_++, it->second, 0, static_cast<router::QueuePolicy>(q.policy()),
+      router::SubscriberSpec spec{next_id_++, it->second, 0, static_cast<QueuePolicy>(q.policy()),
                                   q.queue_capacity() ? q.queue_capacity() : 256,
                                   q.max_held() ? q.max_held() : shm::kDefaultMaxHeld, q.history_request(), efd};
       auto port = router::make_subscriber_port(data_base_.load() ? data_base_.load() : seg_.base(), seg_.size(), alloc_, router_->ledger(), spec);

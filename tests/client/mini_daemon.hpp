@@ -65,7 +65,7 @@ class MiniDaemon {
   void remove_subscriber(std::uint32_t id);
 
   struct Sub {
-    std::unique_ptr<router::SubscriberPort> port;
+    std::unique_ptr<router::SubscriberState> port;
     int eventfd = -1;
   };
 
@@ -89,7 +89,7 @@ class MiniDaemon {
   // Server thread only.
   std::vector<std::unique_ptr<Conn>> conns_;
   std::map<std::string, std::uint32_t> topics_;
-  std::map<std::uint32_t, std::unique_ptr<router::PublisherPort>> pubs_;
+  std::map<std::uint32_t, std::unique_ptr<router::PublisherState>> pubs_;
   std::map<std::uint32_t, Sub> subs_;
   std::uint32_t next_id_ = 1;
 

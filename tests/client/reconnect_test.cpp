@@ -1,4 +1,4 @@
-// Daemon restarts (issue 7 §2): diroute is killed with SIGKILL under traffic and a new one is
+// Daemon restarts: diroute is killed with SIGKILL under traffic and a new one is
 // started on the same instance. A publisher process and a subscriber process, with their
 // Runtime, Publisher and Subscriber objects created once, must carry on by themselves: the
 // stream resumes in order, each runtime counts one reconnect, and what was lost is counted.

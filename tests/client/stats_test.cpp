@@ -6,7 +6,7 @@
 #include <optional>
 #include <vector>
 
-#include "daemon/counters.hpp"
+#include "shm/stats_names.hpp"
 #include "pubsub_helpers.hpp"
 #include "shm/ring.hpp"
 #include "shm/segment.hpp"
@@ -84,7 +84,7 @@ class StatsView {
   const shm::RingHeader& ring(std::uint64_t offset) const {
     return *reinterpret_cast<const shm::RingHeader*>(seg_.base() + offset);
   }
-  std::uint64_t daemon_counter(daemon::Counter c) const {
+  std::uint64_t daemon_counter(shm::DaemonCounter c) const {
     return read_counter(stats().daemon_counters()[static_cast<std::size_t>(c)]);
   }
 
@@ -182,10 +182,10 @@ TEST_F(PubSubTest, StatsRegionAccountsForEveryMessageAndEveryDeath) {
 
   // The worker and the daemon counters.
   EXPECT_EQ(read_counter(v.stats().worker(0)->routed), kN);
-  EXPECT_EQ(v.daemon_counter(daemon::Counter::kRegistrations), 3u);
-  EXPECT_EQ(v.daemon_counter(daemon::Counter::kPublishersCreated), 1u);
-  EXPECT_EQ(v.daemon_counter(daemon::Counter::kSubscribersCreated), 2u);
-  EXPECT_EQ(v.stats().daemon_counter_count(), daemon::kCounterCount);
+  EXPECT_EQ(v.daemon_counter(shm::DaemonCounter::kRegistrations), 3u);
+  EXPECT_EQ(v.daemon_counter(shm::DaemonCounter::kPublishersCreated), 1u);
+  EXPECT_EQ(v.daemon_counter(shm::DaemonCounter::kSubscribersCreated), 2u);
+  EXPECT_EQ(v.stats().daemon_counter_count(), shm::kDaemonCounterCount);
 
   // The publisher dies: its slots turn kFree, the topic's count drops.
   const std::uint64_t gen = read_counter(v.stats().header().topology_generation);

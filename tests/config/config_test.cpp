@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "config/config.hpp"
+#include "config/config_file.hpp"
 #include "config/estimate.hpp"
 
 namespace zcp::config {

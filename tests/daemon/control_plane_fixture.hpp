@@ -235,7 +235,7 @@ class ControlPlaneTest : public ::testing::Test {
     return b != nullptr ? b->subscriber_id() : 0;
   }
 
-  std::uint64_t count(Counter c) const { return control_->counters().get(c); }
+  std::uint64_t count(DaemonCounter c) const { return control_->counters().get(c); }
   void expect_consistent() const {
     std::string problem = registry_->check_invariants();
     EXPECT_TRUE(problem.empty()) << problem;

@@ -28,7 +28,7 @@ TEST_F(Handlers, HelloVersionMismatchNamesBothVersionsAndCloses) {
   EXPECT_NE(a.message().find("version " + std::to_string(protocol::kProtocolVersion)), std::string::npos)
       << a.message();
   EXPECT_TRUE(a.reply.close_after);
-  EXPECT_EQ(count(Counter::kRejectedVersionMismatch), 1u);
+  EXPECT_EQ(count(DaemonCounter::kRejectedVersionMismatch), 1u);
 }
 
 TEST_F(Handlers, FrameOfAnotherVersionIsRefusedThenClosed) {
@@ -39,7 +39,7 @@ TEST_F(Handlers, FrameOfAnotherVersionIsRefusedThenClosed) {
   EXPECT_NE(a.message().find("version " + std::to_string(protocol::kProtocolVersion + 1)), std::string::npos)
       << a.message();
   EXPECT_TRUE(a.reply.close_after);
-  EXPECT_EQ(count(Counter::kRejectedVersionMismatch), 1u);
+  EXPECT_EQ(count(DaemonCounter::kRejectedVersionMismatch), 1u);
 }
 
 TEST_F(Handlers, RegisterThenUnregister) {
@@ -65,7 +65,7 @@ TEST_F(Handlers, RegisterThenUnregister) {
   EXPECT_TRUE(p->monitored);
   ASSERT_EQ(host_.watches.size(), 1u);
   EXPECT_EQ(host_.watches[0].pid, peer(1).pid);
-  EXPECT_EQ(count(Counter::kRegistrations), 1u);
+  EXPECT_EQ(count(DaemonCounter::kRegistrations), 1u);
   expect_consistent();
 
   Answer u = unregister(1);
@@ -75,7 +75,7 @@ TEST_F(Handlers, RegisterThenUnregister) {
   ASSERT_EQ(host_.cancelled.size(), 1u);
   EXPECT_EQ(host_.cancelled[0], host_.watches[0].id);
   EXPECT_FALSE(host_.was_closed(conn(1)));  // an unregister keeps the connection
-  EXPECT_EQ(count(Counter::kUnregistrations), 1u);
+  EXPECT_EQ(count(DaemonCounter::kUnregistrations), 1u);
   expect_consistent();
   // The name is free again for another connection.
   EXPECT_EQ(register_process(2, "alpha").code(), fb::ResultCode::Ok);
@@ -340,7 +340,7 @@ TEST_F(Handlers, InvalidNamesAreInvalidArgument) {
   EXPECT_EQ(a.code(), fb::ResultCode::InvalidArgument);
   EXPECT_NE(a.message().find("service"), std::string::npos) << a.message();
   EXPECT_EQ(register_process(2, "").code(), fb::ResultCode::InvalidArgument);
-  EXPECT_EQ(count(Counter::kInvalidArguments), 2u);
+  EXPECT_EQ(count(DaemonCounter::kInvalidArguments), 2u);
   EXPECT_EQ(registry_->topic_count(), 0u);
 }
 
@@ -382,7 +382,7 @@ TEST_F(Handlers, ListTopologyIsCutToFitOneFrame) {
   EXPECT_LT(t->subscribers()->size(), 300u);
   EXPECT_GT(t->subscribers()->size(), 100u);
   EXPECT_LE(a.reply.bytes.size(), protocol::kMaxFrameSize);
-  EXPECT_EQ(count(Counter::kTopologyTruncated), 1u);
+  EXPECT_EQ(count(DaemonCounter::kTopologyTruncated), 1u);
 }
 
 TEST_F(Handlers, RegistrationFromAnExitedConnectorIsRefused) {
@@ -408,7 +408,7 @@ TEST_F(Handlers, ShuttingDownRefusesNewWork) {
   EXPECT_EQ(register_process(2, "q").code(), fb::ResultCode::ShuttingDown);
   control_->remove_all();
   EXPECT_EQ(registry_->process_count(), 0u);
-  EXPECT_EQ(count(Counter::kDeathsHangUp) + count(Counter::kUnregistrations), 0u);  // not deaths
+  EXPECT_EQ(count(DaemonCounter::kDeathsHangUp) + count(DaemonCounter::kUnregistrations), 0u);  // not deaths
   expect_consistent();
 }
 

@@ -22,8 +22,8 @@ std::string snake(std::string_view camel) {
 
 TEST(Counters, EveryCounterHasADistinctName) {
   std::set<std::string_view> names;
-  for (std::size_t i = 0; i < kCounterCount; ++i) {
-    std::string_view n = to_string(static_cast<Counter>(i));
+  for (std::size_t i = 0; i < kDaemonCounterCount; ++i) {
+    std::string_view n = to_string(static_cast<DaemonCounter>(i));
     EXPECT_FALSE(n.empty());
     EXPECT_NE(n, "unknown");
     EXPECT_TRUE(names.insert(n).second) << n;
@@ -41,16 +41,16 @@ TEST(Counters, RejectedFramesAreCountedPerDecodeError) {
             static_cast<std::uint64_t>(protocol::DecodeErrc::BadCrc) + 1);
   const std::uint64_t n = protocol::kDecodeErrcCount;
   EXPECT_EQ(c.rejected_total(), n * (n + 1) / 2);
-  EXPECT_EQ(c.get(Counter::kRegistrations), 0u);
+  EXPECT_EQ(c.get(DaemonCounter::kRegistrations), 0u);
 }
 
 TEST(Counters, SummaryListsEveryCounter) {
   Counters c;
-  c.add(Counter::kRegistrations, 3);
+  c.add(DaemonCounter::kRegistrations, 3);
   std::string s = c.summary();
   EXPECT_NE(s.find("registrations=3"), std::string::npos) << s;
-  for (std::size_t i = 0; i < kCounterCount; ++i) {
-    EXPECT_NE(s.find(std::string(to_string(static_cast<Counter>(i))) + "="), std::string::npos);
+  for (std::size_t i = 0; i < kDaemonCounterCount; ++i) {
+    EXPECT_NE(s.find(std::string(to_string(static_cast<DaemonCounter>(i))) + "="), std::string::npos);
   }
 }
 

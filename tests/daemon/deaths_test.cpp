@@ -28,7 +28,7 @@ TEST_F(Deaths, HeartbeatTouchedInTimeSurvivesAndStaleOneIsRemoved) {
   EXPECT_NE(registry_->process(quiet), nullptr);  // unmonitored: never timed out
   EXPECT_TRUE(host_.was_closed(conn(2)));
   EXPECT_FALSE(host_.was_closed(conn(1)));
-  EXPECT_EQ(count(Counter::kDeathsHeartbeat), 1u);
+  EXPECT_EQ(count(DaemonCounter::kDeathsHeartbeat), 1u);
   EXPECT_EQ(registry_->topic_count(), 0u);
   expect_consistent();
 
@@ -37,7 +37,7 @@ TEST_F(Deaths, HeartbeatTouchedInTimeSurvivesAndStaleOneIsRemoved) {
   control_->tick(now_);
   EXPECT_EQ(registry_->process(fresh), nullptr);
   EXPECT_NE(registry_->process(quiet), nullptr);
-  EXPECT_EQ(count(Counter::kDeathsHeartbeat), 2u);
+  EXPECT_EQ(count(DaemonCounter::kDeathsHeartbeat), 2u);
 }
 
 TEST_F(Deaths, PidfdExitRemovesAtOnceAndDropsTheConnection) {
@@ -48,10 +48,10 @@ TEST_F(Deaths, PidfdExitRemovesAtOnceAndDropsTheConnection) {
   EXPECT_EQ(registry_->process_count(), 0u);
   EXPECT_EQ(registry_->publisher_count(), 0u);
   EXPECT_TRUE(host_.was_closed(conn(1)));
-  EXPECT_EQ(count(Counter::kDeathsExited), 1u);
+  EXPECT_EQ(count(DaemonCounter::kDeathsExited), 1u);
   // The hang-up that follows is the same death: no second removal, no second count.
   control_->closed(conn(1), reactor::CloseReason::kPeerClosed);
-  EXPECT_EQ(count(Counter::kDeathsHangUp), 0u);
+  EXPECT_EQ(count(DaemonCounter::kDeathsHangUp), 0u);
   EXPECT_EQ(control_->connection_count(), 0u);
   expect_consistent();
 }
@@ -63,17 +63,17 @@ TEST_F(Deaths, HangUpRemovesAtOnceAndQuarantinesItsMemoryUntilTheExit) {
   control_->closed(conn(1), reactor::CloseReason::kPeerClosed);
   EXPECT_EQ(registry_->process_count(), 0u);
   EXPECT_EQ(registry_->subscriber_count(), 0u);
-  EXPECT_EQ(count(Counter::kDeathsHangUp), 1u);
+  EXPECT_EQ(count(DaemonCounter::kDeathsHangUp), 1u);
   // It closed its socket, but it may still run: its queue stays, and so does the pidfd watch.
   EXPECT_TRUE(host_.cancelled.empty());
   EXPECT_EQ(control_->quarantined(), 1u);
-  EXPECT_EQ(count(Counter::kQuarantined), 1u);
+  EXPECT_EQ(count(DaemonCounter::kQuarantined), 1u);
   settle();
   EXPECT_EQ(queues_->stats().allocations, arena_before) << "freed while the process may still write it";
   expect_consistent();
   // Its exit: the same death (no second count), and its memory goes.
   control_->process_exited(host_.watches[0].handle);
-  EXPECT_EQ(count(Counter::kDeathsExited), 0u);
+  EXPECT_EQ(count(DaemonCounter::kDeathsExited), 0u);
   EXPECT_EQ(control_->quarantined(), 0u);
   settle();
   EXPECT_EQ(queues_->stats().allocations, 0u);
@@ -111,7 +111,7 @@ TEST_F(Deaths, AHungDirectPublisherKeepsGuardingUntilItExitsAndItsClaimsAreRepai
   expect_consistent();
 
   control_->process_exited(host_.watches[0].handle);
-  EXPECT_EQ(count(Counter::kAbandonedClaims), 1u) << "its claim in the live subscriber's queue";
+  EXPECT_EQ(count(DaemonCounter::kAbandonedClaims), 1u) << "its claim in the live subscriber's queue";
   auto q = shm::MpmcRing<shm::MessageHeader>::attach(segment_.base(), segment_.size(),
                                                      registry_->subscriber(s_keep)->port->queue_desc);
   ASSERT_TRUE(q);
@@ -126,7 +126,7 @@ TEST_F(Deaths, AHungDirectPublisherKeepsGuardingUntilItExitsAndItsClaimsAreRepai
 TEST_F(Deaths, DaemonSideHangUpIsCountedAsDisconnected) {
   registered(1, "p");
   control_->closed(conn(1), reactor::CloseReason::kSendQueueFull);
-  EXPECT_EQ(count(Counter::kDeathsDisconnected), 1u);
+  EXPECT_EQ(count(DaemonCounter::kDeathsDisconnected), 1u);
   EXPECT_EQ(registry_->process_count(), 0u);
 }
 
@@ -141,9 +141,9 @@ TEST_F(Deaths, IdleUnregisteredConnectionsAreClosedRegisteredOnesAreNot) {
   EXPECT_TRUE(host_.was_closed(conn(1)));
   EXPECT_FALSE(host_.was_closed(conn(2)));
   EXPECT_FALSE(host_.was_closed(conn(3)));
-  EXPECT_EQ(count(Counter::kClosedIdle), 1u);
+  EXPECT_EQ(count(DaemonCounter::kClosedIdle), 1u);
   control_->tick(now_);
-  EXPECT_EQ(count(Counter::kClosedIdle), 1u);  // asked once, until the close is reported
+  EXPECT_EQ(count(DaemonCounter::kClosedIdle), 1u);  // asked once, until the close is reported
 }
 
 TEST_F(Deaths, EveryOrderOfNoticesRemovesOnceAndLogsOnce) {
@@ -157,9 +157,9 @@ TEST_F(Deaths, EveryOrderOfNoticesRemovesOnceAndLogsOnce) {
   control_->tick(now_);
   control_->process_exited(b);
   control_->closed(conn(2), reactor::CloseReason::kPeerClosed);
-  EXPECT_EQ(count(Counter::kUnregistrations), 1u);
-  EXPECT_EQ(count(Counter::kDeathsHeartbeat), 1u);
-  EXPECT_EQ(count(Counter::kDeathsExited) + count(Counter::kDeathsHangUp), 0u);
+  EXPECT_EQ(count(DaemonCounter::kUnregistrations), 1u);
+  EXPECT_EQ(count(DaemonCounter::kDeathsHeartbeat), 1u);
+  EXPECT_EQ(count(DaemonCounter::kDeathsExited) + count(DaemonCounter::kDeathsHangUp), 0u);
   EXPECT_EQ(registry_->process_count(), 0u);
   expect_consistent();
 }

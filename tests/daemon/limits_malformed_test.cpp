@@ -20,7 +20,7 @@ TEST_F(RegistryLimits, Processes) {
   Answer a = register_process(4, "p4");
   EXPECT_EQ(a.code(), fb::ResultCode::LimitReached);
   EXPECT_NE(a.message().find("processes = 3"), std::string::npos) << a.message();
-  EXPECT_EQ(count(Counter::kLimitProcesses), 1u);
+  EXPECT_EQ(count(DaemonCounter::kLimitProcesses), 1u);
   EXPECT_EQ(registry_->process_count(), 3u);
   expect_consistent();
 }
@@ -49,7 +49,7 @@ TEST_F(RegistryLimits, PublishersPerProcess) {
   Answer a = create_publisher(1, topic("z"));
   EXPECT_EQ(a.code(), fb::ResultCode::LimitReached);
   EXPECT_NE(a.message().find("publishers per process = 2"), std::string::npos) << a.message();
-  EXPECT_EQ(count(Counter::kLimitPublishers), 1u);
+  EXPECT_EQ(count(DaemonCounter::kLimitPublishers), 1u);
   EXPECT_EQ(registry_->topic(TopicKey{"z", "i", "e"}), nullptr);  // no empty topic left behind
   EXPECT_EQ(create_publisher(2, topic("z")).code(), fb::ResultCode::Ok);  // per process
   expect_consistent();
@@ -64,7 +64,7 @@ TEST_F(RegistryLimits, SubscribersPerProcess) {
   Answer a = create_subscriber(1, topic("x"));
   EXPECT_EQ(a.code(), fb::ResultCode::LimitReached);
   EXPECT_NE(a.message().find("subscribers per process = 1"), std::string::npos) << a.message();
-  EXPECT_EQ(count(Counter::kLimitSubscribers), 1u);
+  EXPECT_EQ(count(DaemonCounter::kLimitSubscribers), 1u);
   expect_consistent();
 }
 
@@ -79,7 +79,7 @@ TEST_F(RegistryLimits, Topics) {
   Answer a = create_subscriber(1, topic("z"));
   EXPECT_EQ(a.code(), fb::ResultCode::LimitReached);
   EXPECT_NE(a.message().find("topics = 2"), std::string::npos) << a.message();
-  EXPECT_EQ(count(Counter::kLimitTopics), 1u);
+  EXPECT_EQ(count(DaemonCounter::kLimitTopics), 1u);
   expect_consistent();
 }
 
@@ -98,7 +98,7 @@ TEST_F(RegistryLimits, ArenaExhaustionIsOutOfResourcesAndLeavesNothing) {
   EXPECT_GE(ok, 1);
   EXPECT_EQ(last.code(), fb::ResultCode::OutOfResources);
   EXPECT_NE(last.message().find("queue arena"), std::string::npos) << last.message();
-  EXPECT_EQ(count(Counter::kOutOfResources), 1u);
+  EXPECT_EQ(count(DaemonCounter::kOutOfResources), 1u);
   EXPECT_EQ(registry_->topic_count(), static_cast<std::size_t>(ok));
   expect_consistent();
 }
@@ -191,11 +191,11 @@ TEST_F(Malformed, ConnectionIsClosedAfterTheLimit) {
   Answer last = raw(1, junk);
   EXPECT_EQ(last.code(), fb::ResultCode::BadMagic);  // still answered...
   EXPECT_TRUE(last.reply.close_after);               // ...then hung up on
-  EXPECT_EQ(count(Counter::kClosedMalformed), 1u);
-  EXPECT_EQ(count(Counter::kRejectedBadMagic), kDefaultMalformedFrameLimit);
+  EXPECT_EQ(count(DaemonCounter::kClosedMalformed), 1u);
+  EXPECT_EQ(count(DaemonCounter::kRejectedBadMagic), kDefaultMalformedFrameLimit);
   control_->closed(conn(1), reactor::CloseReason::kClosedByOwner);
   EXPECT_EQ(registry_->process_count(), 0u);
-  EXPECT_EQ(count(Counter::kDeathsDisconnected), 1u);
+  EXPECT_EQ(count(DaemonCounter::kDeathsDisconnected), 1u);
 }
 
 }  // namespace

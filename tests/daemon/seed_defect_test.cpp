@@ -1,4 +1,4 @@
-// One test per defect of the old Diroute daemon (seed 000, section 2), each showing the defect
+// One test per known defect of the Diroute daemon zerocp replaces, each showing the defect
 // cannot happen here. Names follow the defect.
 #include <filesystem>
 #include <future>
@@ -68,8 +68,8 @@ TEST_F(SeedDefect, NoDeadlockOnHeartbeatCleanup) {
     std::_Exit(3);
   }
   owner.join();
-  EXPECT_EQ(count(Counter::kDeathsHeartbeat), 20u * 8u);
-  EXPECT_EQ(count(Counter::kDeathsHangUp), 20u * 8u);
+  EXPECT_EQ(count(DaemonCounter::kDeathsHeartbeat), 20u * 8u);
+  EXPECT_EQ(count(DaemonCounter::kDeathsHangUp), 20u * 8u);
   EXPECT_EQ(registry_->process_count(), 0u);
   EXPECT_EQ(registry_->topic_count(), 0u);
   // Timed out and hung up, they may still run: their memory waits for their exits.
@@ -156,8 +156,8 @@ TEST_F(SeedDefect, CleanupDoesNotReturnEarly) {
   EXPECT_EQ(registry_->topic_count(), 0u);
   settle();  // let the router acknowledge the removals, then reclaim
   EXPECT_EQ(queues_->stats().allocations, 0u);
-  EXPECT_EQ(control_->counters().get(Counter::kQueuesReclaimed),
-            control_->counters().get(Counter::kQueuesRetired));
+  EXPECT_EQ(control_->counters().get(DaemonCounter::kQueuesReclaimed),
+            control_->counters().get(DaemonCounter::kQueuesRetired));
   expect_consistent();
 }
 
@@ -195,7 +195,7 @@ TEST_F(SeedDefect, NoUnvalidatedTextProtocol) {
   const std::string route = "ROUTE:svc:inst:evt:payload";
   Answer b = raw(1, std::vector<std::uint8_t>(route.begin(), route.end()));
   EXPECT_EQ(b.code(), fb::ResultCode::BadMagic);
-  EXPECT_EQ(count(Counter::kRejectedBadMagic), 2u);
+  EXPECT_EQ(count(DaemonCounter::kRejectedBadMagic), 2u);
   EXPECT_EQ(registry_->process_count(), 0u);
   EXPECT_EQ(registry_->topic_count(), 0u);
   // A framed request whose payload was altered is caught by its CRC.

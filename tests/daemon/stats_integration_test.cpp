@@ -71,7 +71,7 @@ TEST_F(StatsIntegration, ToolsSeeTheDaemonAndAKilledClientsSlotsTurnFree) {
   EXPECT_EQ(h.daemon_pid, daemon_->pid());
   EXPECT_FALSE(get_text(h.daemon_version).empty());
   EXPECT_GT(h.started_monotonic_ns, 0u);
-  EXPECT_EQ(st.daemon_counter_count(), kCounterCount);
+  EXPECT_EQ(st.daemon_counter_count(), kDaemonCounterCount);
   EXPECT_EQ(h.worker_slots, 2u);
   for (std::uint32_t w = 0; w < 2; ++w) {
     EXPECT_EQ(st.worker(w)->id, w);
@@ -107,9 +107,9 @@ TEST_F(StatsIntegration, ToolsSeeTheDaemonAndAKilledClientsSlotsTurnFree) {
     EXPECT_EQ(t.subscribers, 1u);
   }
   EXPECT_EQ(topics, 2u);
-  auto counter = [&](Counter c) { return read_counter(st.daemon_counters()[static_cast<std::size_t>(c)]); };
-  EXPECT_EQ(counter(Counter::kRegistrations), 1u);
-  EXPECT_EQ(counter(Counter::kPublishersCreated), 2u);
+  auto counter = [&](DaemonCounter c) { return read_counter(st.daemon_counters()[static_cast<std::size_t>(c)]); };
+  EXPECT_EQ(counter(DaemonCounter::kRegistrations), 1u);
+  EXPECT_EQ(counter(DaemonCounter::kPublishersCreated), 2u);
 
   victim.kill(SIGKILL);
   // The process slot is freed last, after its endpoints and topics.
@@ -118,8 +118,8 @@ TEST_F(StatsIntegration, ToolsSeeTheDaemonAndAKilledClientsSlotsTurnFree) {
   EXPECT_EQ(live_with_pid<shm::SubscriberStats>(h.subscriber_slots, subs, victim.pid()), 0u);
   for (std::uint32_t i = 0; i < h.topic_slots; ++i) EXPECT_EQ(copy(st.topic(i)).state, kFree);
   // The reactor counts the death right after it freed the descriptors: wait for it too.
-  EXPECT_TRUE(wait_until([&] { return counter(Counter::kPublishersDestroyed) == 2; }, 5s));
-  EXPECT_EQ(counter(Counter::kDeathsExited) + counter(Counter::kDeathsHangUp), 1u);
+  EXPECT_TRUE(wait_until([&] { return counter(DaemonCounter::kPublishersDestroyed) == 2; }, 5s));
+  EXPECT_EQ(counter(DaemonCounter::kDeathsExited) + counter(DaemonCounter::kDeathsHangUp), 1u);
   EXPECT_EQ(victim.wait(5s), 128 + SIGKILL);
 }
 

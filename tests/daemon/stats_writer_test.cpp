@@ -85,7 +85,7 @@ TEST_F(StatsFixture, DescriptorsFollowTheRegistry) {
   EXPECT_EQ(ss.id, sub);
   EXPECT_EQ(ss.process_slot, slot);
   EXPECT_EQ(ss.capacity, 16u);
-  EXPECT_EQ(ss.policy, static_cast<std::uint32_t>(router::QueuePolicy::kDropOldest));
+  EXPECT_EQ(ss.policy, static_cast<std::uint32_t>(QueuePolicy::kDropOldest));
   EXPECT_EQ(ss.queue_offset, sr.port->queue_desc.offset);
   EXPECT_EQ(ss.release_offset, sr.port->release_desc.offset);
   EXPECT_EQ(sr.port->stats, stats().subscriber(sr.stats_slot));
@@ -108,7 +108,7 @@ TEST_F(StatsFixture, EverySlotTurnsFreeWhenTheProcessDies) {
   advance(std::chrono::seconds(10));  // past the heartbeat timeout
   control_->tick(now_);
   settle();
-  EXPECT_EQ(count(Counter::kDeathsHeartbeat), 1u);
+  EXPECT_EQ(count(DaemonCounter::kDeathsHeartbeat), 1u);
   EXPECT_EQ(read(stats().process(slot)).state, kFree);
   EXPECT_EQ(read(stats().publisher(ps)).state, kFree);
   EXPECT_EQ(read(stats().subscriber(ss)).state, kFree);
@@ -152,17 +152,17 @@ TEST_F(StatsFixture, DaemonWidePublisherAndSubscriberLimits) {
   Answer a = create_publisher(2, topic("t3"));
   EXPECT_EQ(a.code(), fb::ResultCode::LimitReached);
   EXPECT_NE(a.message().find("publishers = 2 daemon-wide"), std::string::npos) << a.message();
-  EXPECT_EQ(count(Counter::kLimitPublishersTotal), 1u);
+  EXPECT_EQ(count(DaemonCounter::kLimitPublishersTotal), 1u);
   EXPECT_EQ(registry_->topic(TopicKey{"t3", "i", "e"}), nullptr) << "no topic left behind";
   subscriber_id(create_subscriber(1, topic("t1")));
   Answer b = create_subscriber(2, topic("t1"));
   EXPECT_EQ(b.code(), fb::ResultCode::LimitReached);
   EXPECT_NE(b.message().find("subscribers = 1 daemon-wide"), std::string::npos) << b.message();
-  EXPECT_EQ(count(Counter::kLimitSubscribersTotal), 1u);
+  EXPECT_EQ(count(DaemonCounter::kLimitSubscribersTotal), 1u);
   // The counters a tool reads are the same words.
-  EXPECT_EQ(stats().daemon_counter_count(), kCounterCount);
-  EXPECT_EQ(shm::read_counter(stats().daemon_counters()[static_cast<std::size_t>(Counter::kLimitPublishersTotal)]), 1u);
-  EXPECT_EQ(shm::read_counter(stats().daemon_counters()[static_cast<std::size_t>(Counter::kRegistrations)]), 2u);
+  EXPECT_EQ(stats().daemon_counter_count(), kDaemonCounterCount);
+  EXPECT_EQ(shm::read_counter(stats().daemon_counters()[static_cast<std::size_t>(DaemonCounter::kLimitPublishersTotal)]), 1u);
+  EXPECT_EQ(shm::read_counter(stats().daemon_counters()[static_cast<std::size_t>(DaemonCounter::kRegistrations)]), 2u);
   // Room again once one goes.
   unregister(1);
   EXPECT_EQ(create_publisher(2, topic("t3")).code(), fb::ResultCode::Ok);
@@ -174,23 +174,23 @@ TEST_F(StatsFixture, DropWarningsAreRateLimited) {
   const std::uint32_t sub = subscriber_id(create_subscriber(1, topic("d")));
   shm::SubscriberStats* line = stats().subscriber(sub_slot(sub));
   control_->tick(now_);
-  EXPECT_EQ(count(Counter::kDropWarnings), 0u);
+  EXPECT_EQ(count(DaemonCounter::kDropWarnings), 0u);
   shm::bump(line->dropped, 3);
   control_->tick(now_);
-  EXPECT_EQ(count(Counter::kDropWarnings), 1u);
+  EXPECT_EQ(count(DaemonCounter::kDropWarnings), 1u);
   for (int i = 0; i < 9; ++i) {  // 9 s more of drops: no new warning
     shm::bump(line->dropped);
     advance(std::chrono::seconds(1));
     control_->tick(now_);
   }
-  EXPECT_EQ(count(Counter::kDropWarnings), 1u);
+  EXPECT_EQ(count(DaemonCounter::kDropWarnings), 1u);
   advance(std::chrono::seconds(1));
   shm::bump(line->dropped);
   control_->tick(now_);
-  EXPECT_EQ(count(Counter::kDropWarnings), 2u);
+  EXPECT_EQ(count(DaemonCounter::kDropWarnings), 2u);
   advance(std::chrono::seconds(30));
   control_->tick(now_);  // no new drops: no warning
-  EXPECT_EQ(count(Counter::kDropWarnings), 2u);
+  EXPECT_EQ(count(DaemonCounter::kDropWarnings), 2u);
 }
 
 TEST_F(StatsFixture, PoolNearExhaustionWarnsOnceUntilItRecovers) {
@@ -198,16 +198,16 @@ TEST_F(StatsFixture, PoolNearExhaustionWarnsOnceUntilItRecovers) {
   router::OwnerSet held = ledger.make_owner_set();
   const std::uint32_t total = segment_.pool().stats(0).total;
   control_->tick(now_);
-  EXPECT_EQ(count(Counter::kPoolLowWarnings), 0u);
+  EXPECT_EQ(count(DaemonCounter::kPoolLowWarnings), 0u);
   for (std::uint32_t i = 0; i < total - total / 20; ++i) ASSERT_TRUE(ledger.lend(held, 0));
   control_->tick(now_);
   control_->tick(now_);
-  EXPECT_EQ(count(Counter::kPoolLowWarnings), 1u) << "once per episode";
+  EXPECT_EQ(count(DaemonCounter::kPoolLowWarnings), 1u) << "once per episode";
   ledger.reclaim(held);
   control_->tick(now_);
   for (std::uint32_t i = 0; i < total - total / 20; ++i) ASSERT_TRUE(ledger.lend(held, 0));
   control_->tick(now_);
-  EXPECT_EQ(count(Counter::kPoolLowWarnings), 2u) << "a new episode after the recovery";
+  EXPECT_EQ(count(DaemonCounter::kPoolLowWarnings), 2u) << "a new episode after the recovery";
   ledger.reclaim(held);
 }
 

@@ -1,4 +1,4 @@
-// Done-means of issue 5: seed 004's "集成到项目" example, ported by changing `qaultra` to
+// The compatibility promise of the broadcast API: seed 004's "集成到项目" example, ported by changing `qaultra` to
 // `zcp`, delivers every tick in order through the real diroute. The seed's lines are marked
 // "seed:"; the harness adds only a loop over the ticks, the start-up synchronisation (the
 // seed's broadcaster would otherwise publish before anyone listens), and the checks.

@@ -336,7 +336,7 @@ TEST(VerifyResponse, TooManyFdsDescribed) {
   EXPECT_EQ(response_error(bad).code, DecodeErrc::VerifierFailed);
 }
 
-// Seed 000 defect "unvalidated text protocol": the old daemon parsed colon-separated text
+// The old Diroute daemon's defect "unvalidated text protocol": it parsed colon-separated text
 // commands with no length, encoding or version check. Such bytes now die at the magic.
 TEST(SeedDefect, UnvalidatedTextProtocol) {
   const std::string_view old = "REGISTER:market_feed:4242:1";

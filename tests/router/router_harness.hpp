@@ -23,14 +23,14 @@
 namespace zcp::router::test {
 
 struct PubClient {
-  std::unique_ptr<PublisherPort> port;
+  std::unique_ptr<PublisherState> port;
   shm::SpscProducer<shm::MessageHeader> out;
   shm::SpscConsumer<shm::ChunkRef> loans;
   std::uint64_t seq = 0;
 };
 
 struct SubClient {
-  std::unique_ptr<SubscriberPort> port;
+  std::unique_ptr<SubscriberState> port;
   shm::MpmcRing<shm::MessageHeader> queue;
   shm::SpscProducer<shm::ChunkRef> rel;
   int efd = -1;

@@ -10,7 +10,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "config/config.hpp"
+#include "config/config_file.hpp"
 #include "config/estimate.hpp"
 #include "daemon/daemon.hpp"
 #include "options.hpp"
@@ -81,7 +81,7 @@ int check_config(const diroute::Options& o) {
               c.log_level.c_str());
   std::printf("router: %zu worker(s)%s, idle %s; reactor cpu %d, SCHED_FIFO reactor %d workers %d\n",
               c.router_cpus.empty() ? static_cast<std::size_t>(c.registry.workers) : c.router_cpus.size(),
-              c.router_cpus.empty() ? " unpinned" : " pinned", zcp::router::to_string(c.idle), c.reactor_cpu,
+              c.router_cpus.empty() ? " unpinned" : " pinned", zcp::shm::to_string(c.idle), c.reactor_cpu,
               c.reactor_priority, c.worker_priority);
   std::printf("memory: prefault %s, mlock %s; access: mode %03o, group '%s', %zu allowlist(s)%s\n",
               c.prefault ? "on" : "off", c.mlock ? "on" : "off", c.access.mode, c.access.group.c_str(),

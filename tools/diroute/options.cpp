@@ -2,7 +2,7 @@
 
 #include <cstdint>
 
-#include "config/config.hpp"
+#include "config/config_file.hpp"
 #include "shm/route_table.hpp"
 
 namespace diroute {
@@ -32,7 +32,7 @@ void add_options(CLI::App& app, Options& o) {
   o.heartbeat_ms = static_cast<unsigned>(d.control.heartbeat_interval.count());
   o.timeout_ms = static_cast<unsigned>(d.control.heartbeat_timeout.count());
   o.workers = d.registry.workers;
-  o.idle = zcp::router::to_string(d.idle);
+  o.idle = zcp::shm::to_string(d.idle);
   o.spin_us = static_cast<unsigned>(d.spin.count());
   o.spin_yield_us = static_cast<unsigned>(d.spin_yield.count());
   o.reactor_busy_poll_us = static_cast<unsigned>(d.reactor_busy_poll.count());

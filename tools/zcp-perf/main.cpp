@@ -58,9 +58,6 @@ void add_common(CLI::App* cmd, Common& c) {
 }
 
 const std::map<std::string, Mode> kModes{{"poll", Mode::kPoll}, {"wait", Mode::kWait}};
-const std::map<std::string, Policy> kPolicies{{"drop_oldest", Policy::kDropOldest},
-                                              {"drop_newest", Policy::kDropNewest},
-                                              {"block_publisher", Policy::kBlockPublisher}};
 
 constexpr const char* kThroughputFields =
     "Fields (also in --json): sent = messages published; received and dropped = summed over the "
@@ -212,7 +209,7 @@ int main(int argc, char** argv) {
   }
   if (tp->parsed()) {
     to.mode = kModes.at(tmode);
-    to.policy = kPolicies.at(tpolicy);
+    to.policy = *zcp::queue_policy_from_string(tpolicy);
     std::vector<std::pair<const char*, int>> cpus{{"--cpu-pub", to.cpu_pub}, {"--router-cpu", tc.router_cpu}};
     for (int c : to.cpu_subs) cpus.emplace_back("--cpu-subs", c);
     return run(tc, {}, cpus, [&](const DaemonSession& d, Environment env) -> Status<Json> {

@@ -143,7 +143,7 @@ void print_table(const ThroughputOptions& o, const ThroughputResult& r, const En
   std::uint64_t bad = 0;
   for (const auto& t : m.subs) bad += t.reordered + t.corrupt;
   if (bad != 0) std::printf("  WARNING: %" PRIu64 " reordered or corrupt messages\n", bad);
-  if (o.policy == Policy::kBlockPublisher && m.received() != m.sent * m.subs.size()) {
+  if (o.policy == zcp::QueuePolicy::kBlockPublisher && m.received() != m.sent * m.subs.size()) {
     std::printf("  WARNING: block_publisher is lossless, but %" PRIu64 " of %" PRIu64 " deliveries arrived\n",
                 m.received(), m.sent * m.subs.size());
   }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <zcp/queue_policy.hpp>
 
 #include "daemon.hpp"
 #include "histogram.hpp"
@@ -54,14 +55,11 @@ Json to_json(const LatencyOptions& o, const LatencyResult& r);
 void print_table(const LatencyOptions& o, const LatencyResult& r, const Environment& env);
 
 // ---- throughput -------------------------------------------------------------------------
-enum class Policy { kDropOldest, kDropNewest, kBlockPublisher };
-const char* to_string(Policy p) noexcept;
-
 struct ThroughputOptions {
   std::uint32_t payload = 64;
   std::uint32_t subscribers = 1;
   Mode mode = Mode::kPoll;
-  Policy policy = Policy::kBlockPublisher;
+  zcp::QueuePolicy policy = zcp::QueuePolicy::kBlockPublisher;
   double duration_s = 2;
   std::uint64_t warmup = 10000;  // messages published before the timed window (not counted)
   bool touch = false;

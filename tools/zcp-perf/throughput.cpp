@@ -149,9 +149,7 @@ int subscriber_main(std::uint32_t index, const std::string& instance, const std:
   if (!rt) return fail(sh, rt.error());
   zcp::SubscriberOptions so;
   so.queue_capacity = o.queue_capacity;
-  so.policy = o.policy == Policy::kDropOldest   ? zcp::QueuePolicy::kDropOldest
-              : o.policy == Policy::kDropNewest ? zcp::QueuePolicy::kDropNewest
-                                                : zcp::QueuePolicy::kBlockPublisher;
+  so.policy = o.policy;
   auto sub = zcp::Subscriber<>::create(**rt, topic, so);
   if (!sub) return fail(sh, role + ": " + sub.error().message);
   sh.subs_ready.fetch_add(1, std::memory_order_acq_rel);
@@ -263,15 +261,6 @@ Status<ThroughputRun> run_once(const DaemonSession& daemon, const ThroughputOpti
 }
 
 }  // namespace
-
-const char* to_string(Policy p) noexcept {
-  switch (p) {
-    case Policy::kDropOldest: return "drop_oldest";
-    case Policy::kDropNewest: return "drop_newest";
-    case Policy::kBlockPublisher: return "block_publisher";
-  }
-  return "?";
-}
 
 std::uint64_t ThroughputRun::received() const noexcept {
   return std::accumulate(subs.begin(), subs.end(), std::uint64_t{0},

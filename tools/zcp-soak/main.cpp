@@ -4,7 +4,7 @@
 // have every chunk back (free == total in every pool class, exactly), still be alive, and
 // serve a new client; every witness stream must be complete and in order.
 //
-//   zcp-soak --rounds 200          # 200 random kills (the issue-7 crash test)
+//   zcp-soak --rounds 200          # 200 random kills (the integration test's crash test)
 //   zcp-soak --duration 180        # a timed soak (make soak)
 //
 // Exit code 0 when every check holds, 1 when one fails, 2 on bad usage.

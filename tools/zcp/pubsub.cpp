@@ -198,9 +198,8 @@ int run_echo(const EchoArgs& a) {
   zcp::SubscriberOptions o;
   o.queue_capacity = a.queue_capacity;
   o.history_request = a.history;
-  o.policy = a.policy == "drop_newest"       ? zcp::QueuePolicy::kDropNewest
-             : a.policy == "block_publisher" ? zcp::QueuePolicy::kBlockPublisher
-                                             : zcp::QueuePolicy::kDropOldest;
+  // main() checked the name against the same three (CLI::IsMember).
+  o.policy = zcp::queue_policy_from_string(a.policy).value_or(zcp::QueuePolicy::kDropOldest);
   auto sub = zcp::Subscriber<>::create(*rt, a.topic, o);
   if (!sub) return fail(sub.error().message);
 

@@ -1,7 +1,7 @@
 // The peer benchmarks (bench/peers/): zcp-perf's latency and throughput scenarios, run over
 // another transport (iceoryx, Unix domain sockets) so that `make bench-compare` can put them
 // side by side with zerocp. The scenario loops, the process plumbing, the histogram and the
-// JSON fields are zcp-perf's (tools/zcp-perf: system.hpp and histogram.hpp are included, not
+// JSON fields are zcp-perf's (tools/common: system.hpp and histogram.hpp are included, not
 // copied); a transport supplies only how one process sends and receives.
 #pragma once
 
@@ -14,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "histogram.hpp"  // tools/zcp-perf
+#include "histogram.hpp"  // tools/common
 #include "system.hpp"     // tools/zcp-perf: Status, Shared, spawn_child, wait_children...
 
 namespace CLI {

@@ -1,14 +1,17 @@
-// The router's side of a publisher or subscriber port: its ring views, its ownership set in
-// the ledger, and where its counters live (the counter line of its slot in the stats region,
-// so that tools read them without asking the daemon). The reactor creates a port, hands it to workers by command,
-// and frees it only after every worker acknowledged that it no longer touches it
-// (docs/router.md, "Retiring a port").
+// PublisherState and SubscriberState: the router's side of a publisher or subscriber port
+// (the client's side is detail::PublisherPort / SubscriberPort in src/client/): its ring
+// views, its ownership set in the ledger, and where its counters live (the counter line of its
+// slot in the stats region, so that tools read them without asking the daemon). The reactor
+// creates one, hands it to workers by command, and frees it only after every worker
+// acknowledged that it no longer touches it (docs/router.md, "Retiring a port").
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <cstdint>
 #include <vector>
+
+#include <zcp/queue_policy.hpp>
 
 #include "router/chunk_ledger.hpp"
 #include "shm/layout.hpp"
@@ -22,8 +25,6 @@ namespace zcp::router {
 // Most router workers. Each costs a CPU; more than the host's cores only adds contention.
 inline constexpr std::uint32_t kMaxWorkers = 16;
 
-enum class QueuePolicy : std::uint8_t { kDropOldest = 0, kDropNewest = 1, kBlockPublisher = 2 };
-const char* to_string(QueuePolicy p) noexcept;
 
 // Why the router stopped serving a port: its client broke the ring protocol. The reactor
 // disconnects the client and logs the fault.
@@ -47,7 +48,7 @@ const char* to_string(PortFault f) noexcept;
 //    topic may write them (shm::bump_shared, relaxed fetch_add); with a single worker, that
 //    worker is their only writer (shm::bump; Worker::bump_sub).
 
-struct SubscriberPort {
+struct SubscriberState {
   std::uint32_t id = 0;
   std::uint32_t topic = 0;
   std::uint32_t home_worker = 0;   // the one worker that drains the release ring
@@ -85,11 +86,11 @@ void reset_counters(shm::SubscriberStats& s) noexcept;
 // A worker's view of a direct topic's route slots: which subscriber each slot names, as of
 // the newest route version whose command the worker applied. Worker-private.
 struct RouteMap {
-  SubscriberPort* slot[shm::kRouteSlots] = {};
+  SubscriberState* slot[shm::kRouteSlots] = {};
   std::uint32_t version = 0;
 };
 
-struct PublisherPort {
+struct PublisherState {
   std::uint32_t id = 0;
   std::uint32_t topic = 0;
   std::uint32_t worker = 0;
@@ -114,7 +115,7 @@ struct PublisherPort {
   // The topic's subscribers in the worker's table, set when the worker adds the publisher. The
   // table's entry outlives the publisher in it (unordered_map nodes are stable), so deliver()
   // needs no lookup per message.
-  const std::vector<SubscriberPort*>* subs = nullptr;
+  const std::vector<SubscriberState*>* subs = nullptr;
   const RouteMap* route = nullptr;  // the topic's route slots (direct delivery), same lifetime
   std::vector<shm::MessageHeader> hist;  // ring of the last history_depth publications
   std::size_t hist_head = 0;
@@ -148,8 +149,8 @@ struct Command {
   enum class Kind : std::uint8_t { kAddPublisher, kRemovePublisher, kAddSubscriber, kRemoveSubscriber };
   Kind kind;
   std::uint64_t seq;  // acknowledged by the worker once applied
-  PublisherPort* pub = nullptr;
-  SubscriberPort* sub = nullptr;
+  PublisherState* pub = nullptr;
+  SubscriberState* sub = nullptr;
 };
 
 }  // namespace zcp::router
