@@ -11,15 +11,15 @@
 //   valgrind --tool=callgrind --collect-atstart=no
 //            '--toggle-collect=zcp::router::Worker::do_work*' build/bin/zcp-bench-router
 // gives the worker's instructions; divide by the messages it prints.
-#include <sys/eventfd.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
+
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "router/router.hpp"
 #include "shm/ports.hpp"
@@ -48,10 +48,14 @@ Options parse(int argc, char** argv) {
       if (i + 1 >= argc) die(a + " needs a value");
       return std::strtoull(argv[++i], nullptr, 10);
     };
-    if (a == "--subscribers") o.subscribers = static_cast<std::uint32_t>(value());
-    else if (a == "--batch") o.batch = static_cast<std::uint32_t>(value());
-    else if (a == "--messages") o.messages = value();
-    else die("unknown option " + a + " (--subscribers N --batch B --messages M)");
+    if (a == "--subscribers")
+      o.subscribers = static_cast<std::uint32_t>(value());
+    else if (a == "--batch")
+      o.batch = static_cast<std::uint32_t>(value());
+    else if (a == "--messages")
+      o.messages = value();
+    else
+      die("unknown option " + a + " (--subscribers N --batch B --messages M)");
   }
   if (o.subscribers == 0 || o.subscribers > 256) die("--subscribers must be 1..256");
   if (o.batch == 0 || o.batch > shm::kDefaultMaxLoans / 2) die("--batch must be 1..32");
@@ -80,8 +84,9 @@ int main(int argc, char** argv) {
   std::byte* base = seg->base();
   const std::uint64_t size = seg->size();
 
-  auto pub = router::make_publisher_port(base, size, alloc, r.ledger(),
-                                         {1, 7, 0, 0, shm::kDefaultMaxLoans, shm::kDefaultPublishRing, 0});
+  auto pub =
+      router::make_publisher_port(base, size, alloc, r.ledger(),
+                                  {1, 7, 0, 0, shm::kDefaultMaxLoans, shm::kDefaultPublishRing, 0});
   if (!pub) die(pub.error());
   auto out = *shm::SpscProducer<shm::MessageHeader>::attach(base, size, (*pub)->publish_desc);
   auto loans = *shm::SpscConsumer<shm::ChunkRef>::attach(base, size, (*pub)->loan_desc);
@@ -96,9 +101,9 @@ int main(int argc, char** argv) {
   std::vector<Sub> subs;
   for (std::uint32_t i = 0; i < o.subscribers; ++i) {
     int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    auto s = router::make_subscriber_port(base, size, alloc, r.ledger(),
-                                          {100 + i, 7, 0, QueuePolicy::kBlockPublisher, 256,
-                                           shm::kDefaultMaxHeld, 0, efd});
+    auto s = router::make_subscriber_port(
+        base, size, alloc, r.ledger(),
+        {100 + i, 7, 0, QueuePolicy::kBlockPublisher, 256, shm::kDefaultMaxHeld, 0, efd});
     if (!s) die(s.error());
     Sub sub{std::move(*s), {}, {}, efd};
     sub.queue = *shm::MpmcRing<shm::MessageHeader>::attach(base, size, sub.port->queue_desc);
@@ -128,17 +133,22 @@ int main(int argc, char** argv) {
     }
     w.do_work(0);  // drain releases, refill loans
   }
-  const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
+  const double ns =
+      std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
   if (received != seq * o.subscribers) {
-    die("lost messages: " + std::to_string(received) + " of " + std::to_string(seq * o.subscribers));
+    die("lost messages: " + std::to_string(received) + " of " +
+        std::to_string(seq * o.subscribers));
   }
-  std::printf("{\"messages\":%llu,\"subscribers\":%u,\"batch\":%u,\"ns_per_message\":%.1f,\"passes\":%llu}\n",
-              static_cast<unsigned long long>(seq), o.subscribers, o.batch, ns / static_cast<double>(seq),
-              static_cast<unsigned long long>(2 * ((seq + o.batch - 1) / o.batch) + 1));
+  std::printf(
+      "{\"messages\":%llu,\"subscribers\":%u,\"batch\":%u,\"ns_per_message\":%.1f,\"passes\":%llu}"
+      "\n",
+      static_cast<unsigned long long>(seq), o.subscribers, o.batch, ns / static_cast<double>(seq),
+      static_cast<unsigned long long>(2 * ((seq + o.batch - 1) / o.batch) + 1));
 
   // Tear down like the reactor: remove, settle, reclaim; the pool must be full again.
   auto s1 = r.remove_publisher(pub->get());
-  for (Sub& s : subs) s1 = r.remove_subscriber(s.port.get());
+  for (Sub& s : subs)
+    s1 = r.remove_subscriber(s.port.get());
   w.do_work(0);
   if (!r.settled(s1)) die("removals did not settle");
   router::free_publisher_port(alloc, r.ledger(), **pub);

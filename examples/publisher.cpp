@@ -20,8 +20,10 @@ int main() {
     auto loan = pub->loan();  // a Counter constructed in a shared-memory chunk
     if (!loan) return std::fprintf(stderr, "%s\n", loan.error().message.c_str()), 1;
     (*loan)->value = i;
-    std::snprintf((*loan)->text, sizeof((*loan)->text), "hello #%llu", static_cast<unsigned long long>(i));
-    if (auto r = pub->publish(std::move(*loan)); !r) std::fprintf(stderr, "%s\n", r.error().message.c_str());
+    std::snprintf((*loan)->text, sizeof((*loan)->text), "hello #%llu",
+                  static_cast<unsigned long long>(i));
+    if (auto r = pub->publish(std::move(*loan)); !r)
+      std::fprintf(stderr, "%s\n", r.error().message.c_str());
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }

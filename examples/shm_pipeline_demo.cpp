@@ -4,20 +4,20 @@
 // each reference out to three subscriber processes' MPMC queues (drop_oldest when full) and
 // waking sleepers through their eventfds; subscribers verify every payload in place and
 // release the chunk. At the end every pool's free count must equal its total.
-#include <poll.h>
-#include <signal.h>
-#include <sys/eventfd.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <thread>
 #include <vector>
+
+#include <CLI/CLI.hpp>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "common/clock.hpp"
 #include "shm/mpmc_ring.hpp"
@@ -58,7 +58,8 @@ std::uint32_t fill_payload(std::byte* p, std::uint32_t size, std::uint64_t seq) 
 
 std::uint32_t sum_payload(const std::byte* p, std::uint32_t size) {
   std::uint32_t sum = 0;
-  for (std::uint32_t i = 0; i < size; ++i) sum = sum * 31 + static_cast<std::uint8_t>(p[i]);
+  for (std::uint32_t i = 0; i < size; ++i)
+    sum = sum * 31 + static_cast<std::uint8_t>(p[i]);
   return sum;
 }
 
@@ -81,7 +82,8 @@ int publisher(const std::string& name, QueueDescriptor ring, Shared* sh) {
     chunk->header->payload_size = size;
     chunk->header->sequence = seq;
     std::memcpy(chunk->header->user, &sum, sizeof(sum));
-    MessageHeader m{chunk->ref.index, chunk->ref.pool_class, 0, chunk->ref.generation, 1, seq, zcp::monotonic_ns()};
+    MessageHeader m{chunk->ref.index,   chunk->ref.pool_class, 0, chunk->ref.generation, 1, seq,
+                    zcp::monotonic_ns()};
     while (!out->try_push(m)) {
       if (sh->stop.load(std::memory_order_relaxed)) {
         (void)seg->pool().release(chunk->ref);
@@ -130,7 +132,8 @@ int subscriber(int k, const std::string& name, QueueDescriptor q, int efd, Share
     if (sum_payload(chunk->payload, chunk->header->payload_size) != want) {
       st.corrupt.fetch_add(1, std::memory_order_relaxed);
     }
-    if (last && m.sequence > last + 1) st.gaps.fetch_add(m.sequence - last - 1, std::memory_order_relaxed);
+    if (last && m.sequence > last + 1)
+      st.gaps.fetch_add(m.sequence - last - 1, std::memory_order_relaxed);
     last = m.sequence;
     st.received.fetch_add(1, std::memory_order_relaxed);
     (void)seg->pool().release(m.chunk());
@@ -144,7 +147,8 @@ int main(int argc, char** argv) {
   double seconds = 5;
   std::uint32_t queue_capacity = 64;
   app.add_option("--seconds", seconds, "how long to run")->check(CLI::Range(0.5, 3600.0));
-  app.add_option("--queue-capacity", queue_capacity, "subscriber queue capacity")->check(CLI::Range(1, 65536));
+  app.add_option("--queue-capacity", queue_capacity, "subscriber queue capacity")
+      ->check(CLI::Range(1, 65536));
   CLI11_PARSE(app, argc, argv);
 
   const std::string name = "/zcp.shmdemo-" + std::to_string(::getpid()) + ".seg";
@@ -158,18 +162,23 @@ int main(int argc, char** argv) {
   std::vector<QueueDescriptor> queues;
   std::vector<int> efds;
   for (int k = 0; k < kSubscribers; ++k) {
-    queues.push_back(*alloc.allocate_ring<MessageHeader>(seg->base(), RingKind::kMpmc, queue_capacity));
+    queues.push_back(
+        *alloc.allocate_ring<MessageHeader>(seg->base(), RingKind::kMpmc, queue_capacity));
     efds.push_back(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   }
-  auto* sh = new (::mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0)) Shared;
+  auto* sh = new (::mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE,
+                         MAP_SHARED | MAP_ANONYMOUS, -1, 0)) Shared;
 
-  std::printf("segment %s: %llu bytes; pools:", name.c_str(), static_cast<unsigned long long>(seg->size()));
+  std::printf("segment %s: %llu bytes; pools:", name.c_str(),
+              static_cast<unsigned long long>(seg->size()));
   for (std::size_t c = 0; c < seg->pool().class_count(); ++c) {
     auto s = seg->pool().stats(c);
     std::printf(" %u B x %u", s.chunk_size, s.total);
   }
-  std::printf("\n1 publisher process -> router (this process) -> %d subscriber processes, queue %u, drop_oldest\n",
-              kSubscribers, queue_capacity);
+  std::printf(
+      "\n1 publisher process -> router (this process) -> %d subscriber processes, queue %u, "
+      "drop_oldest\n",
+      kSubscribers, queue_capacity);
 
   std::vector<pid_t> kids;
   auto spawn = [&](auto fn) {
@@ -186,7 +195,8 @@ int main(int argc, char** argv) {
   // The router loop: this is what a diroute worker does, minus the daemon around it.
   auto in = *SpscConsumer<MessageHeader>::attach(seg->base(), seg->size(), *ring);
   std::vector<MpmcRing<MessageHeader>> outs;
-  for (auto& q : queues) outs.push_back(*MpmcRing<MessageHeader>::attach(seg->base(), seg->size(), q));
+  for (auto& q : queues)
+    outs.push_back(*MpmcRing<MessageHeader>::attach(seg->base(), seg->size(), q));
   std::uint64_t routed = 0, dropped = 0;
   auto start = Clock::now();
   auto next_report = start + std::chrono::seconds(1);
@@ -221,8 +231,10 @@ int main(int argc, char** argv) {
     if (Clock::now() >= next_report) {
       next_report += std::chrono::seconds(1);
       std::uint64_t pub = sh->published.load();
-      std::printf("published %8llu/s  routed %9llu  dropped %7llu  |", static_cast<unsigned long long>(pub - last_pub),
-                  static_cast<unsigned long long>(routed), static_cast<unsigned long long>(dropped));
+      std::printf("published %8llu/s  routed %9llu  dropped %7llu  |",
+                  static_cast<unsigned long long>(pub - last_pub),
+                  static_cast<unsigned long long>(routed),
+                  static_cast<unsigned long long>(dropped));
       last_pub = pub;
       for (int k = 0; k < kSubscribers; ++k) {
         std::uint64_t rx = sh->sub[k].received.load();
@@ -243,30 +255,38 @@ int main(int argc, char** argv) {
   }
   // Drain what is still in flight, releasing each reference, as the daemon would on shutdown.
   MessageHeader m;
-  while (in.try_pop(m)) (void)seg->pool().release(m.chunk());
+  while (in.try_pop(m))
+    (void)seg->pool().release(m.chunk());
   for (auto& q : outs) {
-    while (q.try_pop(m)) (void)seg->pool().release(m.chunk());
+    while (q.try_pop(m))
+      (void)seg->pool().release(m.chunk());
   }
 
   std::uint64_t corrupt = 0;
   std::printf("\nsummary after %.1f s: published %llu, routed %llu, queue drops %llu\n", seconds,
-              static_cast<unsigned long long>(sh->published.load()), static_cast<unsigned long long>(routed),
-              static_cast<unsigned long long>(dropped));
+              static_cast<unsigned long long>(sh->published.load()),
+              static_cast<unsigned long long>(routed), static_cast<unsigned long long>(dropped));
   for (int k = 0; k < kSubscribers; ++k) {
     auto& s = sh->sub[k];
     corrupt += s.corrupt.load();
-    std::printf("  subscriber %d: received %llu, sequence gaps %llu, corrupt payloads %llu, sleeps %llu\n", k,
-                static_cast<unsigned long long>(s.received.load()), static_cast<unsigned long long>(s.gaps.load()),
-                static_cast<unsigned long long>(s.corrupt.load()), static_cast<unsigned long long>(s.sleeps.load()));
+    std::printf(
+        "  subscriber %d: received %llu, sequence gaps %llu, corrupt payloads %llu, sleeps %llu\n",
+        k, static_cast<unsigned long long>(s.received.load()),
+        static_cast<unsigned long long>(s.gaps.load()),
+        static_cast<unsigned long long>(s.corrupt.load()),
+        static_cast<unsigned long long>(s.sleeps.load()));
   }
   bool exact = true;
   for (std::size_t c = 0; c < seg->pool().class_count(); ++c) {
     auto s = seg->pool().stats(c);
-    std::printf("  pool %5u B: free %u of %u (min free %u)\n", s.chunk_size, s.free, s.total, s.min_free);
+    std::printf("  pool %5u B: free %u of %u (min free %u)\n", s.chunk_size, s.free, s.total,
+                s.min_free);
     exact &= s.free == s.total;
   }
-  std::printf("%s\n", exact && !corrupt && !failed ? "OK: every chunk returned, every payload intact"
-                                                  : "FAILED: chunk accounting or payload check");
-  for (int fd : efds) ::close(fd);
+  std::printf("%s\n", exact && !corrupt && !failed
+                          ? "OK: every chunk returned, every payload intact"
+                          : "FAILED: chunk accounting or payload check");
+  for (int fd : efds)
+    ::close(fd);
   return exact && !corrupt && !failed ? 0 : 1;
 }

@@ -19,7 +19,8 @@ int main() {
   for (int got = 0, idle = 0; got < 50 && idle < 50;) {
     while (auto s = sub->take()) {
       std::printf("%-16s value %llu (sequence %llu)\n", (*s)->text,
-                  static_cast<unsigned long long>((*s)->value), static_cast<unsigned long long>(s->sequence()));
+                  static_cast<unsigned long long>((*s)->value),
+                  static_cast<unsigned long long>(s->sequence()));
       ++got, idle = 0;
     }
     if (!sub->wait(std::chrono::milliseconds(100))) ++idle;

@@ -31,13 +31,12 @@
 // with no wait pending on it; a descriptor left on the old eventfd never completes again.
 #pragma once
 
-#include <unistd.h>
-
 #include <cstdint>
 #include <system_error>
 #include <utility>
 
 #include <asio.hpp>
+#include <unistd.h>
 
 #include <zcp/subscriber.hpp>
 
@@ -63,13 +62,14 @@ namespace detail {
 // async_wait, and when `seen` is given, first renews sd if the subscriber re-created itself on
 // a new daemon since *seen (AsioSubscriber's case).
 template <class T, class Token>
-auto async_wait_renewing(::asio::posix::stream_descriptor& sd, Subscriber<T>& sub, std::uint64_t* seen,
-                         Token&& token) {
+auto async_wait_renewing(::asio::posix::stream_descriptor& sd, Subscriber<T>& sub,
+                         std::uint64_t* seen, Token&& token) {
   return ::asio::async_initiate<Token, void(std::error_code)>(
       [&sd, &sub, seen](auto handler) {
         auto ex = ::asio::get_associated_executor(handler, sd.get_executor());
         if (!sub.prepare_wait()) {  // data already there, or disconnected
-          std::error_code ec = sub.connected() ? std::error_code() : make_error_code(Errc::kDisconnected);
+          std::error_code ec =
+              sub.connected() ? std::error_code() : make_error_code(Errc::kDisconnected);
           ::asio::post(ex, [h = std::move(handler), ec]() mutable { h(ec); });
           return;
         }
@@ -79,12 +79,13 @@ auto async_wait_renewing(::asio::posix::stream_descriptor& sd, Subscriber<T>& su
           renew_wait_descriptor(sd, sub);
           *seen = sub.rebinds();
         }
-        sd.async_wait(::asio::posix::descriptor_base::wait_read,
-                      ::asio::bind_executor(ex, [&sub, h = std::move(handler)](std::error_code ec) mutable {
-                        sub.finish_wait();
-                        if (!ec && !sub.connected()) ec = make_error_code(Errc::kDisconnected);
-                        h(ec);
-                      }));
+        sd.async_wait(
+            ::asio::posix::descriptor_base::wait_read,
+            ::asio::bind_executor(ex, [&sub, h = std::move(handler)](std::error_code ec) mutable {
+              sub.finish_wait();
+              if (!ec && !sub.connected()) ec = make_error_code(Errc::kDisconnected);
+              h(ec);
+            }));
       },
       token);
 }
@@ -104,7 +105,8 @@ namespace detail {
 template <class T, class Handler>
 class AsyncTakeOp {
  public:
-  AsyncTakeOp(::asio::posix::stream_descriptor& sd, Subscriber<T>& sub, std::uint64_t* seen, Handler h)
+  AsyncTakeOp(::asio::posix::stream_descriptor& sd, Subscriber<T>& sub, std::uint64_t* seen,
+              Handler h)
       : sd_(&sd), sub_(&sub), seen_(seen), handler_(std::move(h)) {}
 
   void start() {
@@ -127,7 +129,8 @@ class AsyncTakeOp {
   void complete(std::error_code ec, Sample<T> s) {
     // Always posted, never run inside the initiating call (Asio's rule for completions).
     auto ex = ::asio::get_associated_executor(handler_, sd_->get_executor());
-    ::asio::post(ex, [h = std::move(handler_), ec, s = std::move(s)]() mutable { h(ec, std::move(s)); });
+    ::asio::post(
+        ex, [h = std::move(handler_), ec, s = std::move(s)]() mutable { h(ec, std::move(s)); });
   }
 
   ::asio::posix::stream_descriptor* sd_;
@@ -137,8 +140,8 @@ class AsyncTakeOp {
 };
 
 template <class T, class Token>
-auto async_take_renewing(::asio::posix::stream_descriptor& sd, Subscriber<T>& sub, std::uint64_t* seen,
-                         Token&& token) {
+auto async_take_renewing(::asio::posix::stream_descriptor& sd, Subscriber<T>& sub,
+                         std::uint64_t* seen, Token&& token) {
   return ::asio::async_initiate<Token, void(std::error_code, Sample<T>)>(
       [&sd, &sub, seen](auto handler) {
         detail::AsyncTakeOp<T, decltype(handler)>(sd, sub, seen, std::move(handler)).start();

@@ -35,7 +35,7 @@ class [[nodiscard]] Expected {
   using error_type = E;
 
   template <class U = T>
-    requires std::is_constructible_v<T, U&&>
+  requires std::is_constructible_v<T, U&&>
   constexpr Expected(U&& v) : storage_(std::in_place_index<0>, std::forward<U>(v)) {}  // NOLINT
   template <class G>
   constexpr Expected(Unexpected<G> u)  // NOLINT: implicit like std::expected

@@ -23,9 +23,10 @@
 // kTooLarge, kTooManyLoans, kDisconnected, kInvalidArgument.
 //
 // Threads: a Publisher and its Loans are used by one thread at a time (its rings have one
-// producer). A moved-from Publisher may only be destroyed or assigned to. The Runtime must outlive the Publisher and its Loans. Destroying the Publisher
-// gives the router up to kDrainOnDestroy to take what is still in the publish ring, then
-// tells the daemon (best effort); if Loans are still alive, that waits for the last one.
+// producer). A moved-from Publisher may only be destroyed or assigned to. The Runtime must outlive
+// the Publisher and its Loans. Destroying the Publisher gives the router up to kDrainOnDestroy to
+// take what is still in the publish ring, then tells the daemon (best effort); if Loans are still
+// alive, that waits for the last one.
 #pragma once
 
 #include <chrono>
@@ -128,11 +129,11 @@ class Publisher<void> {
 
   std::uint32_t id() const noexcept;
   const Topic& topic() const noexcept;
-  std::size_t max_payload() const noexcept;        // the granted chunk size
-  std::uint32_t max_loans() const noexcept;        // granted
-  std::uint32_t history_depth() const noexcept;    // granted
+  std::size_t max_payload() const noexcept;      // the granted chunk size
+  std::uint32_t max_loans() const noexcept;      // granted
+  std::uint32_t history_depth() const noexcept;  // granted
   std::uint32_t loans_outstanding() const noexcept;
-  std::uint64_t published() const noexcept;        // the last sequence number published
+  std::uint64_t published() const noexcept;  // the last sequence number published
   // Publications (not yet routed) and loans lost because diroute restarted under them
   // (RuntimeOptions::reconnect). The publisher itself carries on with the new daemon.
   std::uint64_t lost() const noexcept;
@@ -162,7 +163,8 @@ class Publisher {
  public:
   static Result<Publisher> create(Runtime& runtime, const Topic& topic,
                                   PublisherOptions options = {}) {
-    if (options.max_payload < sizeof(T)) options.max_payload = static_cast<std::uint32_t>(sizeof(T));
+    if (options.max_payload < sizeof(T))
+      options.max_payload = static_cast<std::uint32_t>(sizeof(T));
     auto raw = Publisher<void>::create(runtime, topic, options);
     if (!raw) return Unexpected(std::move(raw).error());
     return Publisher(std::move(*raw));
@@ -185,8 +187,9 @@ class Publisher {
   // A chunk with a default-initialised T: no zeroing (an 8 KiB T costs a memset otherwise).
   // Write every field before publishing: the chunk holds whatever it held last.
   Result<Loan<T>> loan_uninitialized() noexcept {
-    static_assert(std::is_trivially_default_constructible_v<T>,
-                  "zcp::Publisher<T>::loan_uninitialized: T must be trivially default constructible");
+    static_assert(
+        std::is_trivially_default_constructible_v<T>,
+        "zcp::Publisher<T>::loan_uninitialized: T must be trivially default constructible");
     auto raw = raw_.loan(sizeof(T));
     if (!raw) return Unexpected(std::move(raw).error());
     ::new (static_cast<void*>(raw->data().data())) T;

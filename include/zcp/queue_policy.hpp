@@ -21,16 +21,20 @@ enum class QueuePolicy : std::uint8_t {
 // The name in config files, command-line flags, JSON and logs.
 constexpr const char* to_string(QueuePolicy p) noexcept {
   switch (p) {
-    case QueuePolicy::kDropOldest: return "drop_oldest";
-    case QueuePolicy::kDropNewest: return "drop_newest";
-    case QueuePolicy::kBlockPublisher: return "block_publisher";
+    case QueuePolicy::kDropOldest:
+      return "drop_oldest";
+    case QueuePolicy::kDropNewest:
+      return "drop_newest";
+    case QueuePolicy::kBlockPublisher:
+      return "block_publisher";
   }
   return "unknown";
 }
 
 // The policy of such a name; nullopt for any other string.
 constexpr std::optional<QueuePolicy> queue_policy_from_string(std::string_view name) noexcept {
-  for (auto p : {QueuePolicy::kDropOldest, QueuePolicy::kDropNewest, QueuePolicy::kBlockPublisher}) {
+  for (auto p :
+       {QueuePolicy::kDropOldest, QueuePolicy::kDropNewest, QueuePolicy::kBlockPublisher}) {
     if (name == to_string(p)) return p;
   }
   return std::nullopt;

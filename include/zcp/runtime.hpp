@@ -26,7 +26,7 @@ struct RuntimeOptions {
   // -Wmissing-field-initializers in users' -Wextra builds.
   std::string name{};      // unique per live process; empty: "<program>-<pid>"
   std::string instance{};  // empty: $ZCP_INSTANCE, else "default"
-  bool monitored = true; // heartbeat-monitored: a hung (not only a dead) process is removed
+  bool monitored = true;   // heartbeat-monitored: a hung (not only a dead) process is removed
   std::chrono::milliseconds request_timeout{2000};
   // When the daemon goes away: wait for a new diroute on the same instance, register again,
   // and let every Publisher and Subscriber of this runtime carry on (each re-creates itself

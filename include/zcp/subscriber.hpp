@@ -111,7 +111,7 @@ class Subscriber<void> {
   // zcp::AsioSubscriber does that itself; see zcp::renew_wait_descriptor.
   std::uint64_t rebinds() const noexcept;
   std::uint32_t held() const noexcept;
-  std::uint32_t max_held() const noexcept;       // granted
+  std::uint32_t max_held() const noexcept;        // granted
   std::uint32_t queue_capacity() const noexcept;  // granted
   std::uint32_t id() const noexcept;
   const Topic& topic() const noexcept;

@@ -3,9 +3,9 @@
 // microsecond or two but may be preempted (2-CPU hosts) — never a sleep, never unbounded.
 #pragma once
 
-#include <sched.h>
-
 #include <chrono>
+
+#include <sched.h>
 
 #include "shm/atomic.hpp"
 

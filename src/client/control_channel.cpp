@@ -1,12 +1,12 @@
 #include "client/control_channel.hpp"
 
+#include <cstring>
+
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-#include <cstring>
 
 #include "protocol/frame.hpp"
 
@@ -37,8 +37,8 @@ Result<std::unique_ptr<ControlChannel>> ControlChannel::connect(const std::strin
     if (c.err == ENOENT || c.err == ECONNREFUSED) {
       return Unexpected(Error{Errc::kDaemonUnavailable, 0,
                               "no diroute daemon on instance '" + instance + "' (" + socket_path +
-                                  ": " + std::strerror(c.err) + "); start it with `diroute --instance " +
-                                  instance + "`"});
+                                  ": " + std::strerror(c.err) +
+                                  "); start it with `diroute --instance " + instance + "`"});
     }
     if (c.err == EACCES) {
       return Unexpected(Error{Errc::kDaemonUnavailable, 0,
@@ -56,7 +56,9 @@ Result<std::unique_ptr<ControlChannel>> ControlChannel::connect(const std::strin
 ControlChannel::ControlChannel(sys::UniqueFd sock, sys::UniqueFd wake, std::string instance)
     : sock_(std::move(sock)), wake_(std::move(wake)), instance_(std::move(instance)) {}
 
-ControlChannel::~ControlChannel() { stop(); }
+ControlChannel::~ControlChannel() {
+  stop();
+}
 
 void ControlChannel::stop() {
   if (reader_.joinable()) {
@@ -114,7 +116,8 @@ Result<Reply> ControlChannel::call(std::uint64_t request_id, const std::vector<s
     auto r = sys::call(::send, sock_.get(), frame.data(), frame.size(), MSG_NOSIGNAL);
     if (!r.ok()) {
       Error e = (r.err == EPIPE || r.err == ECONNRESET)
-                    ? Error{Errc::kDisconnected, 0, "daemon of instance '" + instance_ + "' closed the connection"}
+                    ? Error{Errc::kDisconnected, 0,
+                            "daemon of instance '" + instance_ + "' closed the connection"}
                     : sys_error("send to daemon", r.err);
       if (e.code == Errc::kDisconnected) mark_disconnected(e);
       std::lock_guard lk2(mu_);
@@ -168,8 +171,9 @@ void ControlChannel::reader_loop(std::function<void()> tick, std::chrono::millis
       auto r = sys::call(::recvmsg, sock_.get(), &msg, MSG_CMSG_CLOEXEC | MSG_TRUNC);
       if (!r.ok() || r.value == 0) {
         mark_disconnected(Error{Errc::kDisconnected, 0,
-                                r.ok() ? "diroute (instance '" + instance_ + "') closed the connection: "
-                                         "the daemon stopped or crashed"
+                                r.ok() ? "diroute (instance '" + instance_ +
+                                             "') closed the connection: "
+                                             "the daemon stopped or crashed"
                                        : "lost the connection to diroute (instance '" + instance_ +
                                              "'): " + std::strerror(r.err)});
         // Keep ticking would be pointless: the heartbeat slot is gone with the daemon.
@@ -187,7 +191,8 @@ void ControlChannel::reader_loop(std::function<void()> tick, std::chrono::millis
         }
       }
       auto len = static_cast<std::size_t>(r.value);
-      std::vector<std::uint8_t> bytes(buf.begin(), buf.begin() + static_cast<long>(std::min(len, buf.size())));
+      std::vector<std::uint8_t> bytes(buf.begin(),
+                                      buf.begin() + static_cast<long>(std::min(len, buf.size())));
       on_datagram(std::move(bytes), len, std::move(got), (msg.msg_flags & MSG_CTRUNC) != 0);
       if (!connected()) return;
     }
@@ -223,10 +228,11 @@ void ControlChannel::on_datagram(std::vector<std::uint8_t> bytes, std::size_t tr
   Result<Reply> out = Unexpected(Error{});
   std::size_t want_fds = r->fds() ? r->fds()->size() : 0;
   if (ctrunc || fds.size() != want_fds) {
-    out = Unexpected(Error{Errc::kProtocol, 0,
-                           "reply " + std::to_string(r->request_id()) + " announced " + std::to_string(want_fds) +
-                               " file descriptors but carried " + std::to_string(fds.size()) +
-                               (ctrunc ? " (truncated: is the process out of file descriptors?)" : "")});
+    out = Unexpected(Error{
+        Errc::kProtocol, 0,
+        "reply " + std::to_string(r->request_id()) + " announced " + std::to_string(want_fds) +
+            " file descriptors but carried " + std::to_string(fds.size()) +
+            (ctrunc ? " (truncated: is the process out of file descriptors?)" : "")});
   } else {
     Reply reply;
     reply.frame = std::move(bytes);

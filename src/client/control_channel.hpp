@@ -86,14 +86,15 @@ class ControlChannel {
   void set_disconnect_hook(std::function<void()> hook) { on_disconnect_ = std::move(hook); }
   // Runs on the reader thread for each unsolicited notice (request_id 0) other than
   // DaemonShutdown, with the descriptors it carried. Set before start().
-  using NoticeHook = std::function<void(const fb::Response& notice, std::vector<sys::UniqueFd>& fds)>;
+  using NoticeHook =
+      std::function<void(const fb::Response& notice, std::vector<sys::UniqueFd>& fds)>;
   void set_notice_hook(NoticeHook hook) { on_notice_ = std::move(hook); }
 
  private:
   ControlChannel(sys::UniqueFd sock, sys::UniqueFd wake, std::string instance);
   void reader_loop(std::function<void()> tick, std::chrono::milliseconds period);
-  void on_datagram(std::vector<std::uint8_t> bytes, std::size_t true_len, std::vector<sys::UniqueFd> fds,
-                   bool ctrunc);
+  void on_datagram(std::vector<std::uint8_t> bytes, std::size_t true_len,
+                   std::vector<sys::UniqueFd> fds, bool ctrunc);
 
   sys::UniqueFd sock_;
   sys::UniqueFd wake_;  // eventfd: tells the reader thread to stop

@@ -1,10 +1,10 @@
 // zcp::Publisher<void> and its port. Hot path: loan() pops a chunk reference lent by the
 // router and resolves it; publish() stamps the chunk and pushes one 32-byte MessageHeader.
 // Neither allocates, locks or makes a system call unless the router parks (doorbell).
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstring>
+
+#include <unistd.h>
 
 #include "client/access.hpp"
 #include "client/backoff.hpp"
@@ -20,16 +20,20 @@ namespace detail {
 
 namespace {
 
-std::string describe(const Topic& t) { return "publisher " + t.str(); }
+std::string describe(const Topic& t) {
+  return "publisher " + t.str();
+}
 
 shm::MessageHeader return_header(const shm::ChunkRef& r, std::uint32_t publisher_id) noexcept {
-  return shm::MessageHeader{r.index, r.pool_class, shm::kMsgReturn, r.generation, publisher_id, 0, 0};
+  return shm::MessageHeader{r.index, r.pool_class, shm::kMsgReturn, r.generation, publisher_id, 0,
+                            0};
 }
 
 Result<void> check_topic(const Topic& t) {
   if (t.service.empty() || t.instance.empty() || t.event.empty()) {
-    return Unexpected(Error{Errc::kInvalidArgument, 0,
-                            "topic '" + t.str() + "' has an empty part; expected SERVICE/INSTANCE/EVENT"});
+    return Unexpected(
+        Error{Errc::kInvalidArgument, 0,
+              "topic '" + t.str() + "' has an empty part; expected SERVICE/INSTANCE/EVENT"});
   }
   return {};
 }
@@ -92,7 +96,8 @@ Result<void> PublisherPort::bind(Session& s) {
     }
     table = reinterpret_cast<const shm::RouteTable*>(seg.base() + off);
     if (table->magic != shm::kRouteTableMagic || table->slots != shm::kRouteSlots) {
-      return fail("the route table at offset " + std::to_string(off) + " has a bad magic or slot count");
+      return fail("the route table at offset " + std::to_string(off) +
+                  " has a bad magic or slot count");
     }
   }
 
@@ -181,7 +186,8 @@ void PublisherPort::nudge_if_due() noexcept {
     }
   }
   // Records to settle: half a ring (the cached fill over-estimates; check the real one).
-  if (ring_.fill_cached() * 2 >= ring_.capacity() && ring_.fill() * 2 >= ring_.capacity()) nudge_router();
+  if (ring_.fill_cached() * 2 >= ring_.capacity() && ring_.fill() * 2 >= ring_.capacity())
+    nudge_router();
 }
 
 bool PublisherPort::flush_returns() noexcept {
@@ -191,7 +197,8 @@ bool PublisherPort::flush_returns() noexcept {
          ring_.try_push(return_header(pending_returns_[done], id_))) {
     ++done;
   }
-  pending_returns_.erase(pending_returns_.begin(), pending_returns_.begin() + static_cast<long>(done));
+  pending_returns_.erase(pending_returns_.begin(),
+                         pending_returns_.begin() + static_cast<long>(done));
   if (done > 0) kick_router();
   return pending_returns_.empty();
 }
@@ -207,7 +214,8 @@ bool PublisherPort::refresh_routes() noexcept {
   // (While the version is odd an attempt is one load, so a reactor merely preempted inside a
   // rewrite can exhaust them too.)
   bool ok = false;
-  for (int attempt = 0; attempt < 100000 && !ok; ++attempt) ok = shm::read_routes(*table_, entries, version);
+  for (int attempt = 0; attempt < 100000 && !ok; ++attempt)
+    ok = shm::read_routes(*table_, entries, version);
   route_live_ = 0;
   if (!ok) {
     // The router delivers the record being published to every subscriber. A slot we push to
@@ -267,15 +275,18 @@ bool PublisherPort::deliver_direct(shm::MessageHeader& slot, const shm::MessageH
   // version here and reload the table, which no longer lists that queue.
   shm::atomic_store(guard, shm::guard_busy(route_version_), std::memory_order_seq_cst);
   while (shm::atomic_load(table_->version, std::memory_order_seq_cst) != route_version_) {
-    if (!refresh_routes()) break;  // no consistent table (a daemon gone mid-write): all to the router
-    shm::atomic_store(guard, shm::guard_busy(route_version_), std::memory_order_seq_cst);  // as above
+    if (!refresh_routes())
+      break;  // no consistent table (a daemon gone mid-write): all to the router
+    shm::atomic_store(guard, shm::guard_busy(route_version_),
+                      std::memory_order_seq_cst);  // as above
   }
   // relaxed: a hint that the session's eventfd table changed; it is read under its mutex.
   if (session_->wake_fds.generation() != wake_generation_) refresh_wake_fds();
   // The record goes into the ring slot first: if we die during the pushes, the router finds
   // it there, with every push we may have made in its mask.
   shm::DirectRecord& rec = shm::as_direct(slot);
-  rec = shm::DirectRecord{m.chunk_index, m.pool_class, shm::kMsgDirect, m.generation, route_version_, 0, 0};
+  rec = shm::DirectRecord{
+      m.chunk_index, m.pool_class, shm::kMsgDirect, m.generation, route_version_, 0, 0};
   const std::uint64_t position = ring_.position();
   std::uint64_t pushed = 0;
   std::uint64_t woken = 0;
@@ -328,7 +339,8 @@ bool PublisherPort::deliver_direct(shm::MessageHeader& slot, const shm::MessageH
   // relaxed: the topic's subscriber count (has_subscribers()); more subscribers than live
   // slots means some are reached only through the router (past kRouteSlots, or unusable).
   const std::uint32_t peers = shm::atomic_load(ring_.header()->peers, std::memory_order_relaxed);
-  return woken == route_live_ && peers <= static_cast<std::uint32_t>(__builtin_popcountll(route_live_));
+  return woken == route_live_ &&
+         peers <= static_cast<std::uint32_t>(__builtin_popcountll(route_live_));
 }
 
 Result<Loan<>> PublisherPort::loan(std::size_t size) noexcept {
@@ -355,8 +367,9 @@ Result<Loan<>> PublisherPort::loan(std::size_t size) noexcept {
     shm::ChunkRef ref;
     if (!loans_.try_pop(ref)) {
       if (loans_.corrupted()) {
-        return Unexpected(error(Errc::kProtocol, "the loan ring is corrupted (its tail moved more "
-                                                 "than its capacity)"));
+        return Unexpected(error(Errc::kProtocol,
+                                "the loan ring is corrupted (its tail moved more "
+                                "than its capacity)"));
       }
       // Empty: the router refills the ring as it routes. Kick it (it may have parked while
       // subscribers still held every chunk), then give it loan_wait to catch up.
@@ -388,9 +401,10 @@ Result<Loan<>> PublisherPort::loan(std::size_t size) noexcept {
       continue;
     }
     ++loaned_;
-    return LoanAccess::make(this, chunk->payload, static_cast<std::uint32_t>(size),
-                            std::min(chunk->capacity, chunk_size_),
-                            ChunkToken{ref.index, ref.generation, ref.pool_class, session_->number});
+    return LoanAccess::make(
+        this, chunk->payload, static_cast<std::uint32_t>(size),
+        std::min(chunk->capacity, chunk_size_),
+        ChunkToken{ref.index, ref.generation, ref.pool_class, session_->number});
   }
   return Unexpected(error(Errc::kProtocol, "the router lent only invalid chunk references"));
 }
@@ -398,7 +412,8 @@ Result<Loan<>> PublisherPort::loan(std::size_t size) noexcept {
 Result<void> PublisherPort::publish(Loan<>& loan, std::chrono::nanoseconds timeout) noexcept {
   PublisherPort* owner = LoanAccess::port(loan);
   if (owner == nullptr) {
-    return Unexpected(error(Errc::kInvalidArgument, "publish of an empty loan (already published or dropped)"));
+    return Unexpected(
+        error(Errc::kInvalidArgument, "publish of an empty loan (already published or dropped)"));
   }
   if (owner != this) {
     return Unexpected(error(Errc::kInvalidArgument, [&] {
@@ -432,26 +447,28 @@ Result<void> PublisherPort::publish(Loan<>& loan, std::chrono::nanoseconds timeo
   // Routed: push the message into the publish ring. Direct: claim the ring slot for its
   // record, push into the subscriber queues, then commit the record (the router settles it).
   shm::MessageHeader* rec = nullptr;
-  auto room = [&] { return table_ != nullptr ? (rec = ring_.claim()) != nullptr : ring_.try_push(m); };
+  auto room = [&] {
+    return table_ != nullptr ? (rec = ring_.claim()) != nullptr : ring_.try_push(m);
+  };
   if (!room()) {
     // Back-pressure, counted for tools on the publish ring's producer line, which only we
     // write: a relaxed load and store (a statistic; it publishes nothing).
     shm::bump(ring_.header()->producer_full);
     kick_router();
-    const bool pushed = timeout.count() > 0 &&
-                        client::spin_then_yield(
-                            timeout,
-                            [&] { return rt_->disconnected() || room(); },
-                            [&] { kick_router(); }) &&
-                        !rt_->disconnected();
+    const bool pushed =
+        timeout.count() > 0 &&
+        client::spin_then_yield(
+            timeout, [&] { return rt_->disconnected() || room(); }, [&] { kick_router(); }) &&
+        !rt_->disconnected();
     if (!pushed) {
       if (rt_->disconnected()) {
         return Unexpected(disconnected("publish"));
       }
       return Unexpected(error(Errc::kWouldBlock, [&] {
         return "the publish ring is full (" + std::to_string(ring_.capacity()) + " messages" +
-               (timeout.count() > 0 ? ", still after " + std::to_string(timeout.count() / 1000) + " us"
-                                    : "") +
+               (timeout.count() > 0
+                    ? ", still after " + std::to_string(timeout.count() / 1000) + " us"
+                    : "") +
                "): the router is behind, or a block_publisher subscriber's queue is full";
       }));
     }
@@ -546,7 +563,9 @@ PublisherPort::~PublisherPort() {
   (void)rt_->destroy_publisher(*session_, id_);
 }
 
-void drop_loan(PublisherPort* port, const ChunkToken& token) noexcept { port->drop_loan(token); }
+void drop_loan(PublisherPort* port, const ChunkToken& token) noexcept {
+  port->drop_loan(token);
+}
 
 }  // namespace detail
 
@@ -570,7 +589,9 @@ void Publisher<void>::close() noexcept {
   if (port_ != nullptr) std::exchange(port_, nullptr)->close();
 }
 
-Result<Loan<>> Publisher<void>::loan(std::size_t size) noexcept { return port_->loan(size); }
+Result<Loan<>> Publisher<void>::loan(std::size_t size) noexcept {
+  return port_->loan(size);
+}
 Result<void> Publisher<void>::publish(Loan<>&& loan) noexcept {
   return port_->publish(loan, port_->default_publish_timeout());
 }
@@ -584,16 +605,38 @@ Result<void> Publisher<void>::publish_copy(std::span<const std::byte> bytes,
                                            std::chrono::nanoseconds timeout) noexcept {
   return port_->publish_copy(bytes, timeout);
 }
-std::uint32_t Publisher<void>::subscriber_count() const noexcept { return port_->subscriber_count(); }
-Result<void> Publisher<void>::flush(std::chrono::nanoseconds timeout) noexcept { return port_->flush(timeout); }
-std::uint32_t Publisher<void>::id() const noexcept { return port_->id(); }
-const Topic& Publisher<void>::topic() const noexcept { return port_->topic(); }
-std::size_t Publisher<void>::max_payload() const noexcept { return port_->chunk_size(); }
-std::uint32_t Publisher<void>::max_loans() const noexcept { return port_->max_loans(); }
-std::uint32_t Publisher<void>::history_depth() const noexcept { return port_->history_depth(); }
-std::uint32_t Publisher<void>::loans_outstanding() const noexcept { return port_->loans_outstanding(); }
-std::uint64_t Publisher<void>::published() const noexcept { return port_->published(); }
-std::uint64_t Publisher<void>::lost() const noexcept { return port_->lost(); }
-bool Publisher<void>::connected() const noexcept { return port_->connected(); }
+std::uint32_t Publisher<void>::subscriber_count() const noexcept {
+  return port_->subscriber_count();
+}
+Result<void> Publisher<void>::flush(std::chrono::nanoseconds timeout) noexcept {
+  return port_->flush(timeout);
+}
+std::uint32_t Publisher<void>::id() const noexcept {
+  return port_->id();
+}
+const Topic& Publisher<void>::topic() const noexcept {
+  return port_->topic();
+}
+std::size_t Publisher<void>::max_payload() const noexcept {
+  return port_->chunk_size();
+}
+std::uint32_t Publisher<void>::max_loans() const noexcept {
+  return port_->max_loans();
+}
+std::uint32_t Publisher<void>::history_depth() const noexcept {
+  return port_->history_depth();
+}
+std::uint32_t Publisher<void>::loans_outstanding() const noexcept {
+  return port_->loans_outstanding();
+}
+std::uint64_t Publisher<void>::published() const noexcept {
+  return port_->published();
+}
+std::uint64_t Publisher<void>::lost() const noexcept {
+  return port_->lost();
+}
+bool Publisher<void>::connected() const noexcept {
+  return port_->connected();
+}
 
 }  // namespace zcp

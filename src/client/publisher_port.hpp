@@ -122,10 +122,10 @@ class PublisherPort {
   std::atomic<const shm::RingHeader*> counts_header_{nullptr};
   sys::UniqueFd doorbell_;
 
-  std::uint64_t sequence_ = 0;   // last published
-  std::uint32_t loaned_ = 0;     // live Loan objects
-  std::uint64_t rejected_ = 0;   // invalid references found in the loan ring
-  std::uint64_t lost_ = 0;       // see lost()
+  std::uint64_t sequence_ = 0;  // last published
+  std::uint32_t loaned_ = 0;    // live Loan objects
+  std::uint64_t rejected_ = 0;  // invalid references found in the loan ring
+  std::uint64_t lost_ = 0;      // see lost()
   // Returns that found the publish ring full; retried by every later operation. Capacity
   // max_loans, reserved at open: loaned_ + pending_returns_.size() ≤ max_loans always, so
   // push_back never allocates.
@@ -144,14 +144,14 @@ class PublisherPort {
   };
   const shm::RouteTable* table_ = nullptr;
   std::uint32_t route_version_ = 0;
-  std::uint64_t route_live_ = 0;     // slots with a usable queue
-  std::uint64_t routed_cache_ = 0;   // the router's `routed` as last read
+  std::uint64_t route_live_ = 0;                       // slots with a usable queue
+  std::uint64_t routed_cache_ = 0;                     // the router's `routed` as last read
   std::uint64_t wake_generation_ = ~std::uint64_t{0};  // of the WakeFdTable routes_ took fds from
-  std::uint32_t wake_limit_ = 0;  // RouteTable::wake_limit
-  std::uint32_t queue_tag_ = 0;   // our producer tag in subscriber queues (MpmcRing::publisher_tag)
-  bool wake_direct_ = false;      // live slots ≤ wake_limit_: we wake sleeping subscribers
-  std::uint64_t refill_at_ = 0;      // the loan ring's refill mark as last read
-  std::uint64_t nudged_at_ = 0;      // the refill mark we last nudged the router for
+  std::uint32_t wake_limit_ = 0;                       // RouteTable::wake_limit
+  std::uint32_t queue_tag_ = 0;  // our producer tag in subscriber queues (MpmcRing::publisher_tag)
+  bool wake_direct_ = false;     // live slots ≤ wake_limit_: we wake sleeping subscribers
+  std::uint64_t refill_at_ = 0;  // the loan ring's refill mark as last read
+  std::uint64_t nudged_at_ = 0;  // the refill mark we last nudged the router for
   std::array<Route, shm::kRouteSlots> routes_{};
 };
 

@@ -1,7 +1,7 @@
-#include <zcp/runtime.hpp>
-
 #include <errno.h>
 #include <unistd.h>
+
+#include <zcp/runtime.hpp>
 
 #include "client/runtime_impl.hpp"
 #include "common/clock.hpp"
@@ -13,19 +13,32 @@ namespace zcp {
 
 const char* to_string(Errc e) noexcept {
   switch (e) {
-    case Errc::kInvalidArgument: return "invalid argument";
-    case Errc::kDaemonUnavailable: return "daemon unavailable";
-    case Errc::kVersionMismatch: return "version mismatch";
-    case Errc::kRejected: return "rejected by the daemon";
-    case Errc::kDisconnected: return "disconnected";
-    case Errc::kTimeout: return "timeout";
-    case Errc::kProtocol: return "protocol error";
-    case Errc::kSystem: return "system error";
-    case Errc::kPoolExhausted: return "pool exhausted";
-    case Errc::kWouldBlock: return "would block";
-    case Errc::kTooLarge: return "too large";
-    case Errc::kTooManyLoans: return "too many loans";
-    case Errc::kTooManyHeld: return "too many samples held";
+    case Errc::kInvalidArgument:
+      return "invalid argument";
+    case Errc::kDaemonUnavailable:
+      return "daemon unavailable";
+    case Errc::kVersionMismatch:
+      return "version mismatch";
+    case Errc::kRejected:
+      return "rejected by the daemon";
+    case Errc::kDisconnected:
+      return "disconnected";
+    case Errc::kTimeout:
+      return "timeout";
+    case Errc::kProtocol:
+      return "protocol error";
+    case Errc::kSystem:
+      return "system error";
+    case Errc::kPoolExhausted:
+      return "pool exhausted";
+    case Errc::kWouldBlock:
+      return "would block";
+    case Errc::kTooLarge:
+      return "too large";
+    case Errc::kTooManyLoans:
+      return "too many loans";
+    case Errc::kTooManyHeld:
+      return "too many samples held";
   }
   return "unknown";
 }
@@ -72,18 +85,21 @@ Result<client::Reply> RuntimeImpl::request(Session& s, const std::string& what, 
   const fb::Response* r = reply->response;
   if (r->code() != fb::ResultCode::Ok) {
     std::string msg = r->message() ? r->message()->str() : "";
-    Errc code = r->code() == fb::ResultCode::VersionMismatch ? Errc::kVersionMismatch : Errc::kRejected;
-    return Unexpected(Error{code, static_cast<std::uint16_t>(r->code()),
-                            what + ": diroute refused (" + fb::EnumNameResultCode(r->code()) + "): " + msg});
+    Errc code =
+        r->code() == fb::ResultCode::VersionMismatch ? Errc::kVersionMismatch : Errc::kRejected;
+    return Unexpected(
+        Error{code, static_cast<std::uint16_t>(r->code()),
+              what + ": diroute refused (" + fb::EnumNameResultCode(r->code()) + "): " + msg});
   }
   return reply;
 }
 
 Result<PublisherGrant> RuntimeImpl::create_publisher(Session& s, const protocol::Topic& topic,
                                                      const protocol::PublisherOptions& o) {
-  std::string what = "create publisher " + std::string(topic.service) + "/" + std::string(topic.instance) +
-                     "/" + std::string(topic.event);
-  auto reply = request(s, what, [&](std::uint64_t id) { return protocol::encode_create_publisher(id, topic, o); });
+  std::string what = "create publisher " + std::string(topic.service) + "/" +
+                     std::string(topic.instance) + "/" + std::string(topic.event);
+  auto reply = request(
+      s, what, [&](std::uint64_t id) { return protocol::encode_create_publisher(id, topic, o); });
   if (!reply) return Unexpected(reply.error());
   auto* body = reply->response->body_as_PublisherReply();
   if (!body || !body->ring() || reply->fds.size() != 1) {
@@ -104,17 +120,19 @@ Result<PublisherGrant> RuntimeImpl::create_publisher(Session& s, const protocol:
 
 Result<SubscriberGrant> RuntimeImpl::create_subscriber(Session& s, const protocol::Topic& topic,
                                                        const protocol::SubscriberOptions& o) {
-  std::string what = "create subscriber " + std::string(topic.service) + "/" + std::string(topic.instance) +
-                     "/" + std::string(topic.event);
-  auto reply = request(s, what, [&](std::uint64_t id) { return protocol::encode_create_subscriber(id, topic, o); });
+  std::string what = "create subscriber " + std::string(topic.service) + "/" +
+                     std::string(topic.instance) + "/" + std::string(topic.event);
+  auto reply = request(
+      s, what, [&](std::uint64_t id) { return protocol::encode_create_subscriber(id, topic, o); });
   if (!reply) return Unexpected(reply.error());
   auto* body = reply->response->body_as_SubscriberReply();
   if (!body || !body->queue() || reply->fds.size() != 1) {
     return Unexpected(Error{Errc::kProtocol, 0, what + ": malformed SubscriberReply"});
   }
-  return SubscriberGrant{body->subscriber_id(), to_shm(*body->queue()),
-                         body->release_ring() ? to_shm(*body->release_ring()) : shm::QueueDescriptor{},
-                         body->max_held(), std::move(reply->fds[0])};
+  return SubscriberGrant{
+      body->subscriber_id(), to_shm(*body->queue()),
+      body->release_ring() ? to_shm(*body->release_ring()) : shm::QueueDescriptor{},
+      body->max_held(), std::move(reply->fds[0])};
 }
 
 Result<void> RuntimeImpl::destroy_publisher(Session& s, std::uint32_t id) {
@@ -138,7 +156,8 @@ Result<void> RuntimeImpl::unregister() {
   // relaxed: only stops the heartbeat tick; it publishes nothing (the segment and lease stay
   // valid until the session goes).
   s.registered.store(false, std::memory_order_relaxed);
-  auto r = request(s, "unregister", [&](std::uint64_t rid) { return protocol::encode_unregister_process(rid); });
+  auto r = request(s, "unregister",
+                   [&](std::uint64_t rid) { return protocol::encode_unregister_process(rid); });
   if (!r) return Unexpected(r.error());
   return {};
 }
@@ -158,12 +177,14 @@ Result<Topology> RuntimeImpl::list_topology() {
   }
   if (body->publishers()) {
     for (const auto* p : *body->publishers()) {
-      t.publishers.push_back({p->id(), p->slot(), str(p->service()), str(p->instance()), str(p->event())});
+      t.publishers.push_back(
+          {p->id(), p->slot(), str(p->service()), str(p->instance()), str(p->event())});
     }
   }
   if (body->subscribers()) {
     for (const auto* s : *body->subscribers()) {
-      t.subscribers.push_back({s->id(), s->slot(), str(s->service()), str(s->instance()), str(s->event())});
+      t.subscribers.push_back(
+          {s->id(), s->slot(), str(s->service()), str(s->instance()), str(s->event())});
     }
   }
   return t;
@@ -173,7 +194,8 @@ Error RuntimeImpl::disconnected_error(std::string_view what) const {
   const Session* s = session();
   std::optional<Error> why = s ? s->channel->disconnect_reason() : std::nullopt;
   Error e{Errc::kDisconnected, 0, std::string(what) + ": "};
-  e.message += why ? why->message : "the runtime is not connected to diroute (instance '" + instance + "')";
+  e.message +=
+      why ? why->message : "the runtime is not connected to diroute (instance '" + instance + "')";
   if (options.reconnect) e.message += "; waiting for a new diroute on this instance";
   return e;
 }
@@ -202,9 +224,10 @@ void RuntimeImpl::heartbeat_tick(Session& s) {
   // thread, started before the session was complete).
   if (!options.monitored || !s.registered.load(std::memory_order_acquire)) return;
   if (!s.segment.heartbeats().touch(s.lease, monotonic_ns())) {
-    s.channel->mark_disconnected(Error{Errc::kDisconnected, 0,
-                                       "diroute (instance '" + instance +
-                                           "') declared this process dead (its heartbeat slot was reclaimed)"});
+    s.channel->mark_disconnected(
+        Error{Errc::kDisconnected, 0,
+              "diroute (instance '" + instance +
+                  "') declared this process dead (its heartbeat slot was reclaimed)"});
   }
 }
 
@@ -218,10 +241,12 @@ Result<std::unique_ptr<Session>> RuntimeImpl::open_session(std::uint16_t number)
   s->channel->set_disconnect_hook([this, raw] { on_session_lost(raw); });
   s->channel->set_notice_hook([raw](const fb::Response& notice, std::vector<sys::UniqueFd>& fds) {
     auto ids = [](const flatbuffers::Vector<std::uint32_t>* v) {
-      return v ? std::span<const std::uint32_t>(v->data(), v->size()) : std::span<const std::uint32_t>();
+      return v ? std::span<const std::uint32_t>(v->data(), v->size())
+               : std::span<const std::uint32_t>();
     };
     if (const fb::WakeFds* g = notice.body_as_WakeFds()) {
-      if (ids(g->subscriber_ids()).size() == fds.size()) raw->wake_fds.grant(ids(g->subscriber_ids()), fds);
+      if (ids(g->subscriber_ids()).size() == fds.size())
+        raw->wake_fds.grant(ids(g->subscriber_ids()), fds);
     } else if (const fb::WakeFdsRevoked* r = notice.body_as_WakeFdsRevoked()) {
       raw->wake_fds.revoke(ids(r->subscriber_ids()));
     }
@@ -230,7 +255,8 @@ Result<std::unique_ptr<Session>> RuntimeImpl::open_session(std::uint16_t number)
   // bound on how late the first touch can be. The tick does nothing before registration.
   s->channel->start([this, raw] { heartbeat_tick(*raw); }, std::chrono::milliseconds(100));
 
-  auto hello = request(*s, "hello", [&](std::uint64_t id) { return protocol::encode_hello(id, kLibraryVersion); });
+  auto hello = request(
+      *s, "hello", [&](std::uint64_t id) { return protocol::encode_hello(id, kLibraryVersion); });
   if (!hello) return Unexpected(hello.error());
   if (auto* h = hello->response->body_as_HelloReply(); h && h->daemon_version()) {
     s->daemon_version = h->daemon_version()->str();
@@ -247,14 +273,16 @@ Result<std::unique_ptr<Session>> RuntimeImpl::open_session(std::uint16_t number)
                                                                     : "/zcp." + instance + ".seg";
   auto seg = shm::Segment::attach_fd(reg->fds[0].release(), seg_name);
   if (!seg) {
-    Errc code = seg.error().code == shm::SegmentErrc::kVersionMismatch ? Errc::kVersionMismatch : Errc::kSystem;
+    Errc code = seg.error().code == shm::SegmentErrc::kVersionMismatch ? Errc::kVersionMismatch
+                                                                       : Errc::kSystem;
     return Unexpected(Error{code, 0, "map the daemon's segment: " + seg.error().message});
   }
   s->segment = std::move(*seg);
   auto lease = s->segment.heartbeats().lease_of(body->slot());
   if (!lease) {
-    return Unexpected(Error{Errc::kProtocol, 0,
-                            "register: heartbeat slot " + std::to_string(body->slot()) + " is not active"});
+    return Unexpected(
+        Error{Errc::kProtocol, 0,
+              "register: heartbeat slot " + std::to_string(body->slot()) + " is not active"});
   }
   s->lease = *lease;
   s->heartbeat_interval_ms = body->heartbeat_interval_ms();
@@ -328,8 +356,10 @@ RuntimeImpl::~RuntimeImpl() {
   if (reconnector_.joinable()) reconnector_.join();
   // Every reader thread stops before any channel or segment goes: a tick reads the session's
   // channel (to report a lost slot) and touches its segment. Then channels, then segments.
-  for (auto& s : sessions_) s->channel->stop();
-  for (auto& s : sessions_) s->channel.reset();
+  for (auto& s : sessions_)
+    s->channel->stop();
+  for (auto& s : sessions_)
+    s->channel.reset();
 }
 
 }  // namespace detail
@@ -345,7 +375,8 @@ Runtime::~Runtime() {
 }
 
 Result<std::unique_ptr<Runtime>> Runtime::connect(RuntimeOptions options) {
-  auto paths = resolve_instance(options.instance.empty() ? std::nullopt : std::optional(options.instance));
+  auto paths =
+      resolve_instance(options.instance.empty() ? std::nullopt : std::optional(options.instance));
   if (!paths) return Unexpected(Error{Errc::kInvalidArgument, 0, paths.error()});
   if (options.name.empty()) {
     options.name = std::string(program_invocation_short_name) + "-" + std::to_string(::getpid());
@@ -364,13 +395,29 @@ Result<std::unique_ptr<Runtime>> Runtime::connect(RuntimeOptions options) {
   return std::unique_ptr<Runtime>(new Runtime(std::move(impl)));
 }
 
-const std::string& Runtime::name() const noexcept { return impl_->options.name; }
-const std::string& Runtime::instance() const noexcept { return impl_->instance; }
-std::uint32_t Runtime::slot() const noexcept { return impl_->session()->lease.index; }
-std::string Runtime::daemon_version() const { return impl_->session()->daemon_version; }
-bool Runtime::connected() const noexcept { return !impl_->disconnected(); }
-std::uint64_t Runtime::reconnects() const noexcept { return impl_->reconnects(); }
-std::optional<Error> Runtime::disconnect_reason() const { return impl_->session()->channel->disconnect_reason(); }
-Result<Topology> Runtime::list_topology() { return impl_->list_topology(); }
+const std::string& Runtime::name() const noexcept {
+  return impl_->options.name;
+}
+const std::string& Runtime::instance() const noexcept {
+  return impl_->instance;
+}
+std::uint32_t Runtime::slot() const noexcept {
+  return impl_->session()->lease.index;
+}
+std::string Runtime::daemon_version() const {
+  return impl_->session()->daemon_version;
+}
+bool Runtime::connected() const noexcept {
+  return !impl_->disconnected();
+}
+std::uint64_t Runtime::reconnects() const noexcept {
+  return impl_->reconnects();
+}
+std::optional<Error> Runtime::disconnect_reason() const {
+  return impl_->session()->channel->disconnect_reason();
+}
+Result<Topology> Runtime::list_topology() {
+  return impl_->list_topology();
+}
 
 }  // namespace zcp

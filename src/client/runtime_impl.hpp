@@ -14,9 +14,9 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <zcp/runtime.hpp>
@@ -33,14 +33,14 @@ namespace zcp::detail {
 // the Publisher attaches them, which range-checks them against the segment.
 struct PublisherGrant {
   std::uint32_t id;
-  shm::QueueDescriptor ring;       // publish ring: SPSC<MessageHeader>, we produce
+  shm::QueueDescriptor ring;  // publish ring: SPSC<MessageHeader>, we produce
   std::uint32_t history_depth;
   std::uint32_t worker;
   shm::QueueDescriptor loan_ring;  // SPSC<ChunkRef>, the router produces, we consume
   std::uint32_t pool_class;
   std::uint32_t chunk_size;
   std::uint32_t max_loans;
-  sys::UniqueFd doorbell;          // the worker's doorbell eventfd
+  sys::UniqueFd doorbell;  // the worker's doorbell eventfd
 };
 
 // What CreateSubscriber granted (SubscriberReply plus its fd).
@@ -62,7 +62,7 @@ struct Session {
   std::uint32_t heartbeat_interval_ms = 0;
   std::string daemon_version;
   std::atomic<bool> registered{false};  // gates the heartbeat tick
-  client::WakeFdTable wake_fds;          // subscriber eventfds for direct publishers
+  client::WakeFdTable wake_fds;         // subscriber eventfds for direct publishers
 };
 
 class RuntimeImpl {

@@ -1,13 +1,13 @@
 // zcp::Subscriber<void> and its port. Hot path: take() pops one MessageHeader and resolves
 // its chunk; destroying the Sample pushes one ChunkRef into the release ring. No lock, no
 // allocation, no system call; wait() makes system calls only when the queue is empty.
-#include <fcntl.h>
-#include <poll.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstring>
 #include <ctime>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
 
 #include "client/access.hpp"
 #include "client/cold_error.hpp"
@@ -19,15 +19,18 @@ namespace detail {
 
 namespace {
 
-std::string describe(const Topic& t) { return "subscriber " + t.str(); }
+std::string describe(const Topic& t) {
+  return "subscriber " + t.str();
+}
 
 }  // namespace
 
 Result<SubscriberPort*> SubscriberPort::open(Runtime& runtime, const Topic& topic,
                                              const SubscriberOptions& o) {
   if (topic.service.empty() || topic.instance.empty() || topic.event.empty()) {
-    return Unexpected(Error{Errc::kInvalidArgument, 0,
-                            "topic '" + topic.str() + "' has an empty part; expected SERVICE/INSTANCE/EVENT"});
+    return Unexpected(
+        Error{Errc::kInvalidArgument, 0,
+              "topic '" + topic.str() + "' has an empty part; expected SERVICE/INSTANCE/EVENT"});
   }
   if (o.policy != QueuePolicy::kDropOldest && o.policy != QueuePolicy::kDropNewest &&
       o.policy != QueuePolicy::kBlockPublisher) {
@@ -51,8 +54,9 @@ Result<SubscriberPort*> SubscriberPort::open(Runtime& runtime, const Topic& topi
 
 Result<void> SubscriberPort::bind(Session& s) {
   const SubscriberOptions& o = options_;
-  auto grant = rt_->create_subscriber(s, {topic_.service, topic_.instance, topic_.event},
-                                      {o.queue_capacity, protocol::to_wire(o.policy), o.history_request, o.max_held});
+  auto grant = rt_->create_subscriber(
+      s, {topic_.service, topic_.instance, topic_.event},
+      {o.queue_capacity, protocol::to_wire(o.policy), o.history_request, o.max_held});
   if (!grant) return Unexpected(grant.error());
 
   auto fail = [&](std::string why) -> Result<void> {
@@ -131,9 +135,9 @@ Sample<> SubscriberPort::take(TakeStatus& status) noexcept {
     const std::uint32_t size = std::min(chunk->header->payload_size, chunk->capacity);
     ++held_;
     status = TakeStatus::kTaken;
-    return SampleAccess::make(this, chunk->payload, size, m.publisher_id, m.sequence,
-                              m.timestamp_ns,
-                              ChunkToken{ref.index, ref.generation, ref.pool_class, session_->number});
+    return SampleAccess::make(
+        this, chunk->payload, size, m.publisher_id, m.sequence, m.timestamp_ns,
+        ChunkToken{ref.index, ref.generation, ref.pool_class, session_->number});
   }
   status = TakeStatus::kEmpty;
   return {};
@@ -204,8 +208,10 @@ void SubscriberPort::release(const shm::ChunkRef& ref) noexcept {
 
 bool SubscriberPort::flush_releases() noexcept {
   if (pending_releases_.empty()) return true;
-  const std::size_t done = release_.try_push_batch(pending_releases_.data(), pending_releases_.size());
-  pending_releases_.erase(pending_releases_.begin(), pending_releases_.begin() + static_cast<long>(done));
+  const std::size_t done =
+      release_.try_push_batch(pending_releases_.data(), pending_releases_.size());
+  pending_releases_.erase(pending_releases_.begin(),
+                          pending_releases_.begin() + static_cast<long>(done));
   return pending_releases_.empty();
 }
 
@@ -238,7 +244,9 @@ SubscriberPort::~SubscriberPort() {
   (void)rt_->destroy_subscriber(*session_, id_);
 }
 
-void drop_sample(SubscriberPort* port, const ChunkToken& token) noexcept { port->drop_sample(token); }
+void drop_sample(SubscriberPort* port, const ChunkToken& token) noexcept {
+  port->drop_sample(token);
+}
 
 }  // namespace detail
 
@@ -273,30 +281,62 @@ Result<std::optional<Sample<>>> Subscriber<void>::try_take() noexcept {
   detail::SubscriberPort::TakeStatus st;
   Sample<> s = port_->take(st);
   switch (st) {
-    case detail::SubscriberPort::TakeStatus::kTaken: return std::optional<Sample<>>(std::move(s));
+    case detail::SubscriberPort::TakeStatus::kTaken:
+      return std::optional<Sample<>>(std::move(s));
     case detail::SubscriberPort::TakeStatus::kEmpty:
       // Empty for good once the daemon is gone (what was queued has been taken).
       if (!port_->connected()) return Unexpected(port_->disconnected("take"));
       return std::optional<Sample<>>();
-    case detail::SubscriberPort::TakeStatus::kTooManyHeld: break;
+    case detail::SubscriberPort::TakeStatus::kTooManyHeld:
+      break;
   }
   return Unexpected(port_->too_many_held());
 }
 
-bool Subscriber<void>::has_data() const noexcept { return port_->has_data(); }
-bool Subscriber<void>::wait(std::chrono::nanoseconds timeout) noexcept { return port_->wait(timeout); }
-int Subscriber<void>::native_handle() const noexcept { return port_->native_handle(); }
-bool Subscriber<void>::prepare_wait() noexcept { return port_->prepare_wait(); }
-void Subscriber<void>::finish_wait() noexcept { port_->finish_wait(); }
-std::uint64_t Subscriber<void>::dropped() const noexcept { return port_->dropped(); }
-std::uint64_t Subscriber<void>::rejected() const noexcept { return port_->rejected(); }
-std::uint64_t Subscriber<void>::lost() const noexcept { return port_->lost(); }
-std::uint64_t Subscriber<void>::rebinds() const noexcept { return port_->rebinds(); }
-std::uint32_t Subscriber<void>::held() const noexcept { return port_->held(); }
-std::uint32_t Subscriber<void>::max_held() const noexcept { return port_->max_held(); }
-std::uint32_t Subscriber<void>::queue_capacity() const noexcept { return port_->queue_capacity(); }
-std::uint32_t Subscriber<void>::id() const noexcept { return port_->id(); }
-const Topic& Subscriber<void>::topic() const noexcept { return port_->topic(); }
-bool Subscriber<void>::connected() const noexcept { return port_->connected(); }
+bool Subscriber<void>::has_data() const noexcept {
+  return port_->has_data();
+}
+bool Subscriber<void>::wait(std::chrono::nanoseconds timeout) noexcept {
+  return port_->wait(timeout);
+}
+int Subscriber<void>::native_handle() const noexcept {
+  return port_->native_handle();
+}
+bool Subscriber<void>::prepare_wait() noexcept {
+  return port_->prepare_wait();
+}
+void Subscriber<void>::finish_wait() noexcept {
+  port_->finish_wait();
+}
+std::uint64_t Subscriber<void>::dropped() const noexcept {
+  return port_->dropped();
+}
+std::uint64_t Subscriber<void>::rejected() const noexcept {
+  return port_->rejected();
+}
+std::uint64_t Subscriber<void>::lost() const noexcept {
+  return port_->lost();
+}
+std::uint64_t Subscriber<void>::rebinds() const noexcept {
+  return port_->rebinds();
+}
+std::uint32_t Subscriber<void>::held() const noexcept {
+  return port_->held();
+}
+std::uint32_t Subscriber<void>::max_held() const noexcept {
+  return port_->max_held();
+}
+std::uint32_t Subscriber<void>::queue_capacity() const noexcept {
+  return port_->queue_capacity();
+}
+std::uint32_t Subscriber<void>::id() const noexcept {
+  return port_->id();
+}
+const Topic& Subscriber<void>::topic() const noexcept {
+  return port_->topic();
+}
+bool Subscriber<void>::connected() const noexcept {
+  return port_->connected();
+}
 
 }  // namespace zcp

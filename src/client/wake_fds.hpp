@@ -40,7 +40,8 @@ class WakeFdTable {
   void revoke(std::span<const std::uint32_t> ids) {
     {
       std::lock_guard lk(mu_);
-      for (std::uint32_t id : ids) fds_.erase(id);
+      for (std::uint32_t id : ids)
+        fds_.erase(id);
     }
     gen_.fetch_add(1, std::memory_order_relaxed);  // as in grant
   }

@@ -1,9 +1,9 @@
 #include "common/instance.hpp"
 
+#include <cstdlib>
+
 #include <sys/un.h>
 #include <unistd.h>
-
-#include <cstdlib>
 
 namespace zcp {
 
@@ -55,9 +55,10 @@ Expected<InstancePaths, std::string> resolve_instance(std::optional<std::string>
   p.runtime_dir = default_runtime_dir();
   p.socket_path = p.runtime_dir + "/" + name + ".sock";
   if (p.socket_path.size() >= sizeof(sockaddr_un{}.sun_path)) {
-    return Unexpected("socket path '" + p.socket_path + "' is longer than the " +
-                      std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) +
-                      " bytes a Unix socket path may have; set ZCP_RUNTIME_DIR to a shorter directory");
+    return Unexpected(
+        "socket path '" + p.socket_path + "' is longer than the " +
+        std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) +
+        " bytes a Unix socket path may have; set ZCP_RUNTIME_DIR to a shorter directory");
   }
   return p;
 }

@@ -41,7 +41,9 @@ struct Error {
 template <class T>
 using Expected = zcp::Expected<T, Error>;
 
-inline Unexpected<Error> fail(std::string what, int err) { return Unexpected(Error{std::move(what), err}); }
+inline Unexpected<Error> fail(std::string what, int err) {
+  return Unexpected(Error{std::move(what), err});
+}
 
 // Owns one file descriptor; closes it on destruction. Move-only.
 class UniqueFd {

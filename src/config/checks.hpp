@@ -11,8 +11,9 @@
 namespace zcp::config {
 
 struct Problem {
-  std::vector<std::string> keys;  // dotted keys ("heartbeat.timeout_ms"), the most likely culprit first
-  std::string message;            // names the keys and the values
+  std::vector<std::string>
+      keys;             // dotted keys ("heartbeat.timeout_ms"), the most likely culprit first
+  std::string message;  // names the keys and the values
 };
 
 std::optional<Problem> find_problem(const daemon::DaemonConfig& cfg);

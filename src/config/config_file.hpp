@@ -24,11 +24,12 @@ namespace zcp::config {
 daemon::DaemonConfig default_config();
 
 // Parses TOML text on top of `base`; `source` names the text in messages (a file path).
-Expected<daemon::DaemonConfig, std::string> parse_config(std::string_view text, std::string_view source,
-                                                         const daemon::DaemonConfig& base = default_config());
+Expected<daemon::DaemonConfig, std::string> parse_config(
+    std::string_view text, std::string_view source,
+    const daemon::DaemonConfig& base = default_config());
 // Reads and parses a file ("-" reads standard input).
-Expected<daemon::DaemonConfig, std::string> load_config_file(const std::string& path,
-                                                             const daemon::DaemonConfig& base = default_config());
+Expected<daemon::DaemonConfig, std::string> load_config_file(
+    const std::string& path, const daemon::DaemonConfig& base = default_config());
 
 // Checks the relations between settings (timeout above interval, defaults under caps, pools,
 // CPUs). parse_config runs it too; diroute runs it again after the command-line overrides.
@@ -38,8 +39,8 @@ std::optional<std::string> validate(const daemon::DaemonConfig& cfg);
 // Fills cfg.paths: the instance is `instance` if set, else cfg.paths.instance if the file set
 // it, else $ZCP_INSTANCE, else "default"; the runtime directory is cfg.paths.runtime_dir if
 // the file set it, else the environment's (common/instance.hpp).
-Expected<InstancePaths, std::string> resolve_paths(const daemon::DaemonConfig& cfg,
-                                                   std::optional<std::string> instance = std::nullopt);
+Expected<InstancePaths, std::string> resolve_paths(
+    const daemon::DaemonConfig& cfg, std::optional<std::string> instance = std::nullopt);
 
 // CPU checks shared by the parser and diroute: a message if `cpu` does not exist or is not in
 // this process's allowed set (sched_getaffinity), naming the allowed CPUs.

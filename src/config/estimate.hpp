@@ -25,8 +25,8 @@ struct ClassEstimate {
   // Chunks one port can pin at worst: a publisher its loans (its history comes on top); a
   // subscriber that stopped reading its full queue plus the samples it holds.
   std::uint64_t publisher_chunks = 0;
-  std::uint64_t subscriber_chunks = 0;       // with the defaults (queue_capacity + max_held)
-  std::uint64_t subscriber_chunks_cap = 0;   // at the caps (max_queue_capacity + limits.max_held)
+  std::uint64_t subscriber_chunks = 0;      // with the defaults (queue_capacity + max_held)
+  std::uint64_t subscriber_chunks_cap = 0;  // at the caps (max_queue_capacity + limits.max_held)
   // Stalled default subscribers of one topic (with one publisher) the class survives before
   // its publishers' loans fail.
   std::uint64_t stalled_subscribers = 0;

@@ -1,9 +1,6 @@
 // The TOML reader: every section and key of docs/configuration.md, each checked for its type
 // and range where it is read, then the relations between them (checks.cpp). The first
 // problem ends the parse; its message names the file, the line, the column and the key.
-#include <grp.h>
-#include <sched.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
@@ -16,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <grp.h>
+#include <sched.h>
 #include <toml++/toml.h>
 
 #include "config/checks.hpp"
@@ -33,22 +32,24 @@ struct Section {
 };
 
 constexpr std::string_view kPoolKeys[] = {"size", "count"};
-constexpr std::string_view kAllowKeys[] = {"service", "publish_uids", "publish_gids", "subscribe_uids",
-                                           "subscribe_gids"};
+constexpr std::string_view kAllowKeys[] = {"service", "publish_uids", "publish_gids",
+                                           "subscribe_uids", "subscribe_gids"};
 
 const std::vector<Section>& sections() {
   static const std::vector<Section> s = {
       {"daemon", {"instance", "runtime_dir", "log_level", "shutdown_drain_ms"}},
       {"heartbeat", {"interval_ms", "timeout_ms"}},
       {"reactor", {"cpu", "sched_fifo_priority", "busy_poll_us"}},
-      {"router", {"workers", "cpus", "idle", "spin_us", "spin_yield_us", "sched_fifo_priority", "routed_topics", "direct_wake_max"}},
+      {"router",
+       {"workers", "cpus", "idle", "spin_us", "spin_yield_us", "sched_fifo_priority",
+        "routed_topics", "direct_wake_max"}},
       {"pools", {}},  // an array of tables: kPoolKeys
       {"publishers", {"max_payload", "max_loans", "ring_capacity"}},
       {"subscribers", {"queue_capacity", "max_held"}},
       {"limits",
        {"max_processes", "max_publishers_per_process", "max_subscribers_per_process", "max_topics",
-        "max_publishers", "max_subscribers", "max_queue_capacity", "max_held", "max_loans", "max_history",
-        "max_wake_fds_per_process", "malformed_frames", "idle_connection_ms"}},
+        "max_publishers", "max_subscribers", "max_queue_capacity", "max_held", "max_loans",
+        "max_history", "max_wake_fds_per_process", "malformed_frames", "idle_connection_ms"}},
       {"access", {"group", "mode", "allow"}},
       {"memory", {"queue_arena_mb", "prefault", "mlock"}},
   };
@@ -91,7 +92,8 @@ const char* type_name(toml::node_type t) {
 }
 
 // The closest of `candidates` to `word`, if close enough to be a typo.
-std::optional<std::string_view> closest(std::string_view word, std::span<const std::string_view> candidates) {
+std::optional<std::string_view> closest(std::string_view word,
+                                        std::span<const std::string_view> candidates) {
   std::optional<std::string_view> best;
   std::size_t best_d = word.size() < 5 ? 1 : 2;  // farther than this is another word
   for (std::string_view c : candidates) {
@@ -105,13 +107,15 @@ class Reader {
  public:
   explicit Reader(std::string_view source) : source_(source) {}
 
-  [[noreturn]] void fail(const toml::source_region& at, std::string_view key, const std::string& what) const {
+  [[noreturn]] void fail(const toml::source_region& at, std::string_view key,
+                         const std::string& what) const {
     throw ConfigError{std::string(source_) + ":" + std::to_string(at.begin.line) + ":" +
                       std::to_string(at.begin.column) + ": " + std::string(key) + ": " + what};
   }
 
   // Reports the first key of `t` that is not in `keys`, with a suggestion.
-  void only_known(const toml::table& t, std::string_view prefix, std::span<const std::string_view> keys) const {
+  void only_known(const toml::table& t, std::string_view prefix,
+                  std::span<const std::string_view> keys) const {
     for (auto&& [k, v] : t) {
       std::string_view name = k.str();
       if (std::find(keys.begin(), keys.end(), name) != keys.end()) continue;
@@ -137,7 +141,8 @@ class Reader {
   }
 
   // The node at `key` in `t`, or nullptr; `where` receives the key's position.
-  const toml::node* find(const toml::table& t, std::string_view key, toml::source_region& where) const {
+  const toml::node* find(const toml::table& t, std::string_view key,
+                         toml::source_region& where) const {
     auto it = t.find(key);
     if (it == t.end()) return nullptr;
     where = it->first.source().begin.line != 0 ? it->first.source() : it->second.source();
@@ -145,25 +150,31 @@ class Reader {
   }
 
   template <class T>
-  void integer(const toml::table& t, std::string_view prefix, std::string_view key, T& out, std::int64_t lo,
-               std::int64_t hi) const {
+  void integer(const toml::table& t, std::string_view prefix, std::string_view key, T& out,
+               std::int64_t lo, std::int64_t hi) const {
     toml::source_region at;
     const toml::node* n = find(t, key, at);
     if (!n) return;
-    if (!n->is_integer()) fail(at, join(prefix, key), std::string("expected an integer, found ") + type_name(n->type()));
+    if (!n->is_integer())
+      fail(at, join(prefix, key),
+           std::string("expected an integer, found ") + type_name(n->type()));
     std::int64_t v = *n->value<std::int64_t>();
     if (v < lo || v > hi) {
-      fail(at, join(prefix, key),
-           std::to_string(v) + " is out of range " + std::to_string(lo) + ".." + std::to_string(hi));
+      fail(
+          at, join(prefix, key),
+          std::to_string(v) + " is out of range " + std::to_string(lo) + ".." + std::to_string(hi));
     }
     out = static_cast<T>(v);
   }
 
-  void boolean(const toml::table& t, std::string_view prefix, std::string_view key, bool& out) const {
+  void boolean(const toml::table& t, std::string_view prefix, std::string_view key,
+               bool& out) const {
     toml::source_region at;
     const toml::node* n = find(t, key, at);
     if (!n) return;
-    if (!n->is_boolean()) fail(at, join(prefix, key), std::string("expected true or false, found ") + type_name(n->type()));
+    if (!n->is_boolean())
+      fail(at, join(prefix, key),
+           std::string("expected true or false, found ") + type_name(n->type()));
     out = *n->value<bool>();
   }
 
@@ -173,11 +184,13 @@ class Reader {
     toml::source_region at;
     const toml::node* n = find(t, key, at);
     if (!n) return false;
-    if (!n->is_string()) fail(at, join(prefix, key), std::string("expected a string, found ") + type_name(n->type()));
+    if (!n->is_string())
+      fail(at, join(prefix, key), std::string("expected a string, found ") + type_name(n->type()));
     std::string v = *n->value<std::string>();
     if (allowed.size() != 0 && std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
       std::string list;
-      for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+      for (std::string_view a : allowed)
+        list += (list.empty() ? "" : ", ") + std::string(a);
       fail(at, join(prefix, key), "'" + v + "' is not one of " + list);
     }
     out = std::move(v);
@@ -185,40 +198,49 @@ class Reader {
   }
 
   // An array of strings, each checked by `problem` (a message, or empty if fine).
-  bool strings(const toml::table& t, std::string_view prefix, std::string_view key, std::vector<std::string>& out,
-               std::string (*problem)(const std::string&)) const {
+  bool strings(const toml::table& t, std::string_view prefix, std::string_view key,
+               std::vector<std::string>& out, std::string (*problem)(const std::string&)) const {
     toml::source_region at;
     const toml::node* n = find(t, key, at);
     if (!n) return false;
     const toml::array* a = n->as_array();
-    if (!a) fail(at, join(prefix, key), std::string("expected an array of strings, found ") + type_name(n->type()));
+    if (!a)
+      fail(at, join(prefix, key),
+           std::string("expected an array of strings, found ") + type_name(n->type()));
     out.clear();
     for (const toml::node& e : *a) {
       toml::source_region eat = e.source().begin.line != 0 ? e.source() : at;
-      if (!e.is_string()) fail(eat, join(prefix, key), std::string("expected strings, found ") + type_name(e.type()));
+      if (!e.is_string())
+        fail(eat, join(prefix, key), std::string("expected strings, found ") + type_name(e.type()));
       std::string v = *e.value<std::string>();
-      if (std::string why = problem(v); !why.empty()) fail(eat, join(prefix, key), "'" + v + "': " + why);
+      if (std::string why = problem(v); !why.empty())
+        fail(eat, join(prefix, key), "'" + v + "': " + why);
       out.push_back(std::move(v));
     }
     return true;
   }
 
   template <class T>
-  bool integers(const toml::table& t, std::string_view prefix, std::string_view key, std::vector<T>& out,
-                std::int64_t lo, std::int64_t hi) const {
+  bool integers(const toml::table& t, std::string_view prefix, std::string_view key,
+                std::vector<T>& out, std::int64_t lo, std::int64_t hi) const {
     toml::source_region at;
     const toml::node* n = find(t, key, at);
     if (!n) return false;
     const toml::array* a = n->as_array();
-    if (!a) fail(at, join(prefix, key), std::string("expected an array of integers, found ") + type_name(n->type()));
+    if (!a)
+      fail(at, join(prefix, key),
+           std::string("expected an array of integers, found ") + type_name(n->type()));
     out.clear();
     for (const toml::node& e : *a) {
       toml::source_region eat = e.source().begin.line != 0 ? e.source() : at;
-      if (!e.is_integer()) fail(eat, join(prefix, key), std::string("expected integers, found ") + type_name(e.type()));
+      if (!e.is_integer())
+        fail(eat, join(prefix, key),
+             std::string("expected integers, found ") + type_name(e.type()));
       std::int64_t v = *e.value<std::int64_t>();
       if (v < lo || v > hi) {
         fail(eat, join(prefix, key),
-             "element " + std::to_string(v) + " is out of range " + std::to_string(lo) + ".." + std::to_string(hi));
+             "element " + std::to_string(v) + " is out of range " + std::to_string(lo) + ".." +
+                 std::to_string(hi));
       }
       out.push_back(static_cast<T>(v));
     }
@@ -230,19 +252,24 @@ class Reader {
     toml::source_region at;
     const toml::node* n = find(root, name, at);
     if (!n) return nullptr;
-    if (!n->is_table()) fail(at, name, std::string("expected a table [") + std::string(name) + "], found " + type_name(n->type()));
+    if (!n->is_table())
+      fail(at, name,
+           std::string("expected a table [") + std::string(name) + "], found " +
+               type_name(n->type()));
     return n->as_table();
   }
 
   // An array of tables ([[name]]), or nullptr if absent.
-  const toml::array* table_array(const toml::table& t, std::string_view prefix, std::string_view name) const {
+  const toml::array* table_array(const toml::table& t, std::string_view prefix,
+                                 std::string_view name) const {
     toml::source_region at;
     const toml::node* n = find(t, name, at);
     if (!n) return nullptr;
     const toml::array* a = n->as_array();
     if (!a || !a->is_array_of_tables()) {
-      fail(at, join(prefix, name), "expected an array of tables ([[" + join(prefix, name) + "]]), found " +
-                                       (a ? "an array of values" : std::string(type_name(n->type()))));
+      fail(at, join(prefix, name),
+           "expected an array of tables ([[" + join(prefix, name) + "]]), found " +
+               (a ? "an array of values" : std::string(type_name(n->type()))));
     }
     return a;
   }
@@ -269,7 +296,8 @@ void read_daemon(const Reader& r, const toml::table& t, DaemonConfig& c) {
     r.find(t, "runtime_dir", at);
     r.fail(at, "daemon.runtime_dir", "'" + c.paths.runtime_dir + "' is not an absolute path");
   }
-  r.string(t, "daemon", "log_level", c.log_level, {"trace", "debug", "info", "warn", "error", "critical", "off"});
+  r.string(t, "daemon", "log_level", c.log_level,
+           {"trace", "debug", "info", "warn", "error", "critical", "off"});
   std::int64_t drain = c.shutdown_drain.count();
   r.integer(t, "daemon", "shutdown_drain_ms", drain, 0, 60000);
   c.shutdown_drain = std::chrono::milliseconds(drain);
@@ -277,7 +305,8 @@ void read_daemon(const Reader& r, const toml::table& t, DaemonConfig& c) {
 
 void read_heartbeat(const Reader& r, const toml::table& t, DaemonConfig& c) {
   r.only_known(t, "heartbeat", keys_of("heartbeat"));
-  std::int64_t interval = c.control.heartbeat_interval.count(), timeout = c.control.heartbeat_timeout.count();
+  std::int64_t interval = c.control.heartbeat_interval.count(),
+               timeout = c.control.heartbeat_timeout.count();
   r.integer(t, "heartbeat", "interval_ms", interval, 10, 60000);
   r.integer(t, "heartbeat", "timeout_ms", timeout, 20, 3600000);
   c.control.heartbeat_interval = std::chrono::milliseconds(interval);
@@ -304,7 +333,8 @@ void read_router(const Reader& r, const toml::table& t, DaemonConfig& c) {
         r.find(t, "workers", at);
         r.fail(at, "router.workers",
                std::to_string(c.registry.workers) + " disagrees with router.cpus (" +
-                   std::to_string(c.router_cpus.size()) + " CPUs, one worker each); leave workers out");
+                   std::to_string(c.router_cpus.size()) +
+                   " CPUs, one worker each); leave workers out");
       }
       c.registry.workers = static_cast<std::uint32_t>(c.router_cpus.size());
     }
@@ -312,7 +342,8 @@ void read_router(const Reader& r, const toml::table& t, DaemonConfig& c) {
     c.router_cpus.clear();  // a file that sets workers alone asks for unpinned workers
   }
   std::string idle;
-  if (r.string(t, "router", "idle", idle, {"spin", "hybrid", "park"})) c.idle = *router::parse_idle_strategy(idle);
+  if (r.string(t, "router", "idle", idle, {"spin", "hybrid", "park"}))
+    c.idle = *router::parse_idle_strategy(idle);
   std::int64_t spin = c.spin.count();
   r.integer(t, "router", "spin_us", spin, 0, 1000000);
   c.spin = std::chrono::microseconds(spin);
@@ -324,7 +355,8 @@ void read_router(const Reader& r, const toml::table& t, DaemonConfig& c) {
   r.integer(t, "router", "direct_wake_max", c.registry.direct_wake_max, 0, shm::kRouteSlots);
 }
 
-void read_pools(const Reader& r, const toml::array& pools, DaemonConfig& c, const toml::source_region& at) {
+void read_pools(const Reader& r, const toml::array& pools, DaemonConfig& c,
+                const toml::source_region& at) {
   if (pools.empty()) r.fail(at, "pools", "needs at least one [[pools]] entry");
   c.pools.classes.clear();
   for (const toml::node& n : pools) {
@@ -332,15 +364,18 @@ void read_pools(const Reader& r, const toml::array& pools, DaemonConfig& c, cons
     r.only_known(t, "pools", kPoolKeys);
     toml::source_region where = t.source();
     shm::PoolClassConfig cls{0, 0};
-    if (!r.find(t, "size", where)) r.fail(t.source(), "pools.size", "missing (each [[pools]] needs size and count)");
-    if (!r.find(t, "count", where)) r.fail(t.source(), "pools.count", "missing (each [[pools]] needs size and count)");
+    if (!r.find(t, "size", where))
+      r.fail(t.source(), "pools.size", "missing (each [[pools]] needs size and count)");
+    if (!r.find(t, "count", where))
+      r.fail(t.source(), "pools.count", "missing (each [[pools]] needs size and count)");
     r.integer(t, "pools", "size", cls.chunk_size, 1, shm::kMaxChunkSize);
     r.integer(t, "pools", "count", cls.count, 1, shm::kMaxChunksPerClass);
     c.pools.classes.push_back(cls);
   }
 }
 
-void read_ports(const Reader& r, const toml::table* pubs, const toml::table* subs, DaemonConfig& c) {
+void read_ports(const Reader& r, const toml::table* pubs, const toml::table* subs,
+                DaemonConfig& c) {
   daemon::RegistryConfig& g = c.registry;
   if (pubs) {
     r.only_known(*pubs, "publishers", keys_of("publishers"));
@@ -387,13 +422,15 @@ void read_access(const Reader& r, const toml::table& t, DaemonConfig& c) {
       c.access.gid = g->gr_gid;
     } else {
       r.find(t, "group", at);
-      r.fail(at, "access.group", "no group named '" + c.access.group + "' on this host (see getent group)");
+      r.fail(at, "access.group",
+             "no group named '" + c.access.group + "' on this host (see getent group)");
     }
   }
   r.integer(t, "access", "mode", c.access.mode, 0, 0777);
   if (r.find(t, "mode", at) && (c.access.mode & 0600U) != 0600U) {
-    r.fail(at, "access.mode", "must give the owner read and write (0o600): the daemon reopens nothing, "
-                              "but tools running as the owner map the segment");
+    r.fail(at, "access.mode",
+           "must give the owner read and write (0o600): the daemon reopens nothing, "
+           "but tools running as the owner map the segment");
   }
   const toml::array* allow = r.table_array(t, "access", "allow");
   if (!allow) return;
@@ -403,11 +440,14 @@ void read_access(const Reader& r, const toml::table& t, DaemonConfig& c) {
     r.only_known(e, "access.allow", kAllowKeys);
     daemon::ServiceAllowlist a;
     if (!r.string(e, "access.allow", "service", a.service) || a.service.empty()) {
-      r.fail(e.source(), "access.allow.service", "missing: each [[access.allow]] names a service (or a prefix ending in '*')");
+      r.fail(e.source(), "access.allow.service",
+             "missing: each [[access.allow]] names a service (or a prefix ending in '*')");
     }
-    if (std::size_t star = a.service.find('*'); star != std::string::npos && star + 1 != a.service.size()) {
+    if (std::size_t star = a.service.find('*');
+        star != std::string::npos && star + 1 != a.service.size()) {
       r.find(e, "service", at);
-      r.fail(at, "access.allow.service", "'" + a.service + "': '*' may only end the name (a prefix match)");
+      r.fail(at, "access.allow.service",
+             "'" + a.service + "': '*' may only end the name (a prefix match)");
     }
     r.integers(e, "access.allow", "publish_uids", a.publish_uids, 0, kU32 - 1);
     r.integers(e, "access.allow", "publish_gids", a.publish_gids, 0, kU32 - 1);
@@ -427,7 +467,8 @@ void read_memory(const Reader& r, const toml::table& t, DaemonConfig& c) {
 }
 
 // The position of a dotted key ("heartbeat.timeout_ms", or a section "pools") in the file.
-std::optional<toml::source_region> position(const Reader& r, const toml::table& root, const std::string& dotted) {
+std::optional<toml::source_region> position(const Reader& r, const toml::table& root,
+                                            const std::string& dotted) {
   std::size_t dot = dotted.find('.');
   toml::source_region at;
   const toml::node* n = r.find(root, dotted.substr(0, dot), at);
@@ -439,7 +480,8 @@ std::optional<toml::source_region> position(const Reader& r, const toml::table& 
 
 DaemonConfig parse(const Reader& r, const toml::table& root, DaemonConfig c) {
   std::vector<std::string_view> names;
-  for (const Section& s : sections()) names.push_back(s.name);
+  for (const Section& s : sections())
+    names.push_back(s.name);
   r.only_known(root, "", names);
   if (const auto* t = r.table(root, "daemon")) read_daemon(r, *t, c);
   if (const auto* t = r.table(root, "heartbeat")) read_heartbeat(r, *t, c);
@@ -459,7 +501,8 @@ DaemonConfig parse(const Reader& r, const toml::table& root, DaemonConfig c) {
     for (const std::string& key : problem->keys) {
       if (auto at = position(r, root, key)) {
         std::string_view what = problem->message;
-        if (what.starts_with(key + ": ")) what.remove_prefix(key.size() + 2);  // fail() names the key
+        if (what.starts_with(key + ": "))
+          what.remove_prefix(key.size() + 2);  // fail() names the key
         r.fail(*at, key, std::string(what));
       }
     }
@@ -480,13 +523,15 @@ Expected<DaemonConfig, std::string> parse_config(std::string_view text, std::str
   } catch (const toml::parse_error& e) {
     const toml::source_region& at = e.source();
     return Unexpected(std::string(source) + ":" + std::to_string(at.begin.line) + ":" +
-                      std::to_string(at.begin.column) + ": TOML syntax error: " + std::string(e.description()));
+                      std::to_string(at.begin.column) +
+                      ": TOML syntax error: " + std::string(e.description()));
   } catch (const ConfigError& e) {
     return Unexpected(e.message);
   }
 }
 
-Expected<DaemonConfig, std::string> load_config_file(const std::string& path, const DaemonConfig& base) {
+Expected<DaemonConfig, std::string> load_config_file(const std::string& path,
+                                                     const DaemonConfig& base) {
   std::stringstream text;
   if (path == "-") {
     text << std::cin.rdbuf();

@@ -34,19 +34,23 @@ const ServiceAllowlist* AccessPolicy::match(std::string_view service) const noex
   return best;
 }
 
-bool AccessPolicy::allows(AccessRole role, std::string_view service, uid_t uid, gid_t gid) const noexcept {
+bool AccessPolicy::allows(AccessRole role, std::string_view service, uid_t uid,
+                          gid_t gid) const noexcept {
   const ServiceAllowlist* e = match(service);
   if (e == nullptr) return true;
-  if (role == AccessRole::kPublish) return contains(e->publish_uids, uid) || contains(e->publish_gids, gid);
+  if (role == AccessRole::kPublish)
+    return contains(e->publish_uids, uid) || contains(e->publish_gids, gid);
   return contains(e->subscribe_uids, uid) || contains(e->subscribe_gids, gid);
 }
 
-std::string AccessPolicy::refusal(AccessRole role, std::string_view service, uid_t uid, gid_t gid) const {
+std::string AccessPolicy::refusal(AccessRole role, std::string_view service, uid_t uid,
+                                  gid_t gid) const {
   const ServiceAllowlist* e = match(service);
   return "uid " + std::to_string(uid) + " gid " + std::to_string(gid) + " may not " +
-         (role == AccessRole::kPublish ? "publish to" : "subscribe to") + " service '" + std::string(service) +
-         "' ([[access.allow]] entry '" + (e ? e->service : std::string()) + "' lists " +
-         (role == AccessRole::kPublish ? "publish" : "subscribe") + "_uids/_gids without it)";
+         (role == AccessRole::kPublish ? "publish to" : "subscribe to") + " service '" +
+         std::string(service) + "' ([[access.allow]] entry '" + (e ? e->service : std::string()) +
+         "' lists " + (role == AccessRole::kPublish ? "publish" : "subscribe") +
+         "_uids/_gids without it)";
 }
 
 }  // namespace zcp::daemon

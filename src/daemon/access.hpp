@@ -10,12 +10,12 @@
 // whose two lists are empty lets nobody do it.
 #pragma once
 
-#include <sys/types.h>
-
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <sys/types.h>
 
 namespace zcp::daemon {
 

@@ -1,11 +1,9 @@
 #include "daemon/control_plane.hpp"
 
-#include <fcntl.h>
-
 #include <algorithm>
-
 #include <cstring>
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 
 #include "protocol/frame.hpp"
@@ -151,11 +149,13 @@ void ControlPlane::send_wake_notices() {
     for (std::size_t at = 0; at < ids.size(); at += per_frame) {
       std::span<const std::uint32_t> part = ids.subspan(at, std::min(per_frame, ids.size() - at));
       Reply r;
-      auto frame = n.revoke ? protocol::encode_wake_fds_revoked(part) : protocol::encode_wake_fds(part);
+      auto frame =
+          n.revoke ? protocol::encode_wake_fds_revoked(part) : protocol::encode_wake_fds(part);
       if (!frame) continue;  // cannot happen: sized above
       r.bytes = std::move(*frame);
       if (!n.revoke) {
-        for (std::uint32_t id : part) r.fds.push_back(registry_.subscriber(id)->eventfd.get());
+        for (std::uint32_t id : part)
+          r.fds.push_back(registry_.subscriber(id)->eventfd.get());
       }
       host_.send_reply(p->conn, r);
     }
@@ -183,7 +183,8 @@ void ControlPlane::send_settled() {
     if (conns_.contains(h.conn)) {
       Reply r;
       r.bytes = std::move(h.bytes);
-      for (const sys::UniqueFd& fd : h.fds) r.fds.push_back(fd.get());
+      for (const sys::UniqueFd& fd : h.fds)
+        r.fds.push_back(fd.get());
       host_.send_reply(h.conn, r);
     }
     return true;  // its fds close here: the host dup'ed what it sends
@@ -299,8 +300,10 @@ void ControlPlane::process_exited(ProcessHandle handle) {
   const std::size_t cells = registry_.repair_abandoned(q->direct_publishers);
   const std::size_t ports = registry_.release_quarantine(handle);
   counters_.add(DaemonCounter::kAbandonedClaims, cells);
-  spdlog::info("process '{}' (pid {}) exited: its {} quarantined port(s) are freed{}", q->name, q->pid, ports,
-               cells ? ", " + std::to_string(cells) + " abandoned queue cell(s) stepped over" : std::string());
+  spdlog::info("process '{}' (pid {}) exited: its {} quarantined port(s) are freed{}", q->name,
+               q->pid, ports,
+               cells ? ", " + std::to_string(cells) + " abandoned queue cell(s) stepped over"
+                     : std::string());
   quarantine_.erase(q);
   reclaim_retired();
 }
@@ -320,7 +323,8 @@ void ControlPlane::remove_process(ProcessHandle handle, DeathCause cause) {
     quarantine_.push_back({handle, rec.watch, rec.peer.pid, rec.name, removed->direct_publishers});
     counters_.add(DaemonCounter::kQuarantined);
   } else if (cause == DeathCause::kExited) {
-    counters_.add(DaemonCounter::kAbandonedClaims, registry_.repair_abandoned(removed->direct_publishers));
+    counters_.add(DaemonCounter::kAbandonedClaims,
+                  registry_.repair_abandoned(removed->direct_publishers));
   }
 
   auto it = conns_.find(rec.conn);
@@ -363,7 +367,7 @@ void ControlPlane::router_notified() {
   disconnect_faulted();
   reclaim_retired();  // also lists settled subscribers in route tables and counts them
   send_wake_notices();
-  send_settled();     // so that a held reply goes out after what it waited for
+  send_settled();  // so that a held reply goes out after what it waited for
 }
 
 void ControlPlane::disconnect_faulted() {

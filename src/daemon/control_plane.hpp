@@ -145,8 +145,8 @@ class ControlPlane {
 
   Connection& connection(reactor::ConnId conn, const reactor::PeerCred& peer, MonoTime now);
   // handle() without the hold: decode, check and run the request.
-  Reply dispatch(reactor::ConnId conn, const reactor::PeerCred& peer, std::span<const std::byte> frame,
-                 std::size_t true_len, MonoTime now);
+  Reply dispatch(reactor::ConnId conn, const reactor::PeerCred& peer,
+                 std::span<const std::byte> frame, std::size_t true_len, MonoTime now);
   Reply reject(Connection& c, const protocol::DecodeError& error);
   Reply refuse(std::uint64_t request_id, fb::ResultCode code, std::string_view message);
   Reply encoded(protocol::EncodeResult frame, std::uint64_t request_id, std::vector<int> fds = {});
@@ -196,8 +196,8 @@ class ControlPlane {
   SegmentGrant segment_;
   router::Router& router_;
   std::unordered_map<reactor::ConnId, Connection, reactor::ConnIdHash> conns_;
-  Counters counters_;  // in the registry's stats region when it has one
-  HealthWatch health_;  // rate-limited warnings, checked on every tick
+  Counters counters_;            // in the registry's stats region when it has one
+  HealthWatch health_;           // rate-limited warnings, checked on every tick
   std::vector<HeldReply> held_;  // replies waiting for the router (Reply::settle)
   // Processes removed while they may still run, until their pidfd reports the exit.
   struct Quarantined {

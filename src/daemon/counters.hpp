@@ -35,7 +35,7 @@ static_assert(static_cast<int>(protocol::DecodeErrc::BadMagic) == 0 &&
 // The rejected-frame counter of a decode error class.
 constexpr DaemonCounter rejected_counter(protocol::DecodeErrc code) noexcept {
   return static_cast<DaemonCounter>(static_cast<std::size_t>(DaemonCounter::kRejectedBadMagic) +
-                              static_cast<std::size_t>(code));
+                                    static_cast<std::size_t>(code));
 }
 
 class Counters {
@@ -61,7 +61,9 @@ class Counters {
   std::string summary() const;
 
  private:
-  static constexpr std::size_t index(DaemonCounter c) noexcept { return static_cast<std::size_t>(c); }
+  static constexpr std::size_t index(DaemonCounter c) noexcept {
+    return static_cast<std::size_t>(c);
+  }
   std::array<std::uint64_t, kDaemonCounterCount> own_{};
   std::uint64_t* values_ = own_.data();
 };

@@ -96,7 +96,8 @@ std::uint64_t raise_fd_limit() {
 std::optional<std::string> set_thread_priority(int priority, const char* who) {
   sched_param param{};
   param.sched_priority = priority;
-  int rc = ::pthread_setschedparam(::pthread_self(), priority > 0 ? SCHED_FIFO : SCHED_OTHER, &param);
+  int rc =
+      ::pthread_setschedparam(::pthread_self(), priority > 0 ? SCHED_FIFO : SCHED_OTHER, &param);
   if (rc == 0 || priority == 0) return std::nullopt;
   std::string why = std::strerror(rc);
   if (rc == EPERM) {
@@ -105,10 +106,12 @@ std::optional<std::string> set_thread_priority(int priority, const char* who) {
                             ? std::to_string(rl.rlim_cur == RLIM_INFINITY ? 99 : rl.rlim_cur)
                             : "unknown";
     why += " (needs CAP_SYS_NICE, or RLIMIT_RTPRIO >= " + std::to_string(priority) +
-           "; RLIMIT_RTPRIO is " + limit + ": set LimitRTPRIO= in the systemd unit, or "
+           "; RLIMIT_RTPRIO is " + limit +
+           ": set LimitRTPRIO= in the systemd unit, or "
            "'ulimit -r'; under a cgroup v1 cpu controller also cpu.rt_runtime_us)";
   }
-  return std::string(who) + ": SCHED_FIFO priority " + std::to_string(priority) + " refused: " + why;
+  return std::string(who) + ": SCHED_FIFO priority " + std::to_string(priority) +
+         " refused: " + why;
 }
 
 // Pins the calling thread to `cpu`; the CPU must be in the process's allowed set.
@@ -124,7 +127,9 @@ std::optional<std::string> pin_thread(int cpu, const char* who) {
   CPU_ZERO(&set);
   CPU_SET(cpu, &set);
   int rc = ::pthread_setaffinity_np(::pthread_self(), sizeof(set), &set);
-  if (rc != 0) return std::string(who) + ": pinning to CPU " + std::to_string(cpu) + " failed: " + std::strerror(rc);
+  if (rc != 0)
+    return std::string(who) + ": pinning to CPU " + std::to_string(cpu) +
+           " failed: " + std::strerror(rc);
   return std::nullopt;
 }
 
@@ -134,7 +139,9 @@ std::optional<std::string> apply_socket_access(const std::string& path, const Ac
     return fmt::format("chmod {:o} {}: {}", a.mode, path, std::strerror(r.err));
   }
   if (!a.group.empty()) {
-    if (auto r = sys::call(::chown, path.c_str(), static_cast<uid_t>(-1), static_cast<gid_t>(a.gid)); !r.ok()) {
+    if (auto r =
+            sys::call(::chown, path.c_str(), static_cast<uid_t>(-1), static_cast<gid_t>(a.gid));
+        !r.ok()) {
       return "chown :" + a.group + " " + path + ": " + std::strerror(r.err) +
              " (the daemon must be a member of the group, or have CAP_CHOWN)";
     }
@@ -162,12 +169,14 @@ shm::SegmentConfig segment_config(const DaemonConfig& config) {
   seg_cfg.pools = config.pools;
   // The stats region: one slot per allowed topic, publisher and subscriber (the limits are
   // enforced by slot), one per router worker, one per heartbeat slot for processes.
-  const std::size_t worker_count =
-      config.router_cpus.empty() ? std::max<std::uint32_t>(config.registry.workers, 1) : config.router_cpus.size();
+  const std::size_t worker_count = config.router_cpus.empty()
+                                       ? std::max<std::uint32_t>(config.registry.workers, 1)
+                                       : config.router_cpus.size();
   seg_cfg.stats.process_slots = 0;  // one per heartbeat slot
   seg_cfg.stats.topic_slots = std::max<std::uint32_t>(config.registry.limits.max_topics, 1);
   seg_cfg.stats.publisher_slots = std::max<std::uint32_t>(config.registry.limits.max_publishers, 1);
-  seg_cfg.stats.subscriber_slots = std::max<std::uint32_t>(config.registry.limits.max_subscribers, 1);
+  seg_cfg.stats.subscriber_slots =
+      std::max<std::uint32_t>(config.registry.limits.max_subscribers, 1);
   seg_cfg.stats.worker_slots =
       static_cast<std::uint32_t>(std::clamp<std::size_t>(worker_count, 1, router::kMaxWorkers));
   seg_cfg.daemon_version = config.control.daemon_version;
@@ -261,9 +270,10 @@ Expected<void, StartError> Daemon::create_segment() {
     if (auto r = sys::call(::fchown, segment_.fd(), static_cast<uid_t>(-1),
                            static_cast<gid_t>(config.access.gid));
         !r.ok()) {
-      return start_error(ExitCode::kSetupFailed, "chown :" + config.access.group + " segment " + seg_name +
-                                                     ": " + std::strerror(r.err) +
-                                                     " (the daemon must be a member of the group, or have CAP_CHOWN)");
+      return start_error(ExitCode::kSetupFailed,
+                         "chown :" + config.access.group + " segment " + seg_name + ": " +
+                             std::strerror(r.err) +
+                             " (the daemon must be a member of the group, or have CAP_CHOWN)");
     }
   }
   auto arena = segment_.region(shm::RegionKind::kQueueArena);
@@ -281,14 +291,16 @@ Expected<void, StartError> Daemon::start_router() {
   auto notify = reactor_->add_wakeup([this](std::uint64_t) {
     if (control_) control_->router_notified();
   });
-  if (!notify) return start_error(ExitCode::kSetupFailed, "router wakeup: " + notify.error().message());
+  if (!notify)
+    return start_error(ExitCode::kSetupFailed, "router wakeup: " + notify.error().message());
   router_notify_ = notify->waker;
   std::vector<router::WorkerOptions> workers;
   std::vector<int> cpus = config.router_cpus;
   if (cpus.empty()) cpus.assign(std::max<std::uint32_t>(config.registry.workers, 1), -1);
   for (int cpu : cpus) {
     router::WorkerOptions w;
-    w.stats = segment_.stats().worker(static_cast<std::uint32_t>(workers.size()));  // null past the table
+    w.stats =
+        segment_.stats().worker(static_cast<std::uint32_t>(workers.size()));  // null past the table
     w.cpu = cpu;
     w.idle = config.idle;
     w.spin = config.spin;
@@ -311,7 +323,8 @@ Expected<void, StartError> Daemon::start_router() {
     return start_error(ExitCode::kSetupFailed, *problem);
   }
   if (config.reactor_cpu >= 0) {
-    if (auto problem = pin_thread(config.reactor_cpu, "reactor")) return start_error(ExitCode::kUsage, *problem);
+    if (auto problem = pin_thread(config.reactor_cpu, "reactor"))
+      return start_error(ExitCode::kUsage, *problem);
   }
   return {};
 }
@@ -319,8 +332,8 @@ Expected<void, StartError> Daemon::start_router() {
 void Daemon::create_control_plane() {
   RegistryConfig reg_cfg = config_.registry;
   reg_cfg.workers = static_cast<std::uint32_t>(router_->worker_count());
-  registry_ = std::make_unique<Registry>(segment_.heartbeats(), *queues_, segment_.base(), segment_.size(),
-                                         *router_, reg_cfg, segment_.stats());
+  registry_ = std::make_unique<Registry>(segment_.heartbeats(), *queues_, segment_.base(),
+                                         segment_.size(), *router_, reg_cfg, segment_.stats());
   SegmentGrant grant{segment_.fd(), config_.paths.shm_name("seg"), segment_.size(),
                      segment_.header().layout_version};
   ControlPlaneConfig cp_cfg = config_.control;
@@ -359,8 +372,9 @@ Expected<void, StartError> Daemon::serve(bool stale_socket) {
   if (!signals) {
     return start_error(ExitCode::kSetupFailed, "signalfd: " + signals.error().message());
   }
-  auto timer = reactor_->add_timer(config.control.heartbeat_interval,
-                                   [this](std::uint64_t, reactor::MonoTime now) { control_->tick(now); });
+  auto timer =
+      reactor_->add_timer(config.control.heartbeat_interval,
+                          [this](std::uint64_t, reactor::MonoTime now) { control_->tick(now); });
   if (!timer) {
     return start_error(ExitCode::kSetupFailed, "heartbeat timer: " + timer.error().message());
   }
@@ -381,8 +395,8 @@ void Daemon::log_settings() {
       c.control.heartbeat_interval.count(), c.control.heartbeat_timeout.count(),
       registry_->config().workers, l.max_processes, l.max_publishers_per_process,
       l.max_subscribers_per_process, l.max_topics, l.max_publishers, l.max_subscribers,
-      c.registry.publisher_ring_capacity,
-      c.registry.default_subscriber_capacity, c.registry.max_subscriber_capacity);
+      c.registry.publisher_ring_capacity, c.registry.default_subscriber_capacity,
+      c.registry.max_subscriber_capacity);
   auto hb = segment_.region(shm::RegionKind::kHeartbeat);
   auto pool = segment_.region(shm::RegionKind::kChunkPool);
   auto arena = segment_.region(shm::RegionKind::kQueueArena);
@@ -442,7 +456,8 @@ void Daemon::shutdown() {
                     st.chunk_size, st.free, st.total);
     }
   }
-  if (exact) spdlog::info("shutdown: freed {} port(s); every chunk is back in its pool", freed.freed);
+  if (exact)
+    spdlog::info("shutdown: freed {} port(s); every chunk is back in its pool", freed.freed);
   segment_.unlink();
   spdlog::info("counters: {}", control_->counters().summary());
   const reactor::ServerStats& s = server_->stats();

@@ -52,7 +52,7 @@ struct AccessConfig {
   // resolved from the name when the config is read.
   std::string group;
   std::uint32_t gid = 0;
-  std::uint32_t mode = 0660;  // permission bits of the socket and the segment
+  std::uint32_t mode = 0660;            // permission bits of the socket and the segment
   std::vector<ServiceAllowlist> allow;  // per-service allowlists (daemon/access.hpp), enforced
 };
 
@@ -73,10 +73,10 @@ struct DaemonConfig {
   // miss the notice and only see the hang-up; too high: a wedged client delays the exit.
   std::chrono::milliseconds shutdown_drain = std::chrono::milliseconds(2000);
   // CPU placement and real-time scheduling. The reactor is the thread that calls run().
-  int reactor_cpu = -1;        // pin the reactor to this CPU; -1: not pinned
-  int reactor_priority = 0;    // SCHED_FIFO priority (1..99) of the reactor; 0: SCHED_OTHER
+  int reactor_cpu = -1;      // pin the reactor to this CPU; -1: not pinned
+  int reactor_priority = 0;  // SCHED_FIFO priority (1..99) of the reactor; 0: SCHED_OTHER
   std::chrono::microseconds reactor_busy_poll = kDefaultReactorBusyPoll;  // polls before sleeping
-  int worker_priority = 0;     // SCHED_FIFO priority of every router worker; 0: SCHED_OTHER
+  int worker_priority = 0;  // SCHED_FIFO priority of every router worker; 0: SCHED_OTHER
   // Memory: MAP_POPULATE the segment (no page faults later) and mlock it (a refusal is
   // logged, not fatal).
   bool prefault = false;
@@ -123,9 +123,9 @@ class Daemon final : public reactor::ConnectionHandler, public ControlPlaneHost 
  private:
   explicit Daemon(const DaemonConfig& config);
   // The steps of start() after the reactor exists, in order.
-  Expected<void, StartError> create_segment();   // the segment and the queue arena
-  Expected<void, StartError> start_router();     // the workers, their priorities and CPUs
-  void create_control_plane();                   // the registry and the ControlPlane
+  Expected<void, StartError> create_segment();          // the segment and the queue arena
+  Expected<void, StartError> start_router();            // the workers, their priorities and CPUs
+  void create_control_plane();                          // the registry and the ControlPlane
   Expected<void, StartError> serve(bool stale_socket);  // the socket, signals, heartbeat tick
   void shutdown();
   void log_settings();

@@ -26,7 +26,8 @@ void HealthWatch::check_pools(const shm::ChunkPool& pool, Counters& counters) {
           "size will fail soon: subscribers hold too many samples, or add chunks (diroute --pool)",
           s.chunk_size, s.free, s.total, s.min_free);
     } else if (!low && low_[c]) {
-      spdlog::info("pool class {} B recovered: {} of {} chunks free", s.chunk_size, s.free, s.total);
+      spdlog::info("pool class {} B recovered: {} of {} chunks free", s.chunk_size, s.free,
+                   s.total);
     }
     low_[c] = low;
   }
@@ -54,11 +55,13 @@ void HealthWatch::check_drops(const Registry& registry, std::chrono::steady_cloc
     spdlog::warn(
         "subscriber {} of '{}' (pid {}) on {} dropped {} message(s){} ({} in all; policy {}, "
         "queue {}): it does not keep up; raise its queue_capacity or take faster",
-        id, owner != nullptr ? owner->name : std::string("?"), owner != nullptr ? owner->peer.pid : 0,
-        rec.topic.str(), dropped - d.warned,
-        d.ever_warned ? fmt::format(" in the last {} s", std::chrono::duration_cast<std::chrono::seconds>(
-                                                            now - d.last_warn).count())
-                      : std::string(),
+        id, owner != nullptr ? owner->name : std::string("?"),
+        owner != nullptr ? owner->peer.pid : 0, rec.topic.str(), dropped - d.warned,
+        d.ever_warned
+            ? fmt::format(
+                  " in the last {} s",
+                  std::chrono::duration_cast<std::chrono::seconds>(now - d.last_warn).count())
+            : std::string(),
         dropped, to_string(rec.port->policy), rec.port->queue_desc.capacity);
     d.warned = dropped;
     d.last_warn = now;

@@ -40,7 +40,7 @@ class HealthWatch {
     std::uint64_t warned = 0;  // dropped count at the last warning
     std::chrono::steady_clock::time_point last_warn{};
     bool ever_warned = false;
-    std::uint64_t tick = 0;    // last check that saw the subscriber (stale entries go)
+    std::uint64_t tick = 0;  // last check that saw the subscriber (stale entries go)
   };
 
   void check_pools(const shm::ChunkPool& pool, Counters& counters);

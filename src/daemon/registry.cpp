@@ -37,9 +37,13 @@ RegistryError limit_error(LimitKind limit, std::string message) {
 // this kind whose slots return once the router lets go of them (a retry soon succeeds).
 RegistryError total_limit_error(LimitKind limit, const char* what, std::uint32_t max,
                                 std::size_t retiring, const char* flag) {
-  std::string msg = std::string("limit reached: ") + what + " = " + std::to_string(max) + " daemon-wide";
+  std::string msg =
+      std::string("limit reached: ") + what + " = " + std::to_string(max) + " daemon-wide";
   if (retiring > 0) {
-    msg += " (" + std::to_string(retiring) + " removed port(s) are still being released by the router; retry shortly, or raise diroute " + flag + ")";
+    msg += " (" + std::to_string(retiring) +
+           " removed port(s) are still being released by the router; retry shortly, or raise "
+           "diroute " +
+           flag + ")";
   } else {
     msg += std::string(" (raise diroute ") + flag + ")";
   }
@@ -189,7 +193,8 @@ std::optional<RemovedProcess> Registry::remove_process(ProcessHandle handle, boo
     detach_subscriber(id);
   }
   if (quarantine) {
-    for (std::size_t i = retired_before; i < retired_.pending(); ++i) retired_.at(i).quarantined = handle;
+    for (std::size_t i = retired_before; i < retired_.pending(); ++i)
+      retired_.at(i).quarantined = handle;
   }
 
   forget_wake_fds(rec);
@@ -281,7 +286,8 @@ RegistryResult<const PublisherRecord*> Registry::add_publisher(
                                       std::to_string(config_.limits.max_publishers_per_process) +
                                       " (raise diroute --max-publishers-per-process)"));
   }
-  const std::uint32_t max_payload = options.max_payload ? options.max_payload : config_.default_max_payload;
+  const std::uint32_t max_payload =
+      options.max_payload ? options.max_payload : config_.default_max_payload;
   shm::ChunkPool& pool = router_.ledger().pool();
   std::optional<std::uint16_t> cls = pool.class_for(max_payload);
   if (!cls && options.max_payload == 0) {
@@ -289,19 +295,22 @@ RegistryResult<const PublisherRecord*> Registry::add_publisher(
     cls = static_cast<std::uint16_t>(pool.class_count() - 1);
   }
   if (!cls) {
-    return Unexpected(RegistryError{
-        fb::ResultCode::InvalidArgument,
-        "max_payload " + std::to_string(max_payload) + " bytes exceeds the largest pool chunk (" +
-            std::to_string(pool.chunk_size(pool.class_count() - 1)) + " bytes); add a larger pool class"});
+    return Unexpected(RegistryError{fb::ResultCode::InvalidArgument,
+                                    "max_payload " + std::to_string(max_payload) +
+                                        " bytes exceeds the largest pool chunk (" +
+                                        std::to_string(pool.chunk_size(pool.class_count() - 1)) +
+                                        " bytes); add a larger pool class"});
   }
   std::uint32_t max_loans = options.max_loans ? options.max_loans : config_.default_max_loans;
   max_loans = std::clamp<std::uint32_t>(max_loans, 1, config_.max_loans_cap);
   const std::uint32_t history = std::min(options.history_depth, config_.max_history);
-  if (publishers_.size() >= config_.limits.max_publishers || stats_.publisher_slots().available() == 0) {
-    return Unexpected(total_limit_error(LimitKind::kPublishers, "publishers", config_.limits.max_publishers,
-                                        stats_.publisher_slots().capacity() - stats_.publisher_slots().available() -
-                                            publishers_.size(),
-                                        "--max-publishers"));
+  if (publishers_.size() >= config_.limits.max_publishers ||
+      stats_.publisher_slots().available() == 0) {
+    return Unexpected(
+        total_limit_error(LimitKind::kPublishers, "publishers", config_.limits.max_publishers,
+                          stats_.publisher_slots().capacity() -
+                              stats_.publisher_slots().available() - publishers_.size(),
+                          "--max-publishers"));
   }
 
   TopicKey key = TopicKey::from(topic);
@@ -323,8 +332,9 @@ RegistryResult<const PublisherRecord*> Registry::add_publisher(
     if (!table) {
       router::free_publisher_port(queues_, router_.ledger(), **port);
       drop_topic_if_empty(key);
-      return Unexpected(RegistryError{fb::ResultCode::OutOfResources,
-                                      arena_problem("route table", sizeof(shm::RouteTable)) + ": " + table.error()});
+      return Unexpected(RegistryError{
+          fb::ResultCode::OutOfResources,
+          arena_problem("route table", sizeof(shm::RouteTable)) + ": " + table.error()});
     }
     (*port)->route_table = *table;
     (*port)->route_since = (*entry)->route_written;
@@ -363,17 +373,21 @@ RegistryResult<const SubscriberRecord*> Registry::add_subscriber(
                                       std::to_string(config_.limits.max_subscribers_per_process) +
                                       " (raise diroute --max-subscribers-per-process)"));
   }
-  std::uint32_t capacity = options.queue_capacity ? options.queue_capacity : config_.default_subscriber_capacity;
+  std::uint32_t capacity =
+      options.queue_capacity ? options.queue_capacity : config_.default_subscriber_capacity;
   capacity = std::min(capacity, config_.max_subscriber_capacity);
   std::uint32_t max_held = options.max_held ? options.max_held : config_.default_max_held;
   max_held = std::min(max_held, config_.max_held_cap);
   const std::optional<QueuePolicy> policy = protocol::from_wire(options.policy);
-  if (!policy) return Unexpected(RegistryError{fb::ResultCode::InvalidArgument, "unknown queue policy"});
-  if (subscribers_.size() >= config_.limits.max_subscribers || stats_.subscriber_slots().available() == 0) {
-    return Unexpected(total_limit_error(LimitKind::kSubscribers, "subscribers", config_.limits.max_subscribers,
-                                        stats_.subscriber_slots().capacity() - stats_.subscriber_slots().available() -
-                                            subscribers_.size(),
-                                        "--max-subscribers"));
+  if (!policy)
+    return Unexpected(RegistryError{fb::ResultCode::InvalidArgument, "unknown queue policy"});
+  if (subscribers_.size() >= config_.limits.max_subscribers ||
+      stats_.subscriber_slots().available() == 0) {
+    return Unexpected(
+        total_limit_error(LimitKind::kSubscribers, "subscribers", config_.limits.max_subscribers,
+                          stats_.subscriber_slots().capacity() -
+                              stats_.subscriber_slots().available() - subscribers_.size(),
+                          "--max-subscribers"));
   }
 
   TopicKey key = TopicKey::from(topic);
@@ -392,9 +406,11 @@ RegistryResult<const SubscriberRecord*> Registry::add_subscriber(
       {id, (*entry)->id, home, *policy, capacity, max_held, options.history_request, efd->get()});
   if (!port) {
     drop_topic_if_empty(key);
-    std::uint64_t bytes = shm::ring_bytes(capacity, shm::slot_stride<shm::MessageHeader>(shm::RingKind::kMpmc));
-    return Unexpected(RegistryError{fb::ResultCode::OutOfResources,
-                                    arena_problem("subscriber queue", bytes) + ": " + port.error()});
+    std::uint64_t bytes =
+        shm::ring_bytes(capacity, shm::slot_stride<shm::MessageHeader>(shm::RingKind::kMpmc));
+    return Unexpected(
+        RegistryError{fb::ResultCode::OutOfResources,
+                      arena_problem("subscriber queue", bytes) + ": " + port.error()});
   }
   // Direct topics: list it in a free route slot. The Add command goes first (below), then the
   // tables: a publisher that uses the new slot makes records the worker can map once it
@@ -417,7 +433,8 @@ RegistryResult<const SubscriberRecord*> Registry::add_subscriber(
   const std::uint32_t stats_slot = *stats_.subscriber_slots().take();  // checked above
   // The counter line is zeroed before the Add command, whose ring push publishes it.
   if (shm::SubscriberStats* line = stats_.subscriber_counters(stats_slot)) (*port)->stats = line;
-  SubscriberRecord rec{id, slot, key, options.policy, max_held, std::move(*efd), stats_slot, std::move(*port)};
+  SubscriberRecord rec{
+      id, slot, key, options.policy, max_held, std::move(*efd), stats_slot, std::move(*port)};
   auto [it, inserted] = subscribers_.emplace(id, std::move(rec));
   (void)inserted;
   it->second.added_seq = router_.add_subscriber(it->second.port.get());
@@ -425,7 +442,8 @@ RegistryResult<const SubscriberRecord*> Registry::add_subscriber(
   // finds it there knows the router has replayed history into its queue, and pushes as soon
   // as the router has routed what it published before.
   if (route_slot != shm::kNoRouteSlot) {
-    (*entry)->route_writes.push_back({route_slot, id, it->second.port->route_since, it->second.added_seq});
+    (*entry)->route_writes.push_back(
+        {route_slot, id, it->second.port->route_since, it->second.added_seq});
     flush_route_writes(key, **entry);
   }
   update_peers(key, **entry);
@@ -467,7 +485,8 @@ void Registry::update_peers(const TopicKey& key, const TopicEntry& entry) {
       shm::atomic_store(it->second.port->queue.header()->peers, pubs, std::memory_order_relaxed);
     }
   }
-  if (pending && std::find(peers_pending_.begin(), peers_pending_.end(), key) == peers_pending_.end()) {
+  if (pending &&
+      std::find(peers_pending_.begin(), peers_pending_.end(), key) == peers_pending_.end()) {
     peers_pending_.push_back(key);
   }
 }
@@ -604,7 +623,8 @@ void Registry::grant_wake_fds(std::uint32_t slot, const TopicEntry& entry) {
   if (p == nullptr) return;
   WakeNotice n{slot, false, {}};
   for (std::uint32_t id : entry.route_listed) {
-    if (id == 0 || std::find(p->wake_fds.begin(), p->wake_fds.end(), id) != p->wake_fds.end()) continue;
+    if (id == 0 || std::find(p->wake_fds.begin(), p->wake_fds.end(), id) != p->wake_fds.end())
+      continue;
     if (p->wake_fds.size() >= config_.max_wake_fds_per_process) break;  // the router wakes the rest
     p->wake_fds.push_back(id);
     wake_holders_[id].push_back(slot);
@@ -618,7 +638,8 @@ void Registry::grant_wake_fd(const TopicEntry& entry, std::uint32_t id) {
     auto it = publishers_.find(pid);
     if (it == publishers_.end()) continue;
     ProcessRecord* p = find(it->second.slot);
-    if (p == nullptr || std::find(p->wake_fds.begin(), p->wake_fds.end(), id) != p->wake_fds.end()) continue;
+    if (p == nullptr || std::find(p->wake_fds.begin(), p->wake_fds.end(), id) != p->wake_fds.end())
+      continue;
     if (p->wake_fds.size() >= config_.max_wake_fds_per_process) continue;
     p->wake_fds.push_back(id);
     wake_holders_[id].push_back(it->second.slot);
@@ -698,7 +719,8 @@ void Registry::flush_route_writes(const TopicKey& key, TopicEntry& entry) {
   while (!entry.route_writes.empty()) {
     const TopicEntry::RouteWrite w = entry.route_writes.front();
     if (w.seq != 0 && !router_.settled(w.seq)) {
-      if (std::find(route_writes_pending_.begin(), route_writes_pending_.end(), key) == route_writes_pending_.end()) {
+      if (std::find(route_writes_pending_.begin(), route_writes_pending_.end(), key) ==
+          route_writes_pending_.end()) {
         route_writes_pending_.push_back(key);
       }
       return;
@@ -706,16 +728,17 @@ void Registry::flush_route_writes(const TopicKey& key, TopicEntry& entry) {
     entry.route_writes.pop_front();
     auto s = w.subscriber_id != 0 ? subscribers_.find(w.subscriber_id) : subscribers_.end();
     const bool list = s != subscribers_.end();  // a subscriber gone meanwhile is not listed
-    write_routes(entry, w.slot, list ? w.subscriber_id : 0, list ? s->second.port->queue_desc : shm::QueueDescriptor{},
-                 w.version);
+    write_routes(entry, w.slot, list ? w.subscriber_id : 0,
+                 list ? s->second.port->queue_desc : shm::QueueDescriptor{}, w.version);
     entry.route_listed[w.slot] = list ? w.subscriber_id : 0;
     entry.route_written = w.version;
     if (list) grant_wake_fd(entry, w.subscriber_id);
   }
 }
 
-void Registry::write_routes(const TopicEntry& entry, std::uint32_t slot, std::uint32_t subscriber_id,
-                            const shm::QueueDescriptor& queue, std::uint32_t version) {
+void Registry::write_routes(const TopicEntry& entry, std::uint32_t slot,
+                            std::uint32_t subscriber_id, const shm::QueueDescriptor& queue,
+                            std::uint32_t version) {
   for (std::uint32_t pid : entry.publishers) {
     auto it = publishers_.find(pid);
     if (it == publishers_.end() || it->second.port->route_table == 0) continue;
@@ -736,7 +759,8 @@ bool Registry::quiescent(const RetiredPort& e) const noexcept {
     }
     // seq_cst: pairs with the publisher's seq_cst guard store and version load (the argument
     // in route_table.hpp); our version store was the seq_cst one in write_route().
-    const std::uint64_t g = shm::atomic_load(port->in.header()->direct_guard, std::memory_order_seq_cst);
+    const std::uint64_t g =
+        shm::atomic_load(port->in.header()->direct_guard, std::memory_order_seq_cst);
     if (!shm::guard_passed(g, e.route_version)) return false;
   }
   return true;
@@ -749,7 +773,8 @@ std::size_t Registry::repair_abandoned(const std::vector<DirectPublisherRef>& pu
     if (t == topics_.end()) continue;  // no subscriber left: no queue to repair
     const std::uint32_t tag = shm::MpmcRing<shm::MessageHeader>::publisher_tag(p.id);
     for (std::uint32_t id : t->second.subscribers) {
-      if (auto s = subscribers_.find(id); s != subscribers_.end()) n += s->second.port->queue.skip_abandoned(tag);
+      if (auto s = subscribers_.find(id); s != subscribers_.end())
+        n += s->second.port->queue.skip_abandoned(tag);
     }
   }
   return n;

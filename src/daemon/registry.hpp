@@ -21,8 +21,8 @@
 #pragma once
 
 #include <array>
-#include <deque>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -74,10 +74,10 @@ struct ProcessRecord {
   std::string name;
   bool monitored = false;
   reactor::ConnId conn;
-  reactor::WatchId watch;  // pidfd watch, set after registration
+  reactor::WatchId watch;                    // pidfd watch, set after registration
   std::uint64_t registered_ns = 0;           // CLOCK_MONOTONIC (heartbeat clock)
   std::uint64_t registered_realtime_ns = 0;  // CLOCK_REALTIME, for tools
-  std::vector<std::uint32_t> publishers;  // ids owned by this slot
+  std::vector<std::uint32_t> publishers;     // ids owned by this slot
   std::vector<std::uint32_t> subscribers;
   // Subscribers whose eventfd this process was sent (WakeFds), so that its direct publishers
   // wake them; at most RegistryConfig::max_wake_fds_per_process.
@@ -110,7 +110,7 @@ struct SubscriberRecord {
   TopicKey topic;
   fb::QueuePolicy policy = fb::QueuePolicy::DropOldest;
   std::uint32_t max_held = 0;
-  sys::UniqueFd eventfd;  // written by the router when the subscriber waits
+  sys::UniqueFd eventfd;                    // written by the router when the subscriber waits
   std::uint32_t stats_slot = kNoStatsSlot;  // its SubscriberStats slot (descriptor + counters)
   // Rings (queue, release), ownership set and counters; handed to the router.
   std::unique_ptr<router::SubscriberState> port;
@@ -118,13 +118,13 @@ struct SubscriberRecord {
 };
 
 struct TopicEntry {
-  std::uint32_t id = 0;  // the router's name for the topic
+  std::uint32_t id = 0;                     // the router's name for the topic
   std::uint32_t stats_slot = kNoStatsSlot;  // its TopicStats slot
   std::vector<std::uint32_t> publishers;
   std::vector<std::uint32_t> subscribers;
-  // Direct delivery (every topic not in RegistryConfig::routed_topics; shm/route_table.hpp): each publisher has a
-  // route table listing the subscribers in route_slots (id per slot, 0: free); route_version
-  // numbers the assignments (even, +2 per change).
+  // Direct delivery (every topic not in RegistryConfig::routed_topics; shm/route_table.hpp): each
+  // publisher has a route table listing the subscribers in route_slots (id per slot, 0: free);
+  // route_version numbers the assignments (even, +2 per change).
   bool direct = false;
   std::uint32_t route_version = 0;
   std::array<std::uint32_t, shm::kRouteSlots> route_slots{};
@@ -136,7 +136,7 @@ struct TopicEntry {
     std::uint32_t slot;
     std::uint32_t subscriber_id;  // 0: clear the slot
     std::uint32_t version;
-    std::uint64_t seq;            // the router command it waits for; 0: none
+    std::uint64_t seq;  // the router command it waits for; 0: none
   };
   std::deque<RouteWrite> route_writes;  // in version order
 };
@@ -218,13 +218,13 @@ class Registry {
   // Builds the publisher's port (publish and loan rings) on the least-loaded router worker and
   // hands it to the router. Zero options ask for defaults; values above a cap get the cap.
   // InvalidArgument if max_payload exceeds every pool class.
-  RegistryResult<const PublisherRecord*> add_publisher(std::uint32_t slot,
-                                                       const protocol::Topic& topic,
-                                                       const protocol::PublisherOptions& options = {});
+  RegistryResult<const PublisherRecord*> add_publisher(
+      std::uint32_t slot, const protocol::Topic& topic,
+      const protocol::PublisherOptions& options = {});
   // Builds the subscriber's port (queue and release ring) and hands it to the router.
-  RegistryResult<const SubscriberRecord*> add_subscriber(std::uint32_t slot,
-                                                         const protocol::Topic& topic,
-                                                         const protocol::SubscriberOptions& options = {});
+  RegistryResult<const SubscriberRecord*> add_subscriber(
+      std::uint32_t slot, const protocol::Topic& topic,
+      const protocol::SubscriberOptions& options = {});
   // Only the owning slot may remove an endpoint: false (and no change) for an id that does
   // not exist or belongs to another slot.
   bool remove_publisher(std::uint32_t slot, std::uint32_t id);
@@ -335,8 +335,8 @@ class Registry {
   std::uint32_t next_topic_id_ = 1;
   std::uint64_t epoch_ = 0;
   RetireList retired_;
-  std::vector<TopicKey> peers_pending_;  // see update_peers
-  std::vector<WakeNotice> wake_notices_;  // see take_wake_notices
+  std::vector<TopicKey> peers_pending_;         // see update_peers
+  std::vector<WakeNotice> wake_notices_;        // see take_wake_notices
   std::vector<TopicKey> route_writes_pending_;  // topics whose route_writes wait for a command
   // Subscriber id -> the slots of the processes holding its eventfd (ProcessRecord::wake_fds).
   std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> wake_holders_;

@@ -43,20 +43,26 @@ std::string Registry::check_invariants() const {
         return who + " lists subscriber " + std::to_string(id) + " it does not own";
       }
     }
-    if (p.wake_fds.size() > config_.max_wake_fds_per_process) return who + " holds more wake fds than allowed";
+    if (p.wake_fds.size() > config_.max_wake_fds_per_process)
+      return who + " holds more wake fds than allowed";
     for (std::uint32_t id : p.wake_fds) {
       auto h = wake_holders_.find(id);
-      if (subscriber(id) == nullptr) return who + " holds the wake fd of subscriber " + std::to_string(id) + ", which is gone";
-      if (h == wake_holders_.end() || std::find(h->second.begin(), h->second.end(), slot) == h->second.end()) {
-        return who + " holds the wake fd of subscriber " + std::to_string(id) + " but is not listed as its holder";
+      if (subscriber(id) == nullptr)
+        return who + " holds the wake fd of subscriber " + std::to_string(id) + ", which is gone";
+      if (h == wake_holders_.end() ||
+          std::find(h->second.begin(), h->second.end(), slot) == h->second.end()) {
+        return who + " holds the wake fd of subscriber " + std::to_string(id) +
+               " but is not listed as its holder";
       }
     }
     owned_pubs += p.publishers.size();
     owned_subs += p.subscribers.size();
-  }  for (const auto& [id, slots] : wake_holders_) {
+  }
+  for (const auto& [id, slots] : wake_holders_) {
     for (std::uint32_t slot : slots) {
       const ProcessRecord* p = process(slot);
-      if (p == nullptr || std::find(p->wake_fds.begin(), p->wake_fds.end(), id) == p->wake_fds.end()) {
+      if (p == nullptr ||
+          std::find(p->wake_fds.begin(), p->wake_fds.end(), id) == p->wake_fds.end()) {
         return "slot " + std::to_string(slot) + " is listed as holding the wake fd of subscriber " +
                std::to_string(id) + " but does not";
       }
@@ -83,12 +89,14 @@ std::string Registry::check_invariants() const {
     if (t == nullptr || !contains(t->publishers, id)) {
       return "publisher " + std::to_string(id) + " is missing from its topic";
     }
-    if (queues_.block_size(r.port->publish_desc.offset) == 0 || queues_.block_size(r.port->loan_desc.offset) == 0) {
+    if (queues_.block_size(r.port->publish_desc.offset) == 0 ||
+        queues_.block_size(r.port->loan_desc.offset) == 0) {
       return "publisher " + std::to_string(id) + " ring is not an arena block";
     }
     if (t->direct != (r.port->route_table != 0)) {
-      return "publisher " + std::to_string(id) + (t->direct ? " of a direct topic has no route table"
-                                                           : " has a route table on a routed topic");
+      return "publisher " + std::to_string(id) +
+             (t->direct ? " of a direct topic has no route table"
+                        : " has a route table on a routed topic");
     }
     if (r.port->route_table != 0) {
       if (queues_.block_size(r.port->route_table) == 0) {
@@ -107,11 +115,13 @@ std::string Registry::check_invariants() const {
     if (t == nullptr || !contains(t->subscribers, id)) {
       return "subscriber " + std::to_string(id) + " is missing from its topic";
     }
-    if (queues_.block_size(r.port->queue_desc.offset) == 0 || queues_.block_size(r.port->release_desc.offset) == 0) {
+    if (queues_.block_size(r.port->queue_desc.offset) == 0 ||
+        queues_.block_size(r.port->release_desc.offset) == 0) {
       return "subscriber " + std::to_string(id) + " queue is not an arena block";
     }
     const std::uint32_t rs = r.port->route_slot;
-    if (rs != shm::kNoRouteSlot && (!t->direct || rs >= shm::kRouteSlots || t->route_slots[rs] != id)) {
+    if (rs != shm::kNoRouteSlot &&
+        (!t->direct || rs >= shm::kRouteSlots || t->route_slots[rs] != id)) {
       return "subscriber " + std::to_string(id) + " holds route slot " + std::to_string(rs) +
              " that its topic does not give it";
     }
@@ -152,7 +162,8 @@ std::string Registry::check_invariants() const {
   }
   const SlotFreeList& ps = stats_.publisher_slots();
   const SlotFreeList& ss = stats_.subscriber_slots();
-  const std::size_t endpoint_slots = (ps.capacity() - ps.available()) + (ss.capacity() - ss.available());
+  const std::size_t endpoint_slots =
+      (ps.capacity() - ps.available()) + (ss.capacity() - ss.available());
   if (endpoint_slots != publishers_.size() + subscribers_.size() + retired_.pending()) {
     return std::to_string(endpoint_slots) + " endpoint stats slots taken for " +
            std::to_string(publishers_.size() + subscribers_.size()) + " endpoints and " +

@@ -116,7 +116,8 @@ Reply ControlPlane::on_create_publisher(const ProcessRecord& p, std::uint64_t id
   grant.pool_class = rec.port->pool_class;
   grant.chunk_size = rec.chunk_size;
   grant.max_loans = rec.port->max_loans;
-  Reply reply = encoded(protocol::encode_publisher_reply(id, grant), id, {router_.doorbell(rec.worker)});
+  Reply reply =
+      encoded(protocol::encode_publisher_reply(id, grant), id, {router_.doorbell(rec.worker)});
   // Sent once every worker applied the AddPublisher (handle() holds it): its loan ring is full.
   reply.settle = rec.added_seq;
   return reply;
@@ -124,7 +125,8 @@ Reply ControlPlane::on_create_publisher(const ProcessRecord& p, std::uint64_t id
 
 Reply ControlPlane::on_create_subscriber(const ProcessRecord& p, std::uint64_t id,
                                          const fb::CreateSubscriber& req) {
-  protocol::SubscriberOptions opts{req.queue_capacity(), req.policy(), req.history_request(), req.max_held()};
+  protocol::SubscriberOptions opts{req.queue_capacity(), req.policy(), req.history_request(),
+                                   req.max_held()};
   const protocol::Topic topic = topic_of(req);
   if (!access_.allows(AccessRole::kSubscribe, topic.service, p.peer.uid, p.peer.gid)) {
     counters_.add(DaemonCounter::kAccessDenied);

@@ -7,13 +7,15 @@ namespace zcp::daemon {
 void RetireList::retire(std::unique_ptr<router::PublisherState> port, std::uint32_t stats_slot,
                         std::uint64_t epoch) {
   assert((entries_.empty() || entries_.back().epoch <= epoch) && "epochs only grow");
-  entries_.push_back(RetiredPort{std::move(port), nullptr, sys::UniqueFd{}, epoch, stats_slot, {}, 0, {}});
+  entries_.push_back(
+      RetiredPort{std::move(port), nullptr, sys::UniqueFd{}, epoch, stats_slot, {}, 0, {}});
 }
 
 void RetireList::retire(std::unique_ptr<router::SubscriberState> port, sys::UniqueFd eventfd,
                         std::uint32_t stats_slot, std::uint64_t epoch) {
   assert((entries_.empty() || entries_.back().epoch <= epoch) && "epochs only grow");
-  entries_.push_back(RetiredPort{nullptr, std::move(port), std::move(eventfd), epoch, stats_slot, {}, 0, {}});
+  entries_.push_back(
+      RetiredPort{nullptr, std::move(port), std::move(eventfd), epoch, stats_slot, {}, 0, {}});
 }
 
 ReclaimResult RetireList::reclaim(std::uint64_t safe_epoch, shm::QueueAllocator& allocator,
@@ -48,20 +50,23 @@ ReclaimResult RetireList::reclaim(std::uint64_t safe_epoch, shm::QueueAllocator&
 
 std::size_t RetireList::blocks() const noexcept {
   std::size_t n = 0;
-  for (const RetiredPort& e : entries_) n += (e.pub && e.pub->route_table != 0) ? 3 : 2;
+  for (const RetiredPort& e : entries_)
+    n += (e.pub && e.pub->route_table != 0) ? 3 : 2;
   return n;
 }
 
 ReclaimResult RetireList::reclaim_all(shm::QueueAllocator& allocator, router::ChunkLedger& ledger,
                                       StatsWriter& stats) {
-  for (RetiredPort& e : entries_) e.quarantined.reset();  // the daemon is going: nothing is reused
+  for (RetiredPort& e : entries_)
+    e.quarantined.reset();  // the daemon is going: nothing is reused
   return reclaim(~std::uint64_t{0}, allocator, ledger, stats);
 }
 
 std::size_t RetireList::release(const shm::SlotLease& owner) noexcept {
   std::size_t n = 0;
   for (RetiredPort& e : entries_) {
-    if (e.quarantined && e.quarantined->index == owner.index && e.quarantined->epoch == owner.epoch) {
+    if (e.quarantined && e.quarantined->index == owner.index &&
+        e.quarantined->epoch == owner.epoch) {
       e.quarantined.reset();
       ++n;
     }

@@ -18,10 +18,10 @@
 #include <optional>
 
 #include "common/sys.hpp"
-#include "shm/queue_allocator.hpp"
 #include "daemon/stats_writer.hpp"
-#include "shm/heartbeat_pool.hpp"
 #include "router/router.hpp"
+#include "shm/heartbeat_pool.hpp"
+#include "shm/queue_allocator.hpp"
 #include "shm/ring.hpp"
 
 namespace zcp::daemon {
@@ -29,8 +29,8 @@ namespace zcp::daemon {
 struct RetiredPort {
   std::unique_ptr<router::PublisherState> pub;  // one of the two is set
   std::unique_ptr<router::SubscriberState> sub;
-  sys::UniqueFd eventfd;    // a subscriber's eventfd (the router writes it)
-  std::uint64_t epoch = 0;  // the router's sequence number of the removal
+  sys::UniqueFd eventfd;                    // a subscriber's eventfd (the router writes it)
+  std::uint64_t epoch = 0;                  // the router's sequence number of the removal
   std::uint32_t stats_slot = kNoStatsSlot;  // its stats slot: free again once the port is reclaimed
   // A subscriber of a direct topic: the topic's publishers when it left, and the route version
   // that delisted it. Its queue is freed only once none of them may still push into it
@@ -51,7 +51,8 @@ struct ReclaimResult {
 class RetireList {
  public:
   // Epochs must not decrease from one call to the next (router sequence numbers only grow).
-  void retire(std::unique_ptr<router::PublisherState> port, std::uint32_t stats_slot, std::uint64_t epoch);
+  void retire(std::unique_ptr<router::PublisherState> port, std::uint32_t stats_slot,
+              std::uint64_t epoch);
   void retire(std::unique_ptr<router::SubscriberState> port, sys::UniqueFd eventfd,
               std::uint32_t stats_slot, std::uint64_t epoch);
   // Frees, in retirement order, every port retired at or before `safe_epoch`: its chunks go

@@ -10,7 +10,8 @@ namespace zcp::daemon {
 
 SlotFreeList::SlotFreeList(std::uint32_t count) : capacity_(count) {
   free_.reserve(count);
-  for (std::uint32_t i = count; i > 0; --i) free_.push_back(i - 1);  // slot 0 on top
+  for (std::uint32_t i = count; i > 0; --i)
+    free_.push_back(i - 1);  // slot 0 on top
 }
 
 std::optional<std::uint32_t> SlotFreeList::take() noexcept {
@@ -40,8 +41,7 @@ StatsWriter::StatsWriter(const shm::StatsRegion& region, const Limits& limits)
                          limits.max_topics)),
       publishers_(table_size(region.valid(), region.valid() ? region.header().publisher_slots : 0,
                              limits.max_publishers)),
-      subscribers_(table_size(region.valid(),
-                              region.valid() ? region.header().subscriber_slots : 0,
+      subscribers_(table_size(region.valid(), region.valid() ? region.header().subscriber_slots : 0,
                               limits.max_subscribers)) {}
 
 void StatsWriter::process_live(const ProcessRecord& p) noexcept {

@@ -127,10 +127,9 @@ EncodeResult encode_create_publisher(std::uint64_t request_id, const Topic& topi
   const auto s = str(fbb, topic.service);
   const auto i = str(fbb, topic.instance);
   const auto e = str(fbb, topic.event);
-  return request_frame(
-      fbb, request_id, fb::RequestBody::CreatePublisher,
-      fb::CreateCreatePublisher(fbb, s, i, e, options.history_depth, options.max_loans,
-                                options.max_payload));
+  return request_frame(fbb, request_id, fb::RequestBody::CreatePublisher,
+                       fb::CreateCreatePublisher(fbb, s, i, e, options.history_depth,
+                                                 options.max_loans, options.max_payload));
 }
 
 EncodeResult encode_create_subscriber(std::uint64_t request_id, const Topic& topic,
@@ -139,10 +138,10 @@ EncodeResult encode_create_subscriber(std::uint64_t request_id, const Topic& top
   const auto s = str(fbb, topic.service);
   const auto i = str(fbb, topic.instance);
   const auto e = str(fbb, topic.event);
-  return request_frame(fbb, request_id, fb::RequestBody::CreateSubscriber,
-                       fb::CreateCreateSubscriber(fbb, s, i, e, options.queue_capacity,
-                                                  options.policy, options.history_request,
-                                                  options.max_held));
+  return request_frame(
+      fbb, request_id, fb::RequestBody::CreateSubscriber,
+      fb::CreateCreateSubscriber(fbb, s, i, e, options.queue_capacity, options.policy,
+                                 options.history_request, options.max_held));
 }
 
 EncodeResult encode_destroy_publisher(std::uint64_t request_id, std::uint32_t publisher_id) {

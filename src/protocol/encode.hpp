@@ -28,18 +28,24 @@ namespace zcp::protocol {
 // the one policy enum (the client encodes, the registry decodes).
 constexpr fb::QueuePolicy to_wire(QueuePolicy p) noexcept {
   switch (p) {
-    case QueuePolicy::kDropOldest: return fb::QueuePolicy::DropOldest;
-    case QueuePolicy::kDropNewest: return fb::QueuePolicy::DropNewest;
-    case QueuePolicy::kBlockPublisher: return fb::QueuePolicy::BlockPublisher;
+    case QueuePolicy::kDropOldest:
+      return fb::QueuePolicy::DropOldest;
+    case QueuePolicy::kDropNewest:
+      return fb::QueuePolicy::DropNewest;
+    case QueuePolicy::kBlockPublisher:
+      return fb::QueuePolicy::BlockPublisher;
   }
   return fb::QueuePolicy::DropOldest;
 }
 // nullopt for a value the schema does not define (a newer or a hostile client).
 constexpr std::optional<QueuePolicy> from_wire(fb::QueuePolicy p) noexcept {
   switch (p) {
-    case fb::QueuePolicy::DropOldest: return QueuePolicy::kDropOldest;
-    case fb::QueuePolicy::DropNewest: return QueuePolicy::kDropNewest;
-    case fb::QueuePolicy::BlockPublisher: return QueuePolicy::kBlockPublisher;
+    case fb::QueuePolicy::DropOldest:
+      return QueuePolicy::kDropOldest;
+    case fb::QueuePolicy::DropNewest:
+      return QueuePolicy::kDropNewest;
+    case fb::QueuePolicy::BlockPublisher:
+      return QueuePolicy::kBlockPublisher;
   }
   return std::nullopt;
 }

@@ -36,8 +36,8 @@ bool is_valid_topic_part(std::string_view s) noexcept;
 // Process names: 1..kMaxNameBytes bytes of printable ASCII, spaces allowed.
 bool is_valid_process_name(std::string_view s) noexcept;
 
-// Checks every string field of a verified request, and enum fields for known values. Precondition: req came from
-// verify_request(). Failures map to fb::ResultCode::InvalidArgument.
+// Checks every string field of a verified request, and enum fields for known values. Precondition:
+// req came from verify_request(). Failures map to fb::ResultCode::InvalidArgument.
 zcp::Expected<void, FieldError> validate_request(const fb::Request& req) noexcept;
 
 }  // namespace zcp::protocol

@@ -84,7 +84,8 @@ sys::Expected<void> Reactor::run() {
   while (!stop_) {
     // Within busy_poll of the last turn that did something: poll (timeout 0, which still
     // reaps deferred task work), else block until a completion arrives.
-    const bool polling = options_.busy_poll.count() > 0 && Clock::now() - last_work < options_.busy_poll;
+    const bool polling =
+        options_.busy_poll.count() > 0 && Clock::now() - last_work < options_.busy_poll;
     auto n = run_once(polling ? std::optional<std::chrono::nanoseconds>(0) : std::nullopt);
     if (!n) return Unexpected(n.error());
     if (*n > 0) last_work = Clock::now();

@@ -6,20 +6,28 @@ namespace zcp::router {
 
 const char* to_string(LedgerError e) noexcept {
   switch (e) {
-    case LedgerError::kBadRef: return "chunk reference out of range";
-    case LedgerError::kStale: return "stale chunk reference";
-    case LedgerError::kNotOwned: return "chunk not owned by this port";
-    case LedgerError::kExhausted: return "pool class exhausted";
+    case LedgerError::kBadRef:
+      return "chunk reference out of range";
+    case LedgerError::kStale:
+      return "stale chunk reference";
+    case LedgerError::kNotOwned:
+      return "chunk not owned by this port";
+    case LedgerError::kExhausted:
+      return "pool class exhausted";
   }
   return "unknown ledger error";
 }
 
 OwnerSet::OwnerSet(std::size_t chunks, bool shared)
-    : words_(new std::atomic<std::uint64_t>[(chunks + 63) / 64]), nwords_((chunks + 63) / 64), shared_(shared) {
-  for (std::size_t i = 0; i < nwords_; ++i) words_[i].store(0, std::memory_order_relaxed);
+    : words_(new std::atomic<std::uint64_t>[(chunks + 63) / 64]),
+      nwords_((chunks + 63) / 64),
+      shared_(shared) {
+  for (std::size_t i = 0; i < nwords_; ++i)
+    words_[i].store(0, std::memory_order_relaxed);
 }
 
-ChunkLedger::ChunkLedger(shm::ChunkPool pool, bool shared_ports) : pool_(pool), shared_ports_(shared_ports) {
+ChunkLedger::ChunkLedger(shm::ChunkPool pool, bool shared_ports)
+    : pool_(pool), shared_ports_(shared_ports) {
   std::uint32_t base = 0;
   for (std::size_t c = 0; c < pool_.class_count(); ++c) {
     class_base_[c] = base;
@@ -40,7 +48,8 @@ std::uint32_t ChunkLedger::refcount(const shm::ChunkRef& ref) const noexcept {
   return gid ? refs_[*gid].load(std::memory_order_relaxed) : 0;
 }
 
-Expected<shm::ChunkRef, LedgerError> ChunkLedger::lend(OwnerSet& owner, std::uint16_t cls) noexcept {
+Expected<shm::ChunkRef, LedgerError> ChunkLedger::lend(OwnerSet& owner,
+                                                       std::uint16_t cls) noexcept {
   auto chunk = pool_.loan_from(cls);
   if (!chunk) return Unexpected(LedgerError::kExhausted);
   const shm::ChunkRef ref = chunk->ref;
@@ -77,7 +86,8 @@ std::uint32_t ChunkLedger::reclaim(OwnerSet& owner) noexcept {
       bits &= bits - 1;
       const auto gid = static_cast<std::uint32_t>(w * 64 + b);
       std::uint16_t cls = 0;
-      while (std::size_t{cls} + 1 < pool_.class_count() && gid >= class_base_[cls + 1]) ++cls;
+      while (std::size_t{cls} + 1 < pool_.class_count() && gid >= class_base_[cls + 1])
+        ++cls;
       drop_gid(gid, cls, gid - class_base_[cls]);
       ++n;
     }

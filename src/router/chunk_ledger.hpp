@@ -114,25 +114,29 @@ class ChunkLedger {
 };
 
 // Inline: called several times per delivery by the router.
-inline Expected<std::uint32_t, LedgerError> ChunkLedger::check(const shm::ChunkRef& ref) const noexcept {
+inline Expected<std::uint32_t, LedgerError> ChunkLedger::check(
+    const shm::ChunkRef& ref) const noexcept {
   if (ref.pool_class >= pool_.class_count() || ref.index >= class_count_[ref.pool_class]) {
     return Unexpected(LedgerError::kBadRef);
   }
   const std::uint32_t gid = class_base_[ref.pool_class] + ref.index;
   // relaxed: generations change only while the chunk is free (at lend), and a reference
   // that races with that is stale whichever value we read.
-  if (gens_[gid].load(std::memory_order_relaxed) != ref.generation) return Unexpected(LedgerError::kStale);
+  if (gens_[gid].load(std::memory_order_relaxed) != ref.generation)
+    return Unexpected(LedgerError::kStale);
   return gid;
 }
 
-inline Expected<void, LedgerError> ChunkLedger::take(OwnerSet& from, const shm::ChunkRef& ref) noexcept {
+inline Expected<void, LedgerError> ChunkLedger::take(OwnerSet& from,
+                                                     const shm::ChunkRef& ref) noexcept {
   auto gid = check(ref);
   if (!gid) return Unexpected(gid.error());
   if (!from.test_and_clear(*gid)) return Unexpected(LedgerError::kNotOwned);
   return {};
 }
 
-inline Expected<void, LedgerError> ChunkLedger::give(OwnerSet& to, const shm::ChunkRef& ref) noexcept {
+inline Expected<void, LedgerError> ChunkLedger::give(OwnerSet& to,
+                                                     const shm::ChunkRef& ref) noexcept {
   auto gid = check(ref);
   if (!gid) return Unexpected(gid.error());
   if (!to.test_and_set(*gid)) return Unexpected(LedgerError::kNotOwned);  // already owned: a bug
@@ -141,7 +145,8 @@ inline Expected<void, LedgerError> ChunkLedger::give(OwnerSet& to, const shm::Ch
   return {};
 }
 
-inline Expected<void, LedgerError> ChunkLedger::release(OwnerSet& from, const shm::ChunkRef& ref) noexcept {
+inline Expected<void, LedgerError> ChunkLedger::release(OwnerSet& from,
+                                                        const shm::ChunkRef& ref) noexcept {
   auto gid = check(ref);
   if (!gid) return Unexpected(gid.error());
   if (!from.test_and_clear(*gid)) return Unexpected(LedgerError::kNotOwned);

@@ -25,14 +25,13 @@ namespace zcp::router {
 // Most router workers. Each costs a CPU; more than the host's cores only adds contention.
 inline constexpr std::uint32_t kMaxWorkers = 16;
 
-
 // Why the router stopped serving a port: its client broke the ring protocol. The reactor
 // disconnects the client and logs the fault.
 enum class PortFault : std::uint32_t {
   kNone = 0,
-  kCorruptRing,    // a ring's indices are impossible (tail far ahead of head)
-  kForeignChunk,   // a reference to a chunk the port does not own, or a stale one
-  kHoarding,       // a direct-delivery subscriber owns more chunks than its queue and holds allow
+  kCorruptRing,   // a ring's indices are impossible (tail far ahead of head)
+  kForeignChunk,  // a reference to a chunk the port does not own, or a stale one
+  kHoarding,      // a direct-delivery subscriber owns more chunks than its queue and holds allow
 };
 const char* to_string(PortFault f) noexcept;
 
@@ -51,25 +50,25 @@ const char* to_string(PortFault f) noexcept;
 struct SubscriberState {
   std::uint32_t id = 0;
   std::uint32_t topic = 0;
-  std::uint32_t home_worker = 0;   // the one worker that drains the release ring
+  std::uint32_t home_worker = 0;  // the one worker that drains the release ring
   QueuePolicy policy = QueuePolicy::kDropOldest;
-  std::uint32_t limit = 0;         // most chunks it may own: queue capacity + max held
+  std::uint32_t limit = 0;  // most chunks it may own: queue capacity + max held
   std::uint32_t history_request = 0;
-  int eventfd = -1;                // owned by the reactor
+  int eventfd = -1;  // owned by the reactor
   shm::QueueDescriptor queue_desc{};
   shm::QueueDescriptor release_desc{};
   shm::MpmcRing<shm::MessageHeader> queue;
   shm::SpscConsumer<shm::ChunkRef> releases;  // touched by the home worker only
   OwnerSet owned;
-  shm::SubscriberStats own_stats{};       // fallback counter storage (no stats region)
+  shm::SubscriberStats own_stats{};          // fallback counter storage (no stats region)
   shm::SubscriberStats* stats = &own_stats;  // never null; the port is never copied or moved
-  std::atomic<std::uint32_t> fault{0};  // PortFault; set once by a worker
+  std::atomic<std::uint32_t> fault{0};       // PortFault; set once by a worker
   // Direct delivery (route_table.hpp). Written by the reactor before the Add (route_slot,
   // route_since) or Remove (route_gone) command, whose ring push publishes them.
-  bool direct = false;                          // its topic is a direct-delivery topic
+  bool direct = false;                           // its topic is a direct-delivery topic
   std::uint32_t route_slot = shm::kNoRouteSlot;  // its slot in the topic's route tables
-  std::uint32_t route_since = 0;                // the route version that listed it
-  std::uint32_t route_gone = 0;                 // the route version that delisted it
+  std::uint32_t route_since = 0;                 // the route version that listed it
+  std::uint32_t route_gone = 0;                  // the route version that delisted it
   // Per worker: the pass in which it last pushed here, so each worker wakes a subscriber at
   // most once per pass. Each worker writes only its own element.
   std::uint64_t touched_epoch[kMaxWorkers] = {};
@@ -103,8 +102,8 @@ struct PublisherState {
   // The topic's route version when it was added (reactor-written before the Add command): a
   // worker that dropped its entry for the topic meanwhile starts its route map there.
   std::uint32_t route_since = 0;
-  shm::SpscConsumer<shm::MessageHeader> in;   // the publish ring
-  shm::SpscProducer<shm::ChunkRef> loans;     // the loan ring
+  shm::SpscConsumer<shm::MessageHeader> in;  // the publish ring
+  shm::SpscProducer<shm::ChunkRef> loans;    // the loan ring
   OwnerSet owned;    // loaned: in the loan ring, in the client's hands, or published unrouted
   OwnerSet history;  // references kept for late joiners
   shm::PublisherStats own_stats{};          // fallback counter storage (no stats region)
@@ -116,7 +115,7 @@ struct PublisherState {
   // table's entry outlives the publisher in it (unordered_map nodes are stable), so deliver()
   // needs no lookup per message.
   const std::vector<SubscriberState*>* subs = nullptr;
-  const RouteMap* route = nullptr;  // the topic's route slots (direct delivery), same lifetime
+  const RouteMap* route = nullptr;       // the topic's route slots (direct delivery), same lifetime
   std::vector<shm::MessageHeader> hist;  // ring of the last history_depth publications
   std::size_t hist_head = 0;
   std::size_t hist_size = 0;
@@ -137,16 +136,21 @@ struct PublisherState {
   // Loans: how many free chunks the worker keeps in the loan ring. It grows while the publisher
   // takes them faster than the worker comes back, and shrinks again when it stops
   // (Worker::refill), so an idle publisher pins few chunks and a busy one never waits.
-  std::uint32_t loan_target = 0;  // 0: not set yet (the worker starts it at kLoanPrefill)
-  std::uint32_t loan_cap = 0;     // its largest value
-  std::uint64_t loan_seen = 0;    // the consumer's position at the last refill
+  std::uint32_t loan_target = 0;      // 0: not set yet (the worker starts it at kLoanPrefill)
+  std::uint32_t loan_cap = 0;         // its largest value
+  std::uint64_t loan_seen = 0;        // the consumer's position at the last refill
   std::uint64_t loan_idle_since = 0;  // monotonic ns since which the publisher took no loan
 };
 
 // Reactor → worker. Trivially copyable: it travels through an SPSC ring. The ring's release
 // store publishes the port object the pointer names, fully built, to the worker.
 struct Command {
-  enum class Kind : std::uint8_t { kAddPublisher, kRemovePublisher, kAddSubscriber, kRemoveSubscriber };
+  enum class Kind : std::uint8_t {
+    kAddPublisher,
+    kRemovePublisher,
+    kAddSubscriber,
+    kRemoveSubscriber
+  };
   Kind kind;
   std::uint64_t seq;  // acknowledged by the worker once applied
   PublisherState* pub = nullptr;

@@ -1,8 +1,8 @@
 #include "router/router.hpp"
 
-#include <sys/eventfd.h>
-
 #include <algorithm>
+
+#include <sys/eventfd.h>
 
 #include "shm/ports.hpp"
 #include "shm/stats.hpp"
@@ -33,8 +33,10 @@ void reset_counters(shm::SubscriberStats& s) noexcept {
 Expected<std::unique_ptr<PublisherState>, std::string> make_publisher_port(
     std::byte* base, std::uint64_t size, shm::QueueAllocator& alloc, ChunkLedger& ledger,
     const PublisherSpec& spec) {
-  auto pub_ring = alloc.allocate_ring<shm::MessageHeader>(base, shm::RingKind::kSpsc, spec.publish_capacity);
-  if (!pub_ring) return Unexpected(std::string("publish ring: ") + shm::to_string(pub_ring.error()));
+  auto pub_ring =
+      alloc.allocate_ring<shm::MessageHeader>(base, shm::RingKind::kSpsc, spec.publish_capacity);
+  if (!pub_ring)
+    return Unexpected(std::string("publish ring: ") + shm::to_string(pub_ring.error()));
   auto loan_ring = alloc.allocate_ring<shm::ChunkRef>(base, shm::RingKind::kSpsc, spec.max_loans);
   if (!loan_ring) {
     alloc.free_ring(*pub_ring);
@@ -59,12 +61,14 @@ Expected<std::unique_ptr<PublisherState>, std::string> make_publisher_port(
 Expected<std::unique_ptr<SubscriberState>, std::string> make_subscriber_port(
     std::byte* base, std::uint64_t size, shm::QueueAllocator& alloc, ChunkLedger& ledger,
     const SubscriberSpec& spec) {
-  auto queue = alloc.allocate_ring<shm::MessageHeader>(base, shm::RingKind::kMpmc, spec.queue_capacity);
+  auto queue =
+      alloc.allocate_ring<shm::MessageHeader>(base, shm::RingKind::kMpmc, spec.queue_capacity);
   if (!queue) return Unexpected(std::string("subscriber queue: ") + shm::to_string(queue.error()));
   // The release ring holds everything the subscriber may own, and what it may take and release
   // from direct publishers between two passes of its worker, so a release does not wait.
   const std::uint32_t limit = spec.queue_capacity + spec.max_held;
-  auto rel = alloc.allocate_ring<shm::ChunkRef>(base, shm::RingKind::kSpsc, limit + shm::kReleaseSlack);
+  auto rel =
+      alloc.allocate_ring<shm::ChunkRef>(base, shm::RingKind::kSpsc, limit + shm::kReleaseSlack);
   if (!rel) {
     alloc.free_ring(*queue);
     return Unexpected(std::string("release ring: ") + shm::to_string(rel.error()));
@@ -85,7 +89,8 @@ Expected<std::unique_ptr<SubscriberState>, std::string> make_subscriber_port(
   return s;
 }
 
-std::uint32_t free_publisher_port(shm::QueueAllocator& alloc, ChunkLedger& ledger, PublisherState& p) {
+std::uint32_t free_publisher_port(shm::QueueAllocator& alloc, ChunkLedger& ledger,
+                                  PublisherState& p) {
   std::uint32_t n = ledger.reclaim(p.owned) + ledger.reclaim(p.history);
   alloc.free_ring(p.publish_desc);
   alloc.free_ring(p.loan_desc);
@@ -93,7 +98,8 @@ std::uint32_t free_publisher_port(shm::QueueAllocator& alloc, ChunkLedger& ledge
   return n;
 }
 
-std::uint32_t free_subscriber_port(shm::QueueAllocator& alloc, ChunkLedger& ledger, SubscriberState& s) {
+std::uint32_t free_subscriber_port(shm::QueueAllocator& alloc, ChunkLedger& ledger,
+                                   SubscriberState& s) {
   std::uint32_t n = ledger.reclaim(s.owned);
   alloc.free_ring(s.queue_desc);
   alloc.free_ring(s.release_desc);
@@ -101,7 +107,8 @@ std::uint32_t free_subscriber_port(shm::QueueAllocator& alloc, ChunkLedger& ledg
 }
 
 Expected<std::unique_ptr<Router>, std::string> Router::create(shm::ChunkPool pool,
-                                                              std::vector<WorkerOptions> workers, int notify) {
+                                                              std::vector<WorkerOptions> workers,
+                                                              int notify) {
   if (workers.empty() || workers.size() > kMaxWorkers) {
     return Unexpected("router workers: " + std::to_string(workers.size()) + " requested; 1.." +
                       std::to_string(kMaxWorkers) + " supported");
@@ -112,17 +119,21 @@ Expected<std::unique_ptr<Router>, std::string> Router::create(shm::ChunkPool poo
   r->ledger_ = std::make_unique<ChunkLedger>(pool, shared);
   for (std::size_t i = 0; i < workers.size(); ++i) {
     auto fd = sys::call(::eventfd, 0U, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (!fd.ok()) return Unexpected(std::string("eventfd for a router doorbell: ") + std::strerror(fd.err));
+    if (!fd.ok())
+      return Unexpected(std::string("eventfd for a router doorbell: ") + std::strerror(fd.err));
     r->doorbells_.emplace_back(static_cast<int>(fd.value));
     workers[i].id = static_cast<std::uint32_t>(i);
     workers[i].shared_subscribers = shared;
-    r->workers_.push_back(std::make_unique<Worker>(workers[i], *r->ledger_, r->doorbells_.back().get(), notify));
+    r->workers_.push_back(
+        std::make_unique<Worker>(workers[i], *r->ledger_, r->doorbells_.back().get(), notify));
   }
   r->backlog_.resize(workers.size());
   return r;
 }
 
-Router::~Router() { stop(); }
+Router::~Router() {
+  stop();
+}
 
 Expected<void, std::string> Router::start() {
   for (auto& w : workers_) {
@@ -135,7 +146,8 @@ Expected<void, std::string> Router::start() {
 }
 
 void Router::stop() {
-  for (auto& w : workers_) w->stop();
+  for (auto& w : workers_)
+    w->stop();
 }
 
 std::uint64_t Router::broadcast(Command c) {
@@ -148,7 +160,8 @@ std::uint64_t Router::broadcast(Command c) {
 
 void Router::flush() {
   for (std::size_t i = 0; i < workers_.size(); ++i) {
-    while (!backlog_[i].empty() && workers_[i]->submit(backlog_[i].front())) backlog_[i].pop_front();
+    while (!backlog_[i].empty() && workers_[i]->submit(backlog_[i].front()))
+      backlog_[i].pop_front();
   }
 }
 
@@ -167,12 +180,14 @@ std::uint64_t Router::remove_subscriber(SubscriberState* s) {
 
 std::uint64_t Router::safe_seq() const noexcept {
   std::uint64_t low = ~std::uint64_t{0};
-  for (const auto& w : workers_) low = std::min(low, w->acked());
+  for (const auto& w : workers_)
+    low = std::min(low, w->acked());
   return low;
 }
 
 bool Router::settled(std::uint64_t seq) const noexcept {
-  return std::all_of(workers_.begin(), workers_.end(), [&](const auto& w) { return w->acked() >= seq; });
+  return std::all_of(workers_.begin(), workers_.end(),
+                     [&](const auto& w) { return w->acked() >= seq; });
 }
 
 }  // namespace zcp::router

@@ -54,8 +54,10 @@ Expected<std::unique_ptr<SubscriberState>, std::string> make_subscriber_port(
     const SubscriberSpec& spec);
 // Returns a retired port's chunks to the pool and its rings to the arena. Only after the
 // removal settled.
-std::uint32_t free_publisher_port(shm::QueueAllocator& alloc, ChunkLedger& ledger, PublisherState& p);
-std::uint32_t free_subscriber_port(shm::QueueAllocator& alloc, ChunkLedger& ledger, SubscriberState& s);
+std::uint32_t free_publisher_port(shm::QueueAllocator& alloc, ChunkLedger& ledger,
+                                  PublisherState& p);
+std::uint32_t free_subscriber_port(shm::QueueAllocator& alloc, ChunkLedger& ledger,
+                                   SubscriberState& s);
 
 class Router {
  public:

@@ -1,13 +1,13 @@
 #include "router/worker.hpp"
 
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <unistd.h>
-
-#include <algorithm>
-#include <cstdlib>
-#include <cstring>
 
 #include "common/clock.hpp"
 #include "common/sys.hpp"
@@ -19,7 +19,9 @@ namespace zcp::router {
 
 namespace {
 // Route versions compare as serial numbers (they wrap after 2^32 changes of one topic).
-bool version_after(std::uint32_t a, std::uint32_t b) noexcept { return static_cast<std::int32_t>(a - b) > 0; }
+bool version_after(std::uint32_t a, std::uint32_t b) noexcept {
+  return static_cast<std::int32_t>(a - b) > 0;
+}
 void advance_version(std::uint32_t& v, std::uint32_t to) noexcept {
   if (version_after(to, v)) v = to;
 }
@@ -27,10 +29,14 @@ void advance_version(std::uint32_t& v, std::uint32_t to) noexcept {
 
 const char* to_string(PortFault f) noexcept {
   switch (f) {
-    case PortFault::kNone: return "none";
-    case PortFault::kCorruptRing: return "ring indices corrupted by the client";
-    case PortFault::kForeignChunk: return "client handed back a chunk it does not own";
-    case PortFault::kHoarding: return "subscriber kept more chunks than its queue and holds allow";
+    case PortFault::kNone:
+      return "none";
+    case PortFault::kCorruptRing:
+      return "ring indices corrupted by the client";
+    case PortFault::kForeignChunk:
+      return "client handed back a chunk it does not own";
+    case PortFault::kHoarding:
+      return "subscriber kept more chunks than its queue and holds allow";
   }
   return "unknown";
 }
@@ -39,7 +45,8 @@ Expected<IdleStrategy, std::string> parse_idle_strategy(std::string_view s) {
   if (s == "spin") return IdleStrategy::kSpin;
   if (s == "hybrid") return IdleStrategy::kHybrid;
   if (s == "park") return IdleStrategy::kPark;
-  return Unexpected("unknown idle strategy '" + std::string(s) + "' (expected spin, hybrid or park)");
+  return Unexpected("unknown idle strategy '" + std::string(s) +
+                    "' (expected spin, hybrid or park)");
 }
 
 Worker::Worker(WorkerOptions options, ChunkLedger& ledger, int doorbell, int notify)
@@ -63,7 +70,9 @@ Worker::Worker(WorkerOptions options, ChunkLedger& ledger, int doorbell, int not
   cmd_in_ = *shm::SpscConsumer<Command>::attach(cmd_mem_.get(), bytes, d);
 }
 
-Worker::~Worker() { stop(); }
+Worker::~Worker() {
+  stop();
+}
 
 bool Worker::submit(Command cmd) noexcept {
   if (!cmd_out_.try_push(cmd)) return false;
@@ -129,14 +138,19 @@ std::size_t Worker::apply_commands() noexcept {
         PublisherState& p = *c.pub;
         // Only the message being delivered was taken from p.owned; the rest are still owned
         // by the publisher port, and the reactor's reclaim drops them.
-        if (p.stash_pos < p.stash_len && p.current_taken) ledger_.drop(p.stash[p.stash_pos].chunk());
+        if (p.stash_pos < p.stash_len && p.current_taken)
+          ledger_.drop(p.stash[p.stash_pos].chunk());
         p.stash_len = 0;
         p.stash_pos = 0;
         p.current_taken = false;
         break;
       }
-      case Command::Kind::kAddSubscriber: add_subscriber(c.sub); break;
-      case Command::Kind::kRemoveSubscriber: remove_subscriber(c.sub); break;
+      case Command::Kind::kAddSubscriber:
+        add_subscriber(c.sub);
+        break;
+      case Command::Kind::kRemoveSubscriber:
+        remove_subscriber(c.sub);
+        break;
     }
   }
   if (n) {
@@ -203,7 +217,8 @@ std::size_t Worker::do_work(std::uint64_t now_ns) noexcept {
     work += route(*p);
     work += refill(*p, start);
   }
-  for (SubscriberState* s : home_subs_) work += drain_releases(*s);
+  for (SubscriberState* s : home_subs_)
+    work += drain_releases(*s);
   work += retry_early_releases();
   wake_touched();
   // Statistics with one writer (this worker): relaxed load+store (shm::bump), no locked
@@ -286,16 +301,16 @@ std::size_t Worker::route(PublisherState& p) noexcept {
       }
       if (!deliver(p, m)) {
         shm::bump(p.stats->blocked);  // single writer: the publisher's worker
-        ++urgent_;    // the publisher waits for room
-        return work;  // block_publisher: resume here on a later pass
+        ++urgent_;                    // the publisher waits for room
+        return work;                  // block_publisher: resume here on a later pass
       }
       remember(p, m);
       ledger_.drop(m.chunk());  // the reference the router carried since take()
       p.current_taken = false;
       ++p.stash_pos;
       ++work;
-      shm::bump(p.stats->routed);   // single writer: the publisher's worker
-      shm::bump(stats_->routed);    // single writer: this worker
+      shm::bump(p.stats->routed);  // single writer: the publisher's worker
+      shm::bump(stats_->routed);   // single writer: this worker
       note_routed(p);
     }
   }
@@ -353,7 +368,8 @@ void Worker::settle_direct(SubscriberState& s, const shm::ChunkRef& chunk, bool 
     // Settled late (behind publishers the worker sleeps): much of what it took since may
     // wait in its release ring. Count those first.
     if (s.home_worker == opt_.id) (void)drain_releases(s);
-    if (s.owned.count() > 2 * s.limit + kMaxEarlyPerSubscriber) fault(s.fault, PortFault::kHoarding);
+    if (s.owned.count() > 2 * s.limit + kMaxEarlyPerSubscriber)
+      fault(s.fault, PortFault::kHoarding);
   }
   bump_sub(s.stats->delivered);  // a statistic; see bump_sub
   // The publisher woke it if it slept (it holds the eventfd); else we do, at the end of the
@@ -411,14 +427,16 @@ void Worker::settle_leaving(PublisherState& p) noexcept {
     if (p.cur_direct) {
       const std::vector<SubscriberState*>& subs = *p.subs;
       for (std::size_t i = p.next_sub; i < subs.size(); ++i) {
-        if (covered(p, *subs[i])) settle_direct(*subs[i], m.chunk(), woken_by_publisher(p, *subs[i]));
+        if (covered(p, *subs[i]))
+          settle_direct(*subs[i], m.chunk(), woken_by_publisher(p, *subs[i]));
       }
     }
     ledger_.drop(m.chunk());
     ++p.stash_pos;
   }
   p.current_taken = false;
-  for (; p.stash_pos < p.stash_len; ++p.stash_pos) settle_record(p, p.stash[p.stash_pos]);
+  for (; p.stash_pos < p.stash_len; ++p.stash_pos)
+    settle_record(p, p.stash[p.stash_pos]);
   p.stash_len = 0;
   p.stash_pos = 0;
   // What is still in the ring, then the slot at its tail: a publisher that died between its
@@ -426,7 +444,8 @@ void Worker::settle_leaving(PublisherState& p) noexcept {
   // the push it stands for, so at most one bit names a push that did not happen).
   for (;;) {
     const std::size_t n = p.in.try_pop_batch(p.stash.data(), kBatch);
-    for (std::size_t i = 0; i < n; ++i) settle_record(p, p.stash[i]);
+    for (std::size_t i = 0; i < n; ++i)
+      settle_record(p, p.stash[i]);
     if (n < kBatch) break;
   }
   if (!p.in.corrupted()) settle_record(p, p.in.unpublished());
@@ -471,7 +490,8 @@ Worker::Offer Worker::offer(SubscriberState& s, const shm::MessageHeader& m) noe
       for (int attempt = 0; attempt < 4; ++attempt) {
         shm::MessageHeader old;
         if (!s.queue.try_pop(old)) break;  // nothing queued: everything it owns is held
-        if (auto r = ledger_.release(s.owned, old.chunk()); !r && !defer_release(s, old.chunk(), r.error())) {
+        if (auto r = ledger_.release(s.owned, old.chunk());
+            !r && !defer_release(s, old.chunk(), r.error())) {
           fault(s.fault, PortFault::kForeignChunk);  // the client rewrote its queue
           return Offer::kSkipped;
         }
@@ -502,7 +522,8 @@ void Worker::remember(PublisherState& p, const shm::MessageHeader& m) noexcept {
     ++p.hist_size;
   }
   // relaxed: the current fill, for tools; single writer (the publisher's worker).
-  shm::atomic_store(p.stats->history_size, static_cast<std::uint64_t>(p.hist_size), std::memory_order_relaxed);
+  shm::atomic_store(p.stats->history_size, static_cast<std::uint64_t>(p.hist_size),
+                    std::memory_order_relaxed);
 }
 
 void Worker::replay_history(SubscriberState& s) noexcept {
@@ -520,7 +541,8 @@ std::size_t Worker::refill(PublisherState& p, std::uint64_t now_ns) noexcept {
   if (p.fault.load(std::memory_order_relaxed)) return 0;
   if (p.loan_target == 0) {
     // At most an eighth of the class for one publisher's ready loans, and what its ring holds.
-    const std::uint32_t share = std::max<std::uint32_t>(shm::kLoanPrefill, ledger_.pool().stats(p.pool_class).total / 8);
+    const std::uint32_t share =
+        std::max<std::uint32_t>(shm::kLoanPrefill, ledger_.pool().stats(p.pool_class).total / 8);
     p.loan_cap = std::min({p.max_loans, p.loans.capacity(), share});
     p.loan_target = std::min(shm::kLoanPrefill, p.loan_cap);
     p.loan_seen = p.loans.position() - p.loans.fill();
@@ -618,8 +640,9 @@ Expected<void, std::string> Worker::start() {
     CPU_ZERO(&allowed);
     if (::sched_getaffinity(0, sizeof(allowed), &allowed) != 0 || opt_.cpu >= CPU_SETSIZE ||
         !CPU_ISSET(opt_.cpu, &allowed)) {
-      return Unexpected("router worker " + std::to_string(opt_.id) + ": CPU " + std::to_string(opt_.cpu) +
-                        " does not exist or is not allowed for this process (see `nproc`, taskset)");
+      return Unexpected(
+          "router worker " + std::to_string(opt_.id) + ": CPU " + std::to_string(opt_.cpu) +
+          " does not exist or is not allowed for this process (see `nproc`, taskset)");
     }
   }
   stop_.store(false, std::memory_order_relaxed);
@@ -652,7 +675,8 @@ void Worker::run() noexcept {
   // relaxed: a statistic for tools (uptime of the worker); single writer.
   shm::atomic_store(stats_->started_monotonic_ns, monotonic_ns(), std::memory_order_relaxed);
   const auto spin_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(opt_.spin).count());
-  const auto spin_yield_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(opt_.spin_yield).count());
+  const auto spin_yield_ns =
+      static_cast<std::uint64_t>(std::chrono::nanoseconds(opt_.spin_yield).count());
   // hybrid: the spin window runs from the last pass with urgent work. Other work (settling
   // direct records, releases, refills above the publisher's refill mark) does not extend it:
   // behind publishers that deliver by themselves the worker sleeps, and wakes when one of
@@ -671,7 +695,9 @@ void Worker::run() noexcept {
       case IdleStrategy::kSpin:
         if (work == 0) shm::cpu_relax();
         break;
-      case IdleStrategy::kPark: (void)park(); break;
+      case IdleStrategy::kPark:
+        (void)park();
+        break;
       case IdleStrategy::kHybrid:
         if (now >= spin_until) {
           if (park()) {  // found urgent work instead of sleeping
@@ -695,7 +721,8 @@ void Worker::run() noexcept {
 // one that does not (a direct publish that reached every subscriber) nudges us only at its
 // refill mark or half its publish ring (PublisherState::nudge_if_due).
 bool Worker::park() noexcept {
-  for (PublisherState* p : pubs_) p->in.wait_word().prepare_wait();
+  for (PublisherState* p : pubs_)
+    p->in.wait_word().prepare_wait();
   (void)do_work(monotonic_ns());
   bool work = urgent_ != 0 || !cmd_in_.empty();
   for (PublisherState* p : pubs_) {
@@ -709,7 +736,8 @@ bool Worker::park() noexcept {
       (void)sys::call(::read, doorbell_, &v, sizeof(v));
     }
   }
-  for (PublisherState* p : pubs_) p->in.wait_word().cancel_wait();
+  for (PublisherState* p : pubs_)
+    p->in.wait_word().cancel_wait();
   return work;
 }
 

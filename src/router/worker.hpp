@@ -9,9 +9,9 @@
 #pragma once
 
 #include <atomic>
-#include <cstdlib>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <thread>
@@ -99,7 +99,7 @@ class Worker {
   struct Topic {
     std::vector<SubscriberState*> subs;
     std::vector<PublisherState*> pubs;  // this worker's publishers on the topic
-    RouteMap route;                    // direct topics: who each route slot names
+    RouteMap route;                     // direct topics: who each route slot names
   };
   // A release (or an eviction) of a chunk whose direct record this worker has not settled
   // yet: the subscriber took it from its queue before the router saw the publisher's record.
@@ -175,8 +175,8 @@ class Worker {
     void operator()(std::byte* p) const noexcept { std::free(p); }
   };
   std::unique_ptr<std::byte, FreeDeleter> cmd_mem_;  // aligned_alloc'd: freed with free()
-  shm::SpscProducer<Command> cmd_out_;  // reactor side
-  shm::SpscConsumer<Command> cmd_in_;   // worker side
+  shm::SpscProducer<Command> cmd_out_;               // reactor side
+  shm::SpscConsumer<Command> cmd_in_;                // worker side
   std::atomic<std::uint64_t> acked_{0};
 
   std::vector<PublisherState*> pubs_;

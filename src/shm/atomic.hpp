@@ -13,10 +13,12 @@
 
 namespace zcp::shm {
 
-static_assert(std::atomic_ref<std::uint32_t>::is_always_lock_free,
-              "shm atomics must be lock-free: a libatomic lock would not be shared across processes");
-static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free,
-              "shm atomics must be lock-free: a libatomic lock would not be shared across processes");
+static_assert(
+    std::atomic_ref<std::uint32_t>::is_always_lock_free,
+    "shm atomics must be lock-free: a libatomic lock would not be shared across processes");
+static_assert(
+    std::atomic_ref<std::uint64_t>::is_always_lock_free,
+    "shm atomics must be lock-free: a libatomic lock would not be shared across processes");
 
 template <class T>
 concept ShmWord = std::is_same_v<T, std::uint32_t> || std::is_same_v<T, std::uint64_t>;
@@ -85,8 +87,12 @@ inline constexpr std::uint64_t align_up(std::uint64_t v, std::uint64_t a) noexce
   return (v + a - 1) & ~(a - 1);
 }
 
-inline constexpr bool is_pow2(std::uint64_t v) noexcept { return v != 0 && (v & (v - 1)) == 0; }
+inline constexpr bool is_pow2(std::uint64_t v) noexcept {
+  return v != 0 && (v & (v - 1)) == 0;
+}
 
-inline void cpu_relax() noexcept { __builtin_ia32_pause(); }
+inline void cpu_relax() noexcept {
+  __builtin_ia32_pause();
+}
 
 }  // namespace zcp::shm

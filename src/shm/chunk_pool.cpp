@@ -52,19 +52,26 @@ ChunkHeader* checked_header(std::byte* base, PoolClassHeader* const* classes,
 
 const char* to_string(LoanError e) noexcept {
   switch (e) {
-    case LoanError::kExhausted: return "pool exhausted";
-    case LoanError::kTooLarge: return "payload larger than every pool class";
-    case LoanError::kCorrupt: return "pool free list corrupt";
+    case LoanError::kExhausted:
+      return "pool exhausted";
+    case LoanError::kTooLarge:
+      return "payload larger than every pool class";
+    case LoanError::kCorrupt:
+      return "pool free list corrupt";
   }
   return "unknown loan error";
 }
 
 const char* to_string(RefError e) noexcept {
   switch (e) {
-    case RefError::kBadClass: return "chunk reference names a pool class that does not exist";
-    case RefError::kBadIndex: return "chunk reference index out of range";
-    case RefError::kStale: return "stale chunk reference (generation mismatch)";
-    case RefError::kNotHeld: return "chunk is not held (refcount 0)";
+    case RefError::kBadClass:
+      return "chunk reference names a pool class that does not exist";
+    case RefError::kBadIndex:
+      return "chunk reference index out of range";
+    case RefError::kStale:
+      return "stale chunk reference (generation mismatch)";
+    case RefError::kNotHeld:
+      return "chunk is not held (refcount 0)";
   }
   return "unknown reference error";
 }
@@ -150,8 +157,9 @@ Expected<ChunkPool, std::string> ChunkPool::attach(std::byte* segment_base,
                                                    std::uint64_t region_offset,
                                                    std::uint64_t region_size) {
   if (region_size < sizeof(PoolHeader)) {
-    return Unexpected("pool region is " + std::to_string(region_size) + " bytes, smaller than its " +
-                      std::to_string(sizeof(PoolHeader)) + "-byte header");
+    return Unexpected("pool region is " + std::to_string(region_size) +
+                      " bytes, smaller than its " + std::to_string(sizeof(PoolHeader)) +
+                      "-byte header");
   }
   auto* hdr = reinterpret_cast<PoolHeader*>(segment_base + region_offset);
   if (hdr->magic != kPoolMagic) return Unexpected(std::string("pool region has a bad magic"));
@@ -285,8 +293,8 @@ Expected<void, RefError> ChunkPool::release(const ChunkRef& ref) noexcept {
   std::uint32_t cur = atomic_load(rc, std::memory_order_relaxed);
   do {
     if (cur == 0) return Unexpected(RefError::kNotHeld);
-  } while (!atomic_cas_weak(rc, cur, cur - 1, std::memory_order_acq_rel,
-                            std::memory_order_relaxed));
+  } while (
+      !atomic_cas_weak(rc, cur, cur - 1, std::memory_order_acq_rel, std::memory_order_relaxed));
   if (cur == 1) {
     h->owner = kNoOwner;
     push_free(ref.pool_class, ref.index);

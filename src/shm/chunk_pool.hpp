@@ -41,20 +41,20 @@ inline constexpr std::uint32_t kMaxChunksPerClass = 1U << 24;
 
 struct PoolClassHeader {
   // Line 0: geometry, written once by format(), read-only afterwards.
-  std::uint32_t chunk_size;      // payload bytes, a multiple of 64
+  std::uint32_t chunk_size;  // payload bytes, a multiple of 64
   std::uint32_t chunk_count;
-  std::uint64_t stride;          // sizeof(ChunkHeader) + chunk_size
-  std::uint64_t chunks_offset;   // segment offset of chunk 0's header, 64-aligned
+  std::uint64_t stride;         // sizeof(ChunkHeader) + chunk_size
+  std::uint64_t chunks_offset;  // segment offset of chunk 0's header, 64-aligned
   std::uint32_t class_index;
   std::uint32_t reserved0[9];
   // Line 1: the free list, written by every loan and release.
-  std::uint64_t head;            // {tag:32 | index:32}, atomic
-  std::uint32_t free_count;      // atomic; exact whenever no loan/release is mid-flight
+  std::uint64_t head;        // {tag:32 | index:32}, atomic
+  std::uint32_t free_count;  // atomic; exact whenever no loan/release is mid-flight
   std::uint32_t reserved1[13];
   // Line 2: statistics written rarely (a new low, an exhaustion).
-  std::uint32_t min_free;        // atomic low-water mark of free_count
+  std::uint32_t min_free;  // atomic low-water mark of free_count
   std::uint32_t reserved2;
-  std::uint64_t loan_failures;   // atomic: loans refused because the class was empty
+  std::uint64_t loan_failures;  // atomic: loans refused because the class was empty
   std::uint64_t reserved3[6];
 };
 static_assert(sizeof(PoolClassHeader) == 192, "three cache lines: geometry, free list, stats");
@@ -98,10 +98,10 @@ enum class LoanError : std::uint8_t {
 const char* to_string(LoanError e) noexcept;
 
 enum class RefError : std::uint8_t {
-  kBadClass,    // pool class out of range
-  kBadIndex,    // chunk index out of range
-  kStale,       // generation differs: the chunk was released and loaned again
-  kNotHeld,     // refcount is 0: releasing or referencing a free chunk
+  kBadClass,  // pool class out of range
+  kBadIndex,  // chunk index out of range
+  kStale,     // generation differs: the chunk was released and loaned again
+  kNotHeld,   // refcount is 0: releasing or referencing a free chunk
 };
 const char* to_string(RefError e) noexcept;
 

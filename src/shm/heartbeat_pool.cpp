@@ -23,7 +23,8 @@ Expected<HeartbeatPool, std::string> HeartbeatPool::attach(std::byte* region,
     return Unexpected(std::string("heartbeat region smaller than its header"));
   }
   auto* hdr = reinterpret_cast<HeartbeatPoolHeader*>(region);
-  if (hdr->magic != kHeartbeatMagic) return Unexpected(std::string("heartbeat region has a bad magic"));
+  if (hdr->magic != kHeartbeatMagic)
+    return Unexpected(std::string("heartbeat region has a bad magic"));
   if (hdr->slot_count == 0 || hdr->slot_count > kMaxHeartbeatSlots ||
       region_bytes(hdr->slot_count) > region_size) {
     return Unexpected("heartbeat region claims " + std::to_string(hdr->slot_count) +
@@ -46,7 +47,8 @@ std::optional<SlotLease> HeartbeatPool::acquire(std::int32_t pid, std::uint64_t 
     s.pid = pid;
     s.acquired_ns = now_ns;
     atomic_store(s.last_heartbeat_ns, now_ns, std::memory_order_relaxed);
-    std::uint64_t epoch = atomic_fetch_add(s.epoch, std::uint64_t{1}, std::memory_order_relaxed) + 1;
+    std::uint64_t epoch =
+        atomic_fetch_add(s.epoch, std::uint64_t{1}, std::memory_order_relaxed) + 1;
     // release: publishes pid/epoch/timestamp to readers that acquire-load state (tools).
     if (!atomic_cas_strong(s.state, expected, static_cast<std::uint32_t>(SlotState::kActive),
                            std::memory_order_release, std::memory_order_relaxed)) {
@@ -79,7 +81,8 @@ std::optional<std::uint64_t> HeartbeatPool::age(std::uint32_t index,
   const HeartbeatSlot& s = slots_[index];
   // acquire: pairs with the release in acquire(), so the timestamp read below is at least
   // the one stamped at acquisition.
-  if (atomic_load(s.state, std::memory_order_acquire) != static_cast<std::uint32_t>(SlotState::kActive)) {
+  if (atomic_load(s.state, std::memory_order_acquire) !=
+      static_cast<std::uint32_t>(SlotState::kActive)) {
     return std::nullopt;
   }
   // relaxed: the timestamp publishes nothing else; a slightly old value only ages the slot.
@@ -90,7 +93,8 @@ std::optional<std::uint64_t> HeartbeatPool::age(std::uint32_t index,
 std::optional<SlotLease> HeartbeatPool::lease_of(std::uint32_t index) const noexcept {
   if (index >= header_->slot_count) return std::nullopt;
   const HeartbeatSlot& s = slots_[index];
-  if (atomic_load(s.state, std::memory_order_acquire) != static_cast<std::uint32_t>(SlotState::kActive)) {
+  if (atomic_load(s.state, std::memory_order_acquire) !=
+      static_cast<std::uint32_t>(SlotState::kActive)) {
     return std::nullopt;
   }
   return SlotLease{index, atomic_load(s.epoch, std::memory_order_relaxed)};
@@ -103,7 +107,8 @@ bool HeartbeatPool::touch(const SlotLease& lease, std::uint64_t now_ns) noexcept
   // late touch harmless to the slot's next owner except in the window between the check and
   // the store, where it can refresh the new owner's stamp once: that only delays a timeout.
   if (atomic_load(s.epoch, std::memory_order_relaxed) != lease.epoch) return false;
-  if (atomic_load(s.state, std::memory_order_relaxed) != static_cast<std::uint32_t>(SlotState::kActive)) {
+  if (atomic_load(s.state, std::memory_order_relaxed) !=
+      static_cast<std::uint32_t>(SlotState::kActive)) {
     return false;
   }
   atomic_store(s.last_heartbeat_ns, now_ns, std::memory_order_relaxed);

@@ -20,13 +20,13 @@ namespace zcp::shm {
 // initialised header.
 inline constexpr std::uint64_t kSegmentMagic = 0x5a43'5053'4547'0001ULL;  // fixed across versions
 // Version history: 1 first layout; 2 adds RingHeader::peers (20), ::routed (136), ::dropped (200);
-// 3 adds the stats region (stats_layout.hpp), RingHeader::producer_full (80), ::consumer_empty (144);
-// 4 adds direct delivery: RingHeader::route_table (24), ::direct_guard (88), RouteTable blocks
-// in the queue arena (route_table.hpp), MessageHeader flag kMsgDirect on publish rings.
-// 5: a direct publisher's publish-ring record is a DirectRecord (route_table.hpp: pushed and
-// woken slot masks); the waiting-word handshake of subscriber queues pairs the producers'
-// seq_cst tail CAS with the subscriber's seq_cst tail load (ring.hpp); an MPMC cell's turn word
-// carries a state and a producer tag (busy, skipped: mpmc_ring.hpp); RingHeader::refill_at (96).
+// 3 adds the stats region (stats_layout.hpp), RingHeader::producer_full (80), ::consumer_empty
+// (144); 4 adds direct delivery: RingHeader::route_table (24), ::direct_guard (88), RouteTable
+// blocks in the queue arena (route_table.hpp), MessageHeader flag kMsgDirect on publish rings. 5: a
+// direct publisher's publish-ring record is a DirectRecord (route_table.hpp: pushed and woken slot
+// masks); the waiting-word handshake of subscriber queues pairs the producers' seq_cst tail CAS
+// with the subscriber's seq_cst tail load (ring.hpp); an MPMC cell's turn word carries a state and
+// a producer tag (busy, skipped: mpmc_ring.hpp); RingHeader::refill_at (96).
 inline constexpr std::uint32_t kLayoutVersion = 5;
 
 // ---------------------------------------------------------------------------
@@ -44,8 +44,8 @@ enum class RegionKind : std::uint32_t {
 };
 
 struct RegionEntry {
-  std::uint32_t kind;   // RegionKind
-  std::uint32_t flags;  // reserved, 0
+  std::uint32_t kind;    // RegionKind
+  std::uint32_t flags;   // reserved, 0
   std::uint64_t offset;  // from the segment base; a multiple of 4096
   std::uint64_t size;    // bytes
   std::uint64_t reserved;
@@ -60,12 +60,12 @@ inline constexpr std::size_t kSegmentHeaderBytes = 4096;
 enum class SegmentState : std::uint32_t { kInitializing = 0, kReady = 1, kShuttingDown = 2 };
 
 struct SegmentHeader {
-  std::uint64_t magic;           // kSegmentMagic, stored last (release) at creation
-  std::uint32_t layout_version;  // kLayoutVersion of the creator
-  std::uint32_t header_size;     // sizeof(SegmentHeader)
-  std::uint64_t total_size;      // bytes mapped, equals the shm object's size
-  std::int32_t creator_pid;      // the daemon that created the segment
-  std::uint32_t state;           // SegmentState, atomic
+  std::uint64_t magic;               // kSegmentMagic, stored last (release) at creation
+  std::uint32_t layout_version;      // kLayoutVersion of the creator
+  std::uint32_t header_size;         // sizeof(SegmentHeader)
+  std::uint64_t total_size;          // bytes mapped, equals the shm object's size
+  std::int32_t creator_pid;          // the daemon that created the segment
+  std::uint32_t state;               // SegmentState, atomic
   std::uint64_t creator_start_time;  // /proc/<pid>/stat starttime: tells pid reuse apart
   std::uint64_t created_realtime_ns;
   std::uint32_t region_count;
@@ -126,12 +126,12 @@ struct alignas(64) ChunkHeader {
   std::uint32_t payload_size;  // bytes written by the publisher, ≤ the class's chunk size
   std::uint64_t sequence;
   std::uint64_t timestamp_ns;
-  std::uint32_t origin;        // publisher id
-  std::uint16_t pool_class;    // own class, a self-check
+  std::uint32_t origin;      // publisher id
+  std::uint16_t pool_class;  // own class, a self-check
   std::uint16_t flags;
-  std::uint32_t index;         // own index, a self-check
-  std::uint32_t owner;         // process slot holding the loan (accounting), or kNoOwner
-  std::uint8_t user[16];       // reserved for user headers
+  std::uint32_t index;    // own index, a self-check
+  std::uint32_t owner;    // process slot holding the loan (accounting), or kNoOwner
+  std::uint8_t user[16];  // reserved for user headers
 };
 static_assert(sizeof(ChunkHeader) == 64, "payloads start 64 bytes after their header");
 static_assert(offsetof(ChunkHeader, sequence) == 16);

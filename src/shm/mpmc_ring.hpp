@@ -42,7 +42,8 @@ namespace zcp::shm {
 template <class T>
 class MpmcRing {
  public:
-  static_assert(std::is_trivially_copyable_v<T>, "ring elements are copied bytewise across processes");
+  static_assert(std::is_trivially_copyable_v<T>,
+                "ring elements are copied bytewise across processes");
   static constexpr std::uint32_t kStride = slot_stride<T>(RingKind::kMpmc);
   // CAS attempts before giving up. Contention among the few router workers settles in a
   // handful; only a corrupted queue needs more. Too low fails honest pushes under heavy
@@ -68,11 +69,15 @@ class MpmcRing {
   static constexpr std::uint32_t kTagMask = (1U << 30) - 1;
   static constexpr std::uint64_t kBusy = 1ULL << 62;
   static constexpr std::uint64_t kSkipped = 2ULL << 62;
-  static constexpr std::uint64_t turn(std::uint64_t lap, std::uint64_t k) noexcept { return (2 * lap + k) & kTurnMask; }
+  static constexpr std::uint64_t turn(std::uint64_t lap, std::uint64_t k) noexcept {
+    return (2 * lap + k) & kTurnMask;
+  }
   static constexpr std::uint64_t busy(std::uint64_t lap, std::uint32_t tag) noexcept {
     return kBusy | (std::uint64_t{tag & kTagMask} << 32) | turn(lap, 0);
   }
-  static constexpr std::uint64_t skipped(std::uint64_t lap) noexcept { return kSkipped | turn(lap, 0); }
+  static constexpr std::uint64_t skipped(std::uint64_t lap) noexcept {
+    return kSkipped | turn(lap, 0);
+  }
 
   MpmcRing() = default;
 
@@ -177,7 +182,9 @@ class MpmcRing {
       std::uint64_t t = atomic_load(c->turn, std::memory_order_acquire);
       if (t != turn(lap, 0) && t != busy(lap, tag)) continue;
       // acq_rel: whoever CASes the cell next (a consumer stepping over it) sees our state.
-      if (atomic_cas_strong(c->turn, t, skipped(lap), std::memory_order_acq_rel, std::memory_order_relaxed)) ++n;
+      if (atomic_cas_strong(c->turn, t, skipped(lap), std::memory_order_acq_rel,
+                            std::memory_order_relaxed))
+        ++n;
     }
     return n;
   }
@@ -249,8 +256,12 @@ class MpmcRing {
   // This view's last raise, to skip the shared line mostly. The router's view of a subscriber
   // queue is shared by every worker that pushes into it, so the cache is read and written
   // relaxed (a hint: the shm fetch_max keeps the true maximum).
-  std::uint64_t cached_high_water() const noexcept { return atomic_load(hw_cache_, std::memory_order_relaxed); }
-  void set_cached_high_water(std::uint64_t v) noexcept { atomic_store(hw_cache_, v, std::memory_order_relaxed); }
+  std::uint64_t cached_high_water() const noexcept {
+    return atomic_load(hw_cache_, std::memory_order_relaxed);
+  }
+  void set_cached_high_water(std::uint64_t v) noexcept {
+    atomic_store(hw_cache_, v, std::memory_order_relaxed);
+  }
   alignas(8) std::uint64_t hw_cache_ = 0;
 };
 

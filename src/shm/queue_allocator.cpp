@@ -6,9 +6,12 @@ namespace zcp::shm {
 
 const char* to_string(AllocError e) noexcept {
   switch (e) {
-    case AllocError::kTooLarge: return "request larger than the queue arena";
-    case AllocError::kNoSpace: return "queue arena has no free block large enough";
-    case AllocError::kBadRequest: return "invalid queue request";
+    case AllocError::kTooLarge:
+      return "request larger than the queue arena";
+    case AllocError::kNoSpace:
+      return "queue arena has no free block large enough";
+    case AllocError::kBadRequest:
+      return "invalid queue request";
   }
   return "unknown allocation error";
 }
@@ -41,7 +44,8 @@ Expected<std::uint64_t, AllocError> QueueAllocator::allocate(std::uint64_t bytes
   if (max_order_ < 0 || bytes > order_bytes(max_order_)) return Unexpected(AllocError::kTooLarge);
   const int want = order_for(bytes);
   int have = want;
-  while (have <= max_order_ && free_[have].empty()) ++have;
+  while (have <= max_order_ && free_[have].empty())
+    ++have;
   if (have > max_order_) return Unexpected(AllocError::kNoSpace);
   // Lowest address first keeps the arena compact and its use predictable.
   std::uint64_t at = *free_[have].begin();

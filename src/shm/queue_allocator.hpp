@@ -76,8 +76,8 @@ class QueueAllocator {
   std::uint64_t bytes_ = 0;
   std::uint64_t min_block_ = kDefaultMinBlock;
   int max_order_ = -1;
-  std::vector<std::set<std::uint64_t>> free_;         // per order: free block offsets (relative)
-  std::unordered_map<std::uint64_t, int> live_;       // relative offset → order
+  std::vector<std::set<std::uint64_t>> free_;    // per order: free block offsets (relative)
+  std::unordered_map<std::uint64_t, int> live_;  // relative offset → order
   std::uint64_t free_bytes_ = 0;
 };
 

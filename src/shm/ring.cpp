@@ -19,7 +19,8 @@ std::string ring_problem(const std::byte* segment_base, std::uint64_t segment_si
   const auto* h = reinterpret_cast<const RingHeader*>(segment_base + d.offset);
   if (h->magic != kRingMagic) return where() + " has a bad magic";
   if (h->kind != d.kind) {
-    return where() + " is of kind " + std::to_string(h->kind) + ", expected " + std::to_string(d.kind);
+    return where() + " is of kind " + std::to_string(h->kind) + ", expected " +
+           std::to_string(d.kind);
   }
   if (h->capacity != d.capacity || h->element_size != d.element_size ||
       h->slot_stride != expect_stride) {

@@ -42,26 +42,26 @@ struct RingHeader {
   std::uint32_t reserved0[8];
   // Line 1: producer side. SPSC: written by the one producer. MPMC: CAS by producers.
   std::uint64_t tail;
-  std::uint64_t high_water;    // atomic maximum of the fill level seen by producers
+  std::uint64_t high_water;     // atomic maximum of the fill level seen by producers
   std::uint64_t producer_full;  // SPSC rings written by a client only: times the producer found
                                 // the ring full (publish ring: each publish() that found it full,
                                 // whether it then reported WouldBlock or waited for room).
                                 // Single writer (the producer): a relaxed load+store.
-  std::uint64_t direct_guard;  // publish ring of a direct publisher: (route version << 1) | busy,
-                               // set seq_cst while it pushes into subscriber queues; the reactor
-                               // frees a removed subscriber's queue only once no guard is busy
-                               // with an older version (route_table.hpp). On the producer's line:
-                               // written with the tail, read rarely by the reactor.
-  std::uint64_t refill_at;     // loan ring: the consumer position at which the router wants a
-                               // kick to refill (written by the router, the producer, relaxed:
-                               // a hint); 0: none. Other rings: 0.
-  std::uint64_t wakeups;       // publish ring of a direct publisher: eventfd writes it made to
-                               // wake subscribers. Single writer (the publisher): relaxed.
+  std::uint64_t direct_guard;   // publish ring of a direct publisher: (route version << 1) | busy,
+                                // set seq_cst while it pushes into subscriber queues; the reactor
+                                // frees a removed subscriber's queue only once no guard is busy
+                                // with an older version (route_table.hpp). On the producer's line:
+                                // written with the tail, read rarely by the reactor.
+  std::uint64_t refill_at;      // loan ring: the consumer position at which the router wants a
+                                // kick to refill (written by the router, the producer, relaxed:
+                                // a hint); 0: none. Other rings: 0.
+  std::uint64_t wakeups;        // publish ring of a direct publisher: eventfd writes it made to
+                                // wake subscribers. Single writer (the publisher): relaxed.
   std::uint64_t reserved1[2];
   // Line 2: consumer side.
   std::uint64_t head;
-  std::uint64_t routed;        // atomic, router-written on a publish ring: messages fully
-                               // delivered (or returned); flush() waits for it to reach tail
+  std::uint64_t routed;          // atomic, router-written on a publish ring: messages fully
+                                 // delivered (or returned); flush() waits for it to reach tail
   std::uint64_t consumer_empty;  // SPSC rings read by a client only: times the consumer found
                                  // the ring empty when it needed an element (loan ring: loan()
                                  // found no chunk). Single writer (the consumer).
@@ -70,8 +70,8 @@ struct RingHeader {
   // that wakes it; on its own line so that neither index line bounces when it changes.
   std::uint32_t waiting;
   std::uint32_t reserved3;
-  std::uint64_t dropped;       // atomic, router-written: subscriber queue: messages its policy
-                               // dropped (drop_oldest evictions, drop_newest refusals)
+  std::uint64_t dropped;  // atomic, router-written: subscriber queue: messages its policy
+                          // dropped (drop_oldest evictions, drop_newest refusals)
   std::uint64_t reserved4[6];
 };
 static_assert(sizeof(RingHeader) == 256, "four cache lines: geometry, tail, head, waiting");
@@ -92,11 +92,11 @@ static_assert(std::is_trivially_copyable_v<RingHeader>);
 // Where a ring or queue lives and its shape. Handed to clients in protocol replies; replaces
 // the old daemon's `slotIndex * 1024` placeholder.
 struct QueueDescriptor {
-  std::uint64_t offset;        // segment offset of the RingHeader
+  std::uint64_t offset;  // segment offset of the RingHeader
   std::uint32_t capacity;
   std::uint32_t element_size;
-  std::uint32_t align;         // alignment of the block holding it
-  std::uint32_t kind;          // RingKind
+  std::uint32_t align;  // alignment of the block holding it
+  std::uint32_t kind;   // RingKind
 };
 static_assert(sizeof(QueueDescriptor) == 24);
 static_assert(std::is_trivially_copyable_v<QueueDescriptor>);
@@ -200,7 +200,9 @@ class WaitWord {
   }
   // Producer of form 2, after its seq_cst publication: whether the consumer announced a sleep
   // (then call wake_needed()). seq_cst: the load of form 2 above.
-  bool needs_wake() const noexcept { return atomic_load(h_->waiting, std::memory_order_seq_cst) != 0; }
+  bool needs_wake() const noexcept {
+    return atomic_load(h_->waiting, std::memory_order_seq_cst) != 0;
+  }
   bool waiting() const noexcept { return atomic_load(h_->waiting, std::memory_order_relaxed) != 0; }
 
  private:
@@ -211,7 +213,8 @@ class WaitWord {
 template <class T>
 QueueDescriptor format_ring(std::byte* segment_base, std::uint64_t offset, RingKind kind,
                             std::uint32_t capacity) noexcept {
-  static_assert(std::is_trivially_copyable_v<T>, "ring elements are copied bytewise across processes");
+  static_assert(std::is_trivially_copyable_v<T>,
+                "ring elements are copied bytewise across processes");
   auto* h = reinterpret_cast<RingHeader*>(segment_base + offset);
   const std::uint32_t stride = slot_stride<T>(kind);
   // Zero is the initial state of both kinds: SPSC indices at 0, MPMC cells at turn 0.

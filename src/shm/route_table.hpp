@@ -21,8 +21,8 @@
 // `version` sees V and it reloads the table, which no longer lists the queue.
 #pragma once
 
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <type_traits>
 
@@ -50,15 +50,16 @@ inline constexpr std::uint16_t kMsgDirect = 1U << 1;
 struct DirectRecord {
   std::uint32_t chunk_index;
   std::uint16_t pool_class;
-  std::uint16_t flags;          // kMsgDirect
+  std::uint16_t flags;  // kMsgDirect
   std::uint32_t generation;
   std::uint32_t route_version;  // the route-table version the publisher pushed with
-  std::uint64_t pushed;         // atomic: bit n set before the push into slot n (cleared if it failed)
-  std::uint64_t woken;          // atomic: bit n set once the publisher handled slot n's wake-up
+  std::uint64_t pushed;  // atomic: bit n set before the push into slot n (cleared if it failed)
+  std::uint64_t woken;   // atomic: bit n set once the publisher handled slot n's wake-up
 
   ChunkRef chunk() const noexcept { return {chunk_index, pool_class, 0, generation}; }
 };
-static_assert(sizeof(DirectRecord) == sizeof(MessageHeader), "a DirectRecord fills one publish-ring slot");
+static_assert(sizeof(DirectRecord) == sizeof(MessageHeader),
+              "a DirectRecord fills one publish-ring slot");
 static_assert(offsetof(DirectRecord, flags) == offsetof(MessageHeader, flags),
               "the router tells the two apart by flags");
 static_assert(offsetof(DirectRecord, generation) == offsetof(MessageHeader, generation));
@@ -69,12 +70,14 @@ static_assert(std::is_trivially_copyable_v<DirectRecord>);
 inline const DirectRecord& as_direct(const MessageHeader& m) noexcept {
   return *reinterpret_cast<const DirectRecord*>(&m);
 }
-inline DirectRecord& as_direct(MessageHeader& m) noexcept { return *reinterpret_cast<DirectRecord*>(&m); }
+inline DirectRecord& as_direct(MessageHeader& m) noexcept {
+  return *reinterpret_cast<DirectRecord*>(&m);
+}
 
 struct RouteEntry {
   std::uint32_t subscriber_id;  // 0: the slot is empty
   std::uint32_t reserved;
-  QueueDescriptor queue;        // the subscriber's MPMC queue
+  QueueDescriptor queue;  // the subscriber's MPMC queue
 };
 static_assert(sizeof(RouteEntry) == 32);
 static_assert(std::is_trivially_copyable_v<RouteEntry>);
@@ -97,7 +100,8 @@ static_assert(offsetof(RouteTable, entries) == 128);
 static_assert(std::is_trivially_copyable_v<RouteTable>);
 
 // The reactor's side: format once, then rewrite a slot as a seqlock.
-inline void format_route_table(RouteTable& t, std::uint32_t version, std::uint32_t wake_limit) noexcept {
+inline void format_route_table(RouteTable& t, std::uint32_t version,
+                               std::uint32_t wake_limit) noexcept {
   t = RouteTable{};
   t.magic = kRouteTableMagic;
   t.slots = kRouteSlots;
@@ -116,7 +120,8 @@ inline void write_route(RouteTable& t, std::uint32_t slot, std::uint32_t subscri
   auto* words = reinterpret_cast<std::uint64_t*>(&t.entries[slot]);
   RouteEntry e{subscriber_id, 0, queue};
   const auto* src = reinterpret_cast<const std::uint64_t*>(&e);
-  for (int i = 0; i < 4; ++i) atomic_store(words[i], src[i], std::memory_order_release);
+  for (int i = 0; i < 4; ++i)
+    atomic_store(words[i], src[i], std::memory_order_release);
   // seq_cst: the reclamation argument above (the reactor's store of V, then its load of each
   // guard); it also releases the entry stores to a reader that acquires this version.
   atomic_store(t.version, version, std::memory_order_seq_cst);
@@ -124,7 +129,8 @@ inline void write_route(RouteTable& t, std::uint32_t slot, std::uint32_t subscri
 
 // The publisher's side: a consistent copy of all slots, or false if the reactor is mid-write
 // (retry). `version` is what the copy corresponds to.
-inline bool read_routes(const RouteTable& t, RouteEntry (&out)[kRouteSlots], std::uint32_t& version) noexcept {
+inline bool read_routes(const RouteTable& t, RouteEntry (&out)[kRouteSlots],
+                        std::uint32_t& version) noexcept {
   // acquire: pairs with the writer's final store; the entries it wrote are visible below.
   const std::uint32_t v1 = atomic_load(t.version, std::memory_order_acquire);
   if (v1 & 1U) return false;
@@ -134,7 +140,8 @@ inline bool read_routes(const RouteTable& t, RouteEntry (&out)[kRouteSlots], std
     // acquire: pairs with the writer's release of each word (see write_route), and keeps the
     // re-check below after these loads; if the writer started meanwhile, the re-check sees
     // its odd version (or later) and we retry.
-    for (int i = 0; i < 4; ++i) w[i] = atomic_load(words[i], std::memory_order_acquire);
+    for (int i = 0; i < 4; ++i)
+      w[i] = atomic_load(words[i], std::memory_order_acquire);
     std::memcpy(&out[s], w, sizeof(RouteEntry));
   }
   const std::uint32_t v2 = atomic_load(t.version, std::memory_order_relaxed);

@@ -1,16 +1,16 @@
 #include "shm/segment.hpp"
 
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <utility>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <cstdio>
-#include <cstring>
-#include <fstream>
-#include <utility>
 
 #include "common/clock.hpp"
 #include "common/sys.hpp"
@@ -35,17 +35,28 @@ RegionEntry region_entry(RegionKind kind, std::uint64_t offset, std::uint64_t si
 
 const char* to_string(SegmentErrc c) noexcept {
   switch (c) {
-    case SegmentErrc::kCreate: return "create failed";
-    case SegmentErrc::kLiveOwner: return "owned by a live process";
-    case SegmentErrc::kOpen: return "open failed";
-    case SegmentErrc::kStat: return "stat failed";
-    case SegmentErrc::kTooSmall: return "too small";
-    case SegmentErrc::kMap: return "map failed";
-    case SegmentErrc::kBadMagic: return "bad magic";
-    case SegmentErrc::kVersionMismatch: return "layout version mismatch";
-    case SegmentErrc::kSizeMismatch: return "size mismatch";
-    case SegmentErrc::kNotReady: return "not ready";
-    case SegmentErrc::kBadRegions: return "bad region table";
+    case SegmentErrc::kCreate:
+      return "create failed";
+    case SegmentErrc::kLiveOwner:
+      return "owned by a live process";
+    case SegmentErrc::kOpen:
+      return "open failed";
+    case SegmentErrc::kStat:
+      return "stat failed";
+    case SegmentErrc::kTooSmall:
+      return "too small";
+    case SegmentErrc::kMap:
+      return "map failed";
+    case SegmentErrc::kBadMagic:
+      return "bad magic";
+    case SegmentErrc::kVersionMismatch:
+      return "layout version mismatch";
+    case SegmentErrc::kSizeMismatch:
+      return "size mismatch";
+    case SegmentErrc::kNotReady:
+      return "not ready";
+    case SegmentErrc::kBadRegions:
+      return "bad region table";
   }
   return "unknown";
 }
@@ -84,8 +95,8 @@ bool process_alive(pid_t pid, std::uint64_t start_time) noexcept {
 Expected<SegmentPlan, std::string> plan_segment(SegmentConfig& cfg) {
   if (auto p = cfg.pools.normalize()) return Unexpected(*p);
   if (cfg.heartbeat_slots == 0 || cfg.heartbeat_slots > kMaxHeartbeatSlots) {
-    return Unexpected("heartbeat slots " + std::to_string(cfg.heartbeat_slots) + " out of range 1.." +
-                      std::to_string(kMaxHeartbeatSlots));
+    return Unexpected("heartbeat slots " + std::to_string(cfg.heartbeat_slots) +
+                      " out of range 1.." + std::to_string(kMaxHeartbeatSlots));
   }
   if (cfg.queue_arena_bytes < kPage) {
     return Unexpected("queue arena of " + std::to_string(cfg.queue_arena_bytes) +
@@ -114,7 +125,9 @@ Expected<SegmentPlan, std::string> plan_segment(SegmentConfig& cfg) {
   return plan;
 }
 
-Segment::Segment(Segment&& o) noexcept { *this = std::move(o); }
+Segment::Segment(Segment&& o) noexcept {
+  *this = std::move(o);
+}
 
 Segment& Segment::operator=(Segment&& o) noexcept {
   if (this != &o) {
@@ -132,7 +145,9 @@ Segment& Segment::operator=(Segment&& o) noexcept {
   return *this;
 }
 
-Segment::~Segment() { reset(); }
+Segment::~Segment() {
+  reset();
+}
 
 void Segment::reset() noexcept {
   if (base_) ::munmap(base_, size_);
@@ -181,7 +196,8 @@ Segment::Leftover Segment::remove_if_stale(const std::string& name, pid_t* owner
 Expected<Segment, SegmentError> Segment::create(const std::string& name, std::string_view instance,
                                                 SegmentConfig cfg) {
   auto plan = plan_segment(cfg);
-  if (!plan) return Unexpected(seg_error(SegmentErrc::kCreate, 0, "segment " + name + ": " + plan.error()));
+  if (!plan)
+    return Unexpected(seg_error(SegmentErrc::kCreate, 0, "segment " + name + ": " + plan.error()));
 
   sys::Result fd{};
   for (int attempt = 0; attempt < 2; ++attempt) {
@@ -191,10 +207,12 @@ Expected<Segment, SegmentError> Segment::create(const std::string& name, std::st
     if (remove_if_stale(name, &live) == Leftover::kLiveOwner) {
       return Unexpected(seg_error(SegmentErrc::kLiveOwner, 0,
                                   "segment " + name + " belongs to running process " +
-                                      std::to_string(live) + "; is another diroute serving this instance?"));
+                                      std::to_string(live) +
+                                      "; is another diroute serving this instance?"));
     }
   }
-  if (!fd.ok()) return Unexpected(seg_error(SegmentErrc::kCreate, fd.err, "shm_open(O_CREAT) " + name));
+  if (!fd.ok())
+    return Unexpected(seg_error(SegmentErrc::kCreate, fd.err, "shm_open(O_CREAT) " + name));
   Segment seg;
   seg.fd_ = static_cast<int>(fd.value);
   seg.name_ = name;
@@ -216,8 +234,9 @@ Expected<Segment, SegmentError> Segment::create(const std::string& name, std::st
   seg.size_ = plan->total_size;
   if (cfg.lock) {
     if (auto r = sys::call(::mlock, p, plan->total_size); !r.ok()) {
-      seg.lock_problem_ = "mlock of " + std::to_string(plan->total_size) + " bytes refused: " +
-                          std::strerror(r.err) + " (raise RLIMIT_MEMLOCK or run with CAP_IPC_LOCK)";
+      seg.lock_problem_ = "mlock of " + std::to_string(plan->total_size) +
+                          " bytes refused: " + std::strerror(r.err) +
+                          " (raise RLIMIT_MEMLOCK or run with CAP_IPC_LOCK)";
     }
   }
 
@@ -229,7 +248,8 @@ Expected<Segment, SegmentError> Segment::create(const std::string& name, std::st
   h->creator_pid = ::getpid();
   h->creator_start_time = process_start_time(::getpid());
   h->created_realtime_ns = realtime_ns();
-  std::snprintf(h->instance, sizeof(h->instance), "%.*s", static_cast<int>(instance.size()), instance.data());
+  std::snprintf(h->instance, sizeof(h->instance), "%.*s", static_cast<int>(instance.size()),
+                instance.data());
   h->regions[0] = plan->heartbeat;
   h->regions[1] = plan->pool;
   h->regions[2] = plan->queue_arena;
@@ -238,8 +258,8 @@ Expected<Segment, SegmentError> Segment::create(const std::string& name, std::st
 
   seg.heartbeats_ = HeartbeatPool::format(seg.base_ + plan->heartbeat.offset, cfg.heartbeat_slots);
   seg.pool_ = ChunkPool::format(seg.base_, plan->pool.offset, cfg.pools);
-  seg.stats_ = StatsRegion::format(seg.base_ + plan->stats.offset, plan->stats.size, cfg.stats, ::getpid(),
-                                   cfg.daemon_version, realtime_ns(), monotonic_ns());
+  seg.stats_ = StatsRegion::format(seg.base_ + plan->stats.offset, plan->stats.size, cfg.stats,
+                                   ::getpid(), cfg.daemon_version, realtime_ns(), monotonic_ns());
   h->state = static_cast<std::uint32_t>(SegmentState::kReady);
   // release: everything above (header, regions) happens-before any reader that sees the magic
   // with acquire. Readers check the magic first.
@@ -260,7 +280,8 @@ Expected<Segment, SegmentError> Segment::attach_fd(int fd, const std::string& na
   return map_and_check(fd, name, writable);
 }
 
-Expected<Segment, SegmentError> Segment::map_and_check(int fd, const std::string& name, bool writable) {
+Expected<Segment, SegmentError> Segment::map_and_check(int fd, const std::string& name,
+                                                       bool writable) {
   Segment seg;
   seg.fd_ = fd;
   seg.name_ = name;
@@ -277,7 +298,8 @@ Expected<Segment, SegmentError> Segment::map_and_check(int fd, const std::string
   }
   int prot = PROT_READ | (writable ? PROT_WRITE : 0);
   void* p = ::mmap(nullptr, size, prot, MAP_SHARED, fd, 0);
-  if (p == MAP_FAILED) return Unexpected(seg_error(SegmentErrc::kMap, errno, "mmap segment " + name));
+  if (p == MAP_FAILED)
+    return Unexpected(seg_error(SegmentErrc::kMap, errno, "mmap segment " + name));
   seg.base_ = static_cast<std::byte*>(p);
   seg.size_ = size;
   const SegmentHeader& h = seg.header();
@@ -310,8 +332,9 @@ Expected<Segment, SegmentError> Segment::map_and_check(int fd, const std::string
                                     " (not ready: the daemon is starting or shutting down)"));
   }
   if (h.region_count > kMaxRegions) {
-    return Unexpected(seg_error(SegmentErrc::kBadRegions, 0,
-                                "segment " + name + " lists " + std::to_string(h.region_count) + " regions"));
+    return Unexpected(
+        seg_error(SegmentErrc::kBadRegions, 0,
+                  "segment " + name + " lists " + std::to_string(h.region_count) + " regions"));
   }
   for (std::uint32_t i = 0; i < h.region_count; ++i) {
     const RegionEntry& r = h.regions[i];
@@ -332,17 +355,23 @@ Expected<Segment, SegmentError> Segment::map_and_check(int fd, const std::string
   }
   if (auto hb = seg.region(RegionKind::kHeartbeat)) {
     auto v = HeartbeatPool::attach(seg.base_ + hb->offset, hb->size);
-    if (!v) return Unexpected(seg_error(SegmentErrc::kBadRegions, 0, "segment " + name + ": " + v.error()));
+    if (!v)
+      return Unexpected(
+          seg_error(SegmentErrc::kBadRegions, 0, "segment " + name + ": " + v.error()));
     seg.heartbeats_ = *v;
   }
   if (auto pr = seg.region(RegionKind::kChunkPool)) {
     auto v = ChunkPool::attach(seg.base_, pr->offset, pr->size);
-    if (!v) return Unexpected(seg_error(SegmentErrc::kBadRegions, 0, "segment " + name + ": " + v.error()));
+    if (!v)
+      return Unexpected(
+          seg_error(SegmentErrc::kBadRegions, 0, "segment " + name + ": " + v.error()));
     seg.pool_ = *v;
   }
   if (auto sr = seg.region(RegionKind::kStats)) {
     auto v = StatsRegion::attach(seg.base_ + sr->offset, sr->size);
-    if (!v) return Unexpected(seg_error(SegmentErrc::kBadRegions, 0, "segment " + name + ": " + v.error()));
+    if (!v)
+      return Unexpected(
+          seg_error(SegmentErrc::kBadRegions, 0, "segment " + name + ": " + v.error()));
     seg.stats_ = *v;
   }
   return seg;

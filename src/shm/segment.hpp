@@ -7,12 +7,12 @@
 // expected against what was found.
 #pragma once
 
-#include <sys/types.h>
-
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include <sys/types.h>
 
 #include <zcp/expected.hpp>
 
@@ -30,9 +30,9 @@ struct SegmentConfig {
   // pages are only backed when touched (unless prefaulted), so a generous arena is cheap.
   std::uint64_t queue_arena_bytes = 32ULL << 20;
   mode_t mode = 0660;
-  bool prefault = false;  // MAP_POPULATE: no page faults on the hot path later
-  bool lock = false;      // mlock: never paged out (may be refused: RLIMIT_MEMLOCK)
-  StatsConfig stats;      // the stats region's tables (process_slots 0: heartbeat_slots)
+  bool prefault = false;       // MAP_POPULATE: no page faults on the hot path later
+  bool lock = false;           // mlock: never paged out (may be refused: RLIMIT_MEMLOCK)
+  StatsConfig stats;           // the stats region's tables (process_slots 0: heartbeat_slots)
   std::string daemon_version;  // written into the stats header
 };
 
@@ -48,9 +48,9 @@ struct SegmentPlan {
 Expected<SegmentPlan, std::string> plan_segment(SegmentConfig& cfg);  // normalizes cfg.pools
 
 enum class SegmentErrc : std::uint8_t {
-  kCreate,           // shm_open(O_CREAT)/ftruncate/fchmod failed
-  kLiveOwner,        // the name belongs to a segment whose creator is still running
-  kOpen,             // shm_open failed (no daemon? permissions?)
+  kCreate,     // shm_open(O_CREAT)/ftruncate/fchmod failed
+  kLiveOwner,  // the name belongs to a segment whose creator is still running
+  kOpen,       // shm_open failed (no daemon? permissions?)
   kStat,
   kTooSmall,         // smaller than a header
   kMap,              // mmap failed
@@ -84,7 +84,8 @@ class Segment {
   // Maps an existing segment by name.
   static Expected<Segment, SegmentError> open(const std::string& name, bool writable = true);
   // Maps a segment from an fd (received over the socket); takes ownership of fd.
-  static Expected<Segment, SegmentError> attach_fd(int fd, const std::string& name, bool writable = true);
+  static Expected<Segment, SegmentError> attach_fd(int fd, const std::string& name,
+                                                   bool writable = true);
 
   enum class Leftover : std::uint8_t { kNone, kRemovedStale, kLiveOwner };
   // Looks at an existing object called `name`: removes it if its creator is gone.
@@ -108,7 +109,8 @@ class Segment {
   void unlink() noexcept;
 
  private:
-  static Expected<Segment, SegmentError> map_and_check(int fd, const std::string& name, bool writable);
+  static Expected<Segment, SegmentError> map_and_check(int fd, const std::string& name,
+                                                       bool writable);
   void reset() noexcept;
 
   std::byte* base_ = nullptr;

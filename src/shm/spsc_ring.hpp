@@ -22,7 +22,8 @@ namespace zcp::shm {
 template <class T>
 class SpscRingBase {
  public:
-  static_assert(std::is_trivially_copyable_v<T>, "ring elements are copied bytewise across processes");
+  static_assert(std::is_trivially_copyable_v<T>,
+                "ring elements are copied bytewise across processes");
   static constexpr std::uint32_t kStride = slot_stride<T>(RingKind::kSpsc);
 
   std::uint32_t capacity() const noexcept { return idx_.capacity(); }

@@ -32,14 +32,17 @@ Tables tables_for(const StatsConfig& c) noexcept {
   return t;
 }
 
-bool table_fits(std::uint64_t offset, std::uint64_t count, std::uint64_t stride, std::uint64_t size) {
+bool table_fits(std::uint64_t offset, std::uint64_t count, std::uint64_t stride,
+                std::uint64_t size) {
   return offset >= sizeof(StatsHeader) && offset <= size && count <= (size - offset) / stride &&
          offset % kCacheLine == 0;
 }
 
 }  // namespace
 
-std::uint64_t StatsRegion::region_bytes(const StatsConfig& cfg) noexcept { return tables_for(cfg).end; }
+std::uint64_t StatsRegion::region_bytes(const StatsConfig& cfg) noexcept {
+  return tables_for(cfg).end;
+}
 
 StatsRegion StatsRegion::format(std::byte* region, std::uint64_t size, const StatsConfig& cfg,
                                 std::int32_t daemon_pid, std::string_view daemon_version,
@@ -74,12 +77,13 @@ StatsRegion StatsRegion::format(std::byte* region, std::uint64_t size, const Sta
 }
 
 Expected<StatsRegion, std::string> StatsRegion::attach(std::byte* region, std::uint64_t size) {
-  if (size < sizeof(StatsHeader)) return Unexpected(std::string("stats region smaller than its header"));
+  if (size < sizeof(StatsHeader))
+    return Unexpected(std::string("stats region smaller than its header"));
   const auto& h = *reinterpret_cast<const StatsHeader*>(region);
   if (h.magic != kStatsMagic) return Unexpected(std::string("stats region has a bad magic"));
   if (h.version != kStatsVersion) {
-    return Unexpected("stats region has version " + std::to_string(h.version) + ", this build reads " +
-                      std::to_string(kStatsVersion));
+    return Unexpected("stats region has version " + std::to_string(h.version) +
+                      ", this build reads " + std::to_string(kStatsVersion));
   }
   if (h.daemon_counter_count > kMaxDaemonCounters ||
       !table_fits(h.daemon_counters_offset, kMaxDaemonCounters, 8, size) ||
@@ -89,7 +93,8 @@ Expected<StatsRegion, std::string> StatsRegion::attach(std::byte* region, std::u
       !table_fits(h.subscribers_offset, h.subscriber_slots, sizeof(SubscriberStats), size) ||
       !table_fits(h.workers_offset, h.worker_slots, sizeof(WorkerStatsSlot), size) ||
       !table_fits(h.config_offset, kStatsConfigBytes, 1, size)) {
-    return Unexpected(std::string("stats region tables lie outside its ") + std::to_string(size) + " bytes");
+    return Unexpected(std::string("stats region tables lie outside its ") + std::to_string(size) +
+                      " bytes");
   }
   StatsRegion r;
   r.base_ = region;
@@ -125,7 +130,8 @@ std::string_view StatsRegion::config_text() const noexcept {
 
 void StatsRegion::set_daemon_counter_count(std::uint32_t n) noexcept {
   // relaxed: written once before the daemon accepts its first connection.
-  atomic_store(header().daemon_counter_count, std::min(n, kMaxDaemonCounters), std::memory_order_relaxed);
+  atomic_store(header().daemon_counter_count, std::min(n, kMaxDaemonCounters),
+               std::memory_order_relaxed);
 }
 
 void StatsRegion::set_config_text(std::string_view toml) noexcept {

@@ -24,7 +24,8 @@ inline constexpr std::size_t kDescriptorBytes = sizeof(Slot);
 template <>
 inline constexpr std::size_t kDescriptorBytes<PublisherStats> = offsetof(PublisherStats, routed);
 template <>
-inline constexpr std::size_t kDescriptorBytes<SubscriberStats> = offsetof(SubscriberStats, delivered);
+inline constexpr std::size_t kDescriptorBytes<SubscriberStats> = offsetof(SubscriberStats,
+                                                                          delivered);
 
 // Writes `src`'s descriptor into `dst` under dst.seq (reactor only; src.seq is ignored).
 //  1. seq := odd (relaxed): readers that load it afterwards retry.

@@ -46,20 +46,20 @@ enum class DaemonCounter : std::uint8_t {
   kRejectedVerifierFailed,
   kRejectedUnknownRequest,
   kRejectedUnknownResponse,
-  kClosedMalformed,    // connections closed after the malformed-frame limit
-  kClosedIdle,         // unregistered connections closed after idling
-  kTopologyTruncated,  // ListTopology replies cut to fit one frame
-  kQueuesRetired,      // rings/queues removed from the topology
-  kQueuesReclaimed,    // ... and given back to the arena (after the router let go)
-  kPortFaults,         // clients disconnected for breaking the ring protocol
+  kClosedMalformed,        // connections closed after the malformed-frame limit
+  kClosedIdle,             // unregistered connections closed after idling
+  kTopologyTruncated,      // ListTopology replies cut to fit one frame
+  kQueuesRetired,          // rings/queues removed from the topology
+  kQueuesReclaimed,        // ... and given back to the arena (after the router let go)
+  kPortFaults,             // clients disconnected for breaking the ring protocol
   kLimitPublishersTotal,   // LimitReached: daemon-wide publishers (Limits::max_publishers)
   kLimitSubscribersTotal,  // LimitReached: daemon-wide subscribers (Limits::max_subscribers)
   kPoolLowWarnings,        // a pool class fell below 10% free (warned once per episode)
   kDropWarnings,           // rate-limited warnings about a subscriber dropping
-  kAccessDenied,  // CreatePublisher/CreateSubscriber refused by an [[access.allow]] list
-  kQuarantined,   // processes removed while possibly alive: their memory waits for their exit
+  kAccessDenied,           // CreatePublisher/CreateSubscriber refused by an [[access.allow]] list
+  kQuarantined,      // processes removed while possibly alive: their memory waits for their exit
   kAbandonedClaims,  // subscriber-queue cells a dead direct publisher claimed, stepped over
-  kCount                   // sentinel
+  kCount             // sentinel
 };
 
 inline constexpr std::size_t kDaemonCounterCount = static_cast<std::size_t>(DaemonCounter::kCount);
@@ -141,9 +141,12 @@ enum class IdleStrategy : std::uint8_t {
 // The name in the config file, the --idle flag and the tools: spin, hybrid, park.
 constexpr const char* to_string(IdleStrategy s) noexcept {
   switch (s) {
-    case IdleStrategy::kSpin: return "spin";
-    case IdleStrategy::kHybrid: return "hybrid";
-    case IdleStrategy::kPark: return "park";
+    case IdleStrategy::kSpin:
+      return "spin";
+    case IdleStrategy::kHybrid:
+      return "hybrid";
+    case IdleStrategy::kPark:
+      return "park";
   }
   return "unknown";
 }

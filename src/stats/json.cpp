@@ -9,9 +9,11 @@ using nlohmann::json;
 
 json daemon_json(const DaemonRow& d) {
   json counters = json::object();
-  for (const auto& [name, value] : d.counters) counters[name] = value;
+  for (const auto& [name, value] : d.counters)
+    counters[name] = value;
   json regions = json::array();
-  for (const RegionRow& r : d.regions) regions.push_back({{"kind", r.kind}, {"offset", r.offset}, {"size", r.size}});
+  for (const RegionRow& r : d.regions)
+    regions.push_back({{"kind", r.kind}, {"offset", r.offset}, {"size", r.size}});
   return {{"pid", d.pid},
           {"version", d.version},
           {"instance", d.instance},
@@ -24,8 +26,8 @@ json daemon_json(const DaemonRow& d) {
           {"counters", std::move(counters)}};
 }
 
-json endpoint_json(const std::string& service, const std::string& instance, const std::string& event,
-                   std::int32_t pid) {
+json endpoint_json(const std::string& service, const std::string& instance,
+                   const std::string& event, std::int32_t pid) {
   return {{"service", service}, {"instance", instance}, {"event", event}, {"pid", pid}};
 }
 
@@ -38,15 +40,16 @@ json to_json(const Snapshot& s, const Rates* rates) {
 
   json processes = json::array();
   for (const ProcessRow& p : s.processes) {
-    processes.push_back({{"pid", p.pid},
-                         {"name", p.name},
-                         {"heartbeat_age_ms", p.heartbeat_age_ms ? json(*p.heartbeat_age_ms) : json(nullptr)},
-                         {"uid", p.uid},
-                         {"gid", p.gid},
-                         {"monitored", p.monitored},
-                         {"publishers", p.publishers},
-                         {"subscribers", p.subscribers},
-                         {"registered_unix_s", static_cast<double>(p.registered_realtime_ns) / 1e9}});
+    processes.push_back(
+        {{"pid", p.pid},
+         {"name", p.name},
+         {"heartbeat_age_ms", p.heartbeat_age_ms ? json(*p.heartbeat_age_ms) : json(nullptr)},
+         {"uid", p.uid},
+         {"gid", p.gid},
+         {"monitored", p.monitored},
+         {"publishers", p.publishers},
+         {"subscribers", p.subscribers},
+         {"registered_unix_s", static_cast<double>(p.registered_realtime_ns) / 1e9}});
   }
   out["processes"] = std::move(processes);
 
@@ -54,8 +57,11 @@ json to_json(const Snapshot& s, const Rates* rates) {
   const Rates& r = rates ? *rates : single;
   json topics = json::array();
   for (const TopicRow& t : s.topics) {
-    json o = {{"service", t.service}, {"instance", t.instance}, {"event", t.event},
-              {"publishers", t.publishers}, {"subscribers", t.subscribers}};
+    json o = {{"service", t.service},
+              {"instance", t.instance},
+              {"event", t.event},
+              {"publishers", t.publishers},
+              {"subscribers", t.subscribers}};
     auto it = r.topics.find(t.name());
     o["dropped"] = it != r.topics.end() ? it->second.dropped : 0;
     if (rates && it != r.topics.end()) {

@@ -10,7 +10,8 @@ std::uint64_t delta(std::uint64_t before, std::uint64_t after) noexcept {
 template <class Row>
 std::map<SlotKey, const Row*> by_key(const std::vector<Row>& rows) {
   std::map<SlotKey, const Row*> m;
-  for (const Row& r : rows) m[{r.slot, r.id}] = &r;
+  for (const Row& r : rows)
+    m[{r.slot, r.id}] = &r;
   return m;
 }
 
@@ -18,10 +19,14 @@ std::map<SlotKey, const Row*> by_key(const std::vector<Row>& rows) {
 
 Rates totals_only(const Snapshot& s) {
   Rates r;
-  for (const TopicRow& t : s.topics) r.topics[t.name()];
-  for (const SubscriberRow& sub : s.subscribers) r.topics[sub.topic()].dropped += sub.dropped;
-  for (const PublisherRow& p : s.publishers) r.topics[p.topic()];
-  for (const WorkerRow& w : s.workers) r.workers[w.id];
+  for (const TopicRow& t : s.topics)
+    r.topics[t.name()];
+  for (const SubscriberRow& sub : s.subscribers)
+    r.topics[sub.topic()].dropped += sub.dropped;
+  for (const PublisherRow& p : s.publishers)
+    r.topics[p.topic()];
+  for (const WorkerRow& w : s.workers)
+    r.workers[w.id];
   return r;
 }
 
@@ -35,7 +40,8 @@ Rates compute_rates(const Snapshot& before, const Snapshot& after) {
   for (const PublisherRow& p : after.publishers) {
     auto it = pubs.find({p.slot, p.id});
     // A publisher new since `before` counts from 0: its first publications are in this interval.
-    double rate = static_cast<double>(delta(it != pubs.end() ? it->second->published : 0, p.published)) / dt;
+    double rate =
+        static_cast<double>(delta(it != pubs.end() ? it->second->published : 0, p.published)) / dt;
     r.publishers[{p.slot, p.id}] = rate;
     r.topics[p.topic()].msgs_per_s += rate;
     r.msgs_per_s += rate;
@@ -54,7 +60,8 @@ Rates compute_rates(const Snapshot& before, const Snapshot& after) {
     r.dropped_per_s += dropped;
   }
   std::map<std::uint32_t, const WorkerRow*> workers;
-  for (const WorkerRow& w : before.workers) workers[w.id] = &w;
+  for (const WorkerRow& w : before.workers)
+    workers[w.id] = &w;
   for (const WorkerRow& w : after.workers) {
     auto it = workers.find(w.id);
     if (it == workers.end()) continue;

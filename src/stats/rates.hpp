@@ -22,7 +22,7 @@ struct TopicRate {
 
 struct WorkerRate {
   double routed_per_s = 0;
-  double busy_pct = 0;  // share of wall time spent in passes that did work
+  double busy_pct = 0;      // share of wall time spent in passes that did work
   std::uint64_t parks = 0;  // parks in the interval
 };
 
@@ -30,13 +30,13 @@ using SlotKey = std::pair<std::uint32_t, std::uint32_t>;  // (slot, id)
 
 struct Rates {
   double interval_s = 0;
-  double msgs_per_s = 0;        // publications, every publisher
+  double msgs_per_s = 0;  // publications, every publisher
   double delivered_per_s = 0;
   double dropped_per_s = 0;
-  std::map<std::string, TopicRate> topics;        // by "service/instance/event"
-  std::map<SlotKey, double> publishers;           // published per second
-  std::map<SlotKey, double> subscribers;          // delivered per second
-  std::map<std::uint32_t, WorkerRate> workers;    // by worker id
+  std::map<std::string, TopicRate> topics;      // by "service/instance/event"
+  std::map<SlotKey, double> publishers;         // published per second
+  std::map<SlotKey, double> subscribers;        // delivered per second
+  std::map<std::uint32_t, WorkerRate> workers;  // by worker id
 };
 
 // `before` must have been taken first; an interval of 0 gives all-zero rates.

@@ -17,13 +17,20 @@ using shm::read_counter;
 
 const char* region_kind_name(std::uint32_t kind) noexcept {
   switch (static_cast<shm::RegionKind>(kind)) {
-    case shm::RegionKind::kHeartbeat: return "heartbeat";
-    case shm::RegionKind::kChunkPool: return "chunk_pool";
-    case shm::RegionKind::kQueueArena: return "queue_arena";
-    case shm::RegionKind::kStats: return "stats";
-    case shm::RegionKind::kAccounting: return "accounting";
-    case shm::RegionKind::kRouteTable: return "route_table";
-    case shm::RegionKind::kNone: break;
+    case shm::RegionKind::kHeartbeat:
+      return "heartbeat";
+    case shm::RegionKind::kChunkPool:
+      return "chunk_pool";
+    case shm::RegionKind::kQueueArena:
+      return "queue_arena";
+    case shm::RegionKind::kStats:
+      return "stats";
+    case shm::RegionKind::kAccounting:
+      return "accounting";
+    case shm::RegionKind::kRouteTable:
+      return "route_table";
+    case shm::RegionKind::kNone:
+      break;
   }
   return "unknown";
 }
@@ -50,7 +57,8 @@ class RingLookup {
     }
   }
   const shm::RingHeader* find(std::uint64_t offset) const noexcept {
-    if (offset < lo_ || offset >= hi_ || hi_ - offset < sizeof(shm::RingHeader) || offset % 64 != 0) {
+    if (offset < lo_ || offset >= hi_ || hi_ - offset < sizeof(shm::RingHeader) ||
+        offset % 64 != 0) {
       return nullptr;
     }
     const auto* h = reinterpret_cast<const shm::RingHeader*>(base_ + offset);
@@ -70,7 +78,8 @@ struct TopicName {
   std::string service, instance, event;
 };
 
-void copy_daemon(const shm::Segment& seg, const shm::StatsRegion& region, std::uint64_t now, DaemonRow& d) {
+void copy_daemon(const shm::Segment& seg, const shm::StatsRegion& region, std::uint64_t now,
+                 DaemonRow& d) {
   const shm::SegmentHeader& sh = seg.header();
   const shm::StatsHeader& h = region.header();
   d.pid = h.daemon_pid;
@@ -82,7 +91,8 @@ void copy_daemon(const shm::Segment& seg, const shm::StatsRegion& region, std::u
   d.started_realtime_ns = h.started_realtime_ns;
   d.uptime_ns = now > h.started_monotonic_ns ? now - h.started_monotonic_ns : 0;
   for (std::uint32_t i = 0; i < sh.region_count && i < shm::kMaxRegions; ++i) {
-    d.regions.push_back({region_kind_name(sh.regions[i].kind), sh.regions[i].offset, sh.regions[i].size});
+    d.regions.push_back(
+        {region_kind_name(sh.regions[i].kind), sh.regions[i].offset, sh.regions[i].size});
   }
   d.config_text = std::string(region.config_text());
   // relaxed: written once before the daemon accepts connections; attach() bounded it.
@@ -90,13 +100,15 @@ void copy_daemon(const shm::Segment& seg, const shm::StatsRegion& region, std::u
   if (n > shm::kMaxDaemonCounters) n = shm::kMaxDaemonCounters;
   const std::uint64_t* words = region.daemon_counters();
   for (std::uint32_t i = 0; i < n; ++i) {
-    std::string name = i < shm::kDaemonCounterCount ? std::string(shm::to_string(static_cast<shm::DaemonCounter>(i)))
-                                                 : "counter_" + std::to_string(i);
+    std::string name = i < shm::kDaemonCounterCount
+                           ? std::string(shm::to_string(static_cast<shm::DaemonCounter>(i)))
+                           : "counter_" + std::to_string(i);
     d.counters.emplace_back(std::move(name), read_counter(words[i]));
   }
 }
 
-void copy_processes(shm::Segment& seg, const shm::StatsRegion& region, std::uint64_t now, Snapshot& s) {
+void copy_processes(shm::Segment& seg, const shm::StatsRegion& region, std::uint64_t now,
+                    Snapshot& s) {
   const shm::HeartbeatPool& hb = seg.heartbeats();
   for (std::uint32_t i = 0; i < region.header().process_slots; ++i) {
     shm::ProcessStats p{};
@@ -272,15 +284,18 @@ void copy_workers(const shm::StatsRegion& region, Snapshot& s) {
 
 }  // namespace
 
-Expected<Snapshot, std::string> take_snapshot(shm::Segment& segment, std::uint64_t now_monotonic_ns) {
+Expected<Snapshot, std::string> take_snapshot(shm::Segment& segment,
+                                              std::uint64_t now_monotonic_ns) {
   const shm::StatsRegion& region = segment.stats();
   if (!region.valid()) {
-    return Unexpected("segment " + segment.name() + " has no stats region (a diroute older than layout 3?)");
+    return Unexpected("segment " + segment.name() +
+                      " has no stats region (a diroute older than layout 3?)");
   }
   Snapshot s;
   s.taken_monotonic_ns = now_monotonic_ns != 0 ? now_monotonic_ns : monotonic_ns();
   // acquire: pairs with bump_generation's release; descriptors changed before it are seen.
-  s.topology_generation = shm::atomic_load(region.header().topology_generation, std::memory_order_acquire);
+  s.topology_generation =
+      shm::atomic_load(region.header().topology_generation, std::memory_order_acquire);
   copy_daemon(segment, region, s.taken_monotonic_ns, s.daemon);
   copy_processes(segment, region, s.taken_monotonic_ns, s);
   std::vector<TopicName> topics = copy_topics(region, s);
@@ -291,7 +306,8 @@ Expected<Snapshot, std::string> take_snapshot(shm::Segment& segment, std::uint64
   if (pool.valid()) {
     for (std::size_t c = 0; c < pool.class_count(); ++c) {
       shm::PoolClassStats p = pool.stats(c);
-      s.pools.push_back({static_cast<std::uint32_t>(c), p.chunk_size, p.total, p.free, p.min_free, p.loan_failures});
+      s.pools.push_back({static_cast<std::uint32_t>(c), p.chunk_size, p.total, p.free, p.min_free,
+                         p.loan_failures});
     }
   }
   copy_workers(region, s);
@@ -299,15 +315,18 @@ Expected<Snapshot, std::string> take_snapshot(shm::Segment& segment, std::uint64
 }
 
 Expected<shm::Segment, std::string> open_instance(const std::string& instance) {
-  auto paths = resolve_instance(instance.empty() ? std::nullopt : std::optional<std::string>(instance));
+  auto paths =
+      resolve_instance(instance.empty() ? std::nullopt : std::optional<std::string>(instance));
   if (!paths) return Unexpected("bad instance: " + paths.error());
   const std::string name = paths->shm_name("seg");
   auto seg = shm::Segment::open(name, /*writable=*/false);
   if (!seg) {
     if (seg.error().code == shm::SegmentErrc::kOpen && seg.error().err == ENOENT) {
-      return Unexpected("no diroute is running on instance " + paths->instance + " (no segment " + name + ")");
+      return Unexpected("no diroute is running on instance " + paths->instance + " (no segment " +
+                        name + ")");
     }
-    return Unexpected("cannot read the stats of instance " + paths->instance + ": " + seg.error().message);
+    return Unexpected("cannot read the stats of instance " + paths->instance + ": " +
+                      seg.error().message);
   }
   const shm::SegmentHeader& h = seg->header();
   if (!shm::process_alive(h.creator_pid, h.creator_start_time)) {

@@ -30,13 +30,13 @@ struct DaemonRow {
   std::int32_t pid = 0;
   std::string version;
   std::string instance;
-  std::string segment;            // shm name
+  std::string segment;  // shm name
   std::uint64_t segment_bytes = 0;
   std::uint32_t layout_version = 0;
   std::uint64_t started_realtime_ns = 0;
   std::uint64_t uptime_ns = 0;
   std::vector<RegionRow> regions;
-  std::string config_text;        // effective configuration (TOML)
+  std::string config_text;  // effective configuration (TOML)
   // shm::DaemonCounter values in enum order, named by shm::to_string(DaemonCounter).
   std::vector<std::pair<std::string, std::uint64_t>> counters;
 };
@@ -73,16 +73,16 @@ struct PublisherRow {
   std::uint32_t max_loans = 0;
   std::uint32_t history_depth = 0;
   std::uint32_t max_payload = 0;
-  std::uint64_t published = 0;       // publish ring tail: publications the client made
-  std::uint64_t routed = 0;          // worker: fully delivered (or returned)
-  std::uint64_t blocked = 0;         // worker: back-pressure (block_publisher) events
+  std::uint64_t published = 0;  // publish ring tail: publications the client made
+  std::uint64_t routed = 0;     // worker: fully delivered (or returned)
+  std::uint64_t blocked = 0;    // worker: back-pressure (block_publisher) events
   std::uint64_t returned = 0;
-  std::uint64_t loan_failures = 0;   // worker: refills the pool could not serve
+  std::uint64_t loan_failures = 0;         // worker: refills the pool could not serve
   std::uint64_t client_loan_failures = 0;  // loan ring consumer_empty: loan() found no chunk
-  std::uint64_t would_block = 0;     // publish ring producer_full: publish() hit a full ring
-  std::uint64_t wakeups = 0;         // publish ring wakeups: subscribers it woke itself (direct)
+  std::uint64_t would_block = 0;           // publish ring producer_full: publish() hit a full ring
+  std::uint64_t wakeups = 0;  // publish ring wakeups: subscribers it woke itself (direct)
   std::uint64_t history_size = 0;
-  bool rings_ok = true;              // false: a ring offset or magic failed its check
+  bool rings_ok = true;  // false: a ring offset or magic failed its check
   std::string topic() const { return service + "/" + instance + "/" + event; }
 };
 
@@ -100,7 +100,7 @@ struct SubscriberRow {
   std::uint64_t delivered = 0;
   std::uint64_t dropped = 0;
   std::uint64_t wakeups = 0;
-  bool rings_ok = true;          // false: the queue offset or magic failed its check
+  bool rings_ok = true;  // false: the queue offset or magic failed its check
   std::string topic() const { return service + "/" + instance + "/" + event; }
 };
 
@@ -145,7 +145,8 @@ struct Snapshot {
 
 // Copies the stats of `segment` (mapped read-only is enough; the pool view is non-const only
 // because its accessors are). `now_monotonic_ns` 0: read CLOCK_MONOTONIC.
-Expected<Snapshot, std::string> take_snapshot(shm::Segment& segment, std::uint64_t now_monotonic_ns = 0);
+Expected<Snapshot, std::string> take_snapshot(shm::Segment& segment,
+                                              std::uint64_t now_monotonic_ns = 0);
 
 // Opens the segment of `instance` read-only (empty: $ZCP_INSTANCE, else "default"). The
 // error says plainly when no daemon runs there, or when the segment outlived its daemon.

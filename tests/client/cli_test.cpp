@@ -1,13 +1,13 @@
 // The zcp CLI end to end: `zcp pub | zcp echo` through the real diroute, as separate
 // processes with pipes; stdout carries payloads only.
+#include <string>
+#include <vector>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
-
-#include <string>
-#include <vector>
 
 extern char** environ;
 
@@ -23,7 +23,8 @@ using zcp::test::SharedAnon;
 
 pid_t spawn(std::vector<std::string> args, int in_fd, int out_fd) {
   std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
+  for (auto& a : args)
+    argv.push_back(a.data());
   argv.push_back(nullptr);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
@@ -66,7 +67,8 @@ TEST_F(PubSubTest, CliPubToEchoRoundTrip) {
   int out[2], in[2];
   ASSERT_EQ(::pipe2(out, O_CLOEXEC), 0);
   ASSERT_EQ(::pipe2(in, O_CLOEXEC), 0);
-  pid_t echo = spawn({zcp_cli_path(), "echo", topic, "--count", "4", "--instance", instance_}, -1, out[1]);
+  pid_t echo =
+      spawn({zcp_cli_path(), "echo", topic, "--count", "4", "--instance", instance_}, -1, out[1]);
   ::close(out[1]);
   ASSERT_GT(echo, 0);
   // Subscribed once a publisher on the topic counts it: the daemon counts a subscriber only
@@ -76,7 +78,8 @@ TEST_F(PubSubTest, CliPubToEchoRoundTrip) {
     CHILD_CHECK(rt, "connect");
     auto p = Publisher<>::create(*rt, topic);
     CHILD_CHECK(p, "publisher: %s", p.error().message.c_str());
-    CHILD_CHECK(wait_until([&] { return p->subscriber_count() >= 1; }, 10s), "zcp echo never subscribed");
+    CHILD_CHECK(wait_until([&] { return p->subscriber_count() >= 1; }, 10s),
+                "zcp echo never subscribed");
     return 0;
   });
   ASSERT_EQ(probe.wait(kChildTimeout), 0);
@@ -100,7 +103,8 @@ TEST_F(PubSubTest, CliPubWaitsForSubscribers) {
   ASSERT_EQ(::pipe2(out, O_CLOEXEC), 0);
   ASSERT_EQ(::pipe2(in, O_CLOEXEC), 0);
   // The publisher starts first and holds its lines until a subscriber is there.
-  pid_t pub = spawn({zcp_cli_path(), "pub", topic, "--wait-subscribers", "1", "--timeout", "10"}, in[0], -1);
+  pid_t pub = spawn({zcp_cli_path(), "pub", topic, "--wait-subscribers", "1", "--timeout", "10"},
+                    in[0], -1);
   ::close(in[0]);
   ASSERT_GT(pub, 0);
   ASSERT_EQ(::write(in[1], "one\ntwo\n", 8), 8);
@@ -110,14 +114,16 @@ TEST_F(PubSubTest, CliPubWaitsForSubscribers) {
   Child probe([&] {
     auto rt = connect("probe");
     CHILD_CHECK(rt, "connect");
-    bool seen = wait_until([&] {
-      auto t = rt->list_topology();
-      if (!t) return false;
-      for (auto& p : t->publishers) {
-        if (p.service + "/" + p.instance + "/" + p.event == topic) return true;
-      }
-      return false;
-    }, 10s);
+    bool seen = wait_until(
+        [&] {
+          auto t = rt->list_topology();
+          if (!t) return false;
+          for (auto& p : t->publishers) {
+            if (p.service + "/" + p.instance + "/" + p.event == topic) return true;
+          }
+          return false;
+        },
+        10s);
     CHILD_CHECK(seen, "zcp pub never created its publisher");
     return 0;
   });

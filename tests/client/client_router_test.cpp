@@ -2,15 +2,6 @@
 // router, hosted by MiniDaemon (a test double of diroute speaking the real protocol).
 // Threads play publisher and subscriber, so the TSan build checks the client's side of every
 // ring. The multi-process tests against the real diroute are in pubsub_test.cpp.
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -18,6 +9,14 @@
 #include <functional>
 #include <thread>
 #include <vector>
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <zcp/zcp.hpp>
 #if !defined(ZCP_TSAN)  // Asio's fences are invisible to TSan (gcc refuses them: -Wtsan)
@@ -74,7 +73,8 @@ class ClientRouterTest : public ::testing::Test {
     std::filesystem::remove_all(dir_, ec);
   }
 
-  Publisher<> publisher(const std::string& topic, PublisherOptions o = {.max_payload = 64, .loan_wait = 1s}) {
+  Publisher<> publisher(const std::string& topic,
+                        PublisherOptions o = {.max_payload = 64, .loan_wait = 1s}) {
     auto p = Publisher<>::create(*rt_, topic, o);
     EXPECT_TRUE(p) << p.error().message;
     return std::move(*p);
@@ -91,7 +91,9 @@ class ClientRouterTest : public ::testing::Test {
   std::unique_ptr<Runtime> rt_;
 };
 
-void put(Loan<>& l, std::uint64_t v) { std::memcpy(l.data().data(), &v, sizeof(v)); }
+void put(Loan<>& l, std::uint64_t v) {
+  std::memcpy(l.data().data(), &v, sizeof(v));
+}
 std::uint64_t get(const Sample<>& s) {
   std::uint64_t v = 0;
   std::memcpy(&v, s.data().data(), std::min(sizeof(v), s.size()));
@@ -118,7 +120,8 @@ TEST(PollTimeout, RoundsUpSoAnIdleRuntimeSleepsUntilItsTick) {
   using std::chrono::microseconds;
   using std::chrono::milliseconds;
   const auto t = std::chrono::steady_clock::now();
-  EXPECT_EQ(client::poll_timeout_ms(t + microseconds(400), t), 1) << "0.4 ms left: sleep 1 ms, not poll(0)";
+  EXPECT_EQ(client::poll_timeout_ms(t + microseconds(400), t), 1)
+      << "0.4 ms left: sleep 1 ms, not poll(0)";
   EXPECT_EQ(client::poll_timeout_ms(t + microseconds(1001), t), 2);
   EXPECT_EQ(client::poll_timeout_ms(t + milliseconds(100), t), 100);
   EXPECT_EQ(client::poll_timeout_ms(t, t), 0) << "due now";
@@ -171,15 +174,19 @@ TEST_F(ClientRouterTest, DropPoliciesCountExactly) {
   for (QueuePolicy policy : {QueuePolicy::kDropOldest, QueuePolicy::kDropNewest}) {
     auto sub = subscriber("p/o/l", {.queue_capacity = 5, .policy = policy});
     auto pub = publisher("p/o/l");
-    for (std::uint64_t i = 1; i <= 50; ++i) ASSERT_TRUE(publish_value(pub, i));
+    for (std::uint64_t i = 1; i <= 50; ++i)
+      ASSERT_TRUE(publish_value(pub, i));
     ASSERT_TRUE(pub.flush(5s));
     auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (sub.dropped() != 45 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+    while (sub.dropped() != 45 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(1ms);
     EXPECT_EQ(sub.dropped(), 45u);
     std::vector<std::uint64_t> seqs;
-    while (auto s = sub.take()) seqs.push_back(s->sequence());
+    while (auto s = sub.take())
+      seqs.push_back(s->sequence());
     std::vector<std::uint64_t> want;
-    for (std::uint64_t i = 0; i < 5; ++i) want.push_back(policy == QueuePolicy::kDropOldest ? 46 + i : 1 + i);
+    for (std::uint64_t i = 0; i < 5; ++i)
+      want.push_back(policy == QueuePolicy::kDropOldest ? 46 + i : 1 + i);
     EXPECT_EQ(seqs, want);
   }
 }
@@ -256,7 +263,8 @@ TEST_F(ClientRouterTest, ReturnsWaitWhenThePublishRingIsFull) {
   auto sub = subscriber("r/e/t", {.queue_capacity = 1, .policy = QueuePolicy::kBlockPublisher});
   auto pub = publisher("r/e/t", {.max_loans = 64, .max_payload = 64, .loan_wait = 1s});
   std::uint64_t sent = 0;
-  while (publish_value(pub, sent + 1, 0ns)) ++sent;
+  while (publish_value(pub, sent + 1, 0ns))
+    ++sent;
   std::vector<Loan<>> extra;
   for (int i = 0; i < 4; ++i) {
     auto l = pub.loan(8);
@@ -278,16 +286,20 @@ TEST_F(ClientRouterTest, ReturnsWaitWhenThePublishRingIsFull) {
 }
 
 TEST_F(ClientRouterTest, MaxHeldAndSamplesOutlivingTheirSubscriber) {
-  auto sub = std::make_unique<Subscriber<>>(subscriber("h/e/l", {.queue_capacity = 32, .max_held = 3}));
+  auto sub =
+      std::make_unique<Subscriber<>>(subscriber("h/e/l", {.queue_capacity = 32, .max_held = 3}));
   auto pub = publisher("h/e/l");
-  for (std::uint64_t i = 1; i <= 10; ++i) ASSERT_TRUE(publish_value(pub, i * 7));
+  for (std::uint64_t i = 1; i <= 10; ++i)
+    ASSERT_TRUE(publish_value(pub, i * 7));
   ASSERT_TRUE(pub.flush(5s));
   ASSERT_TRUE(sub->wait(1s));
   std::vector<Sample<>> held;
   while (held.size() < 3) {
     auto s = sub->take();
-    if (s) held.push_back(std::move(*s));
-    else sub->wait(10ms);
+    if (s)
+      held.push_back(std::move(*s));
+    else
+      sub->wait(10ms);
   }
   EXPECT_EQ(sub->held(), 3u);
   EXPECT_FALSE(sub->take());
@@ -306,7 +318,8 @@ TEST_F(ClientRouterTest, HasSubscribersAndHistory) {
   auto pub = publisher("h/i/s", {.history_depth = 4, .max_payload = 64, .loan_wait = 1s});
   EXPECT_FALSE(pub.has_subscribers());
   EXPECT_EQ(pub.history_depth(), 4u);
-  for (std::uint64_t i = 1; i <= 10; ++i) ASSERT_TRUE(publish_value(pub, i));
+  for (std::uint64_t i = 1; i <= 10; ++i)
+    ASSERT_TRUE(publish_value(pub, i));
   ASSERT_TRUE(pub.flush(5s));
   auto late = subscriber("h/i/s", {.queue_capacity = 16, .history_request = 3});
   EXPECT_EQ(pub.subscriber_count(), 1u);
@@ -314,8 +327,10 @@ TEST_F(ClientRouterTest, HasSubscribersAndHistory) {
   std::vector<std::uint64_t> seqs;
   auto deadline = std::chrono::steady_clock::now() + 5s;
   while (seqs.size() < 4 && std::chrono::steady_clock::now() < deadline) {
-    if (auto s = late.take()) seqs.push_back(s->sequence());
-    else late.wait(10ms);
+    if (auto s = late.take())
+      seqs.push_back(s->sequence());
+    else
+      late.wait(10ms);
   }
   EXPECT_EQ(seqs, (std::vector<std::uint64_t>{8, 9, 10, 11}));
 }
@@ -328,7 +343,8 @@ TEST_F(ClientRouterTest, DaemonLossWakesWaitersAndFailsTheDataPath) {
   std::atomic<bool> woken{false};
   std::thread waiter([&] {
     // Only the loss can end this wait before the test stops waiting for it below.
-    while (sub.connected()) sub.wait(60s);
+    while (sub.connected())
+      sub.wait(60s);
     woken = true;
   });
   EXPECT_TRUE(wait_until([&] { return asleep(*queue); }, 20s)) << "the waiter never went to sleep";
@@ -351,7 +367,8 @@ struct Quote {
 };
 
 TEST_F(ClientRouterTest, TypedSubscriberSkipsOtherSizes) {
-  auto sub = Subscriber<Quote>::create(*rt_, "q/u/o", {.queue_capacity = 8, .policy = QueuePolicy::kBlockPublisher});
+  auto sub = Subscriber<Quote>::create(
+      *rt_, "q/u/o", {.queue_capacity = 8, .policy = QueuePolicy::kBlockPublisher});
   ASSERT_TRUE(sub) << sub.error().message;
   auto pub = Publisher<Quote>::create(*rt_, "q/u/o", {.loan_wait = 1s});
   ASSERT_TRUE(pub) << pub.error().message;
@@ -388,7 +405,8 @@ TEST_F(ClientRouterTest, TypedSubscriberSkipsOtherSizes) {
 
 #if !defined(ZCP_TSAN)
 TEST_F(ClientRouterTest, AsioAsyncTake) {
-  auto sub = Subscriber<Quote>::create(*rt_, "q/u/o", {.queue_capacity = 8, .policy = QueuePolicy::kBlockPublisher});
+  auto sub = Subscriber<Quote>::create(
+      *rt_, "q/u/o", {.queue_capacity = 8, .policy = QueuePolicy::kBlockPublisher});
   ASSERT_TRUE(sub) << sub.error().message;
   auto pub = Publisher<Quote>::create(*rt_, "q/u/o", {.loan_wait = 1s});
   ASSERT_TRUE(pub) << pub.error().message;
@@ -403,7 +421,8 @@ TEST_F(ClientRouterTest, AsioAsyncTake) {
   asio::io_context io;
   AsioSubscriber in(io.get_executor(), *sub);
   std::uint64_t next = 1;
-  std::function<void(std::error_code, Sample<Quote>)> on_quote = [&](std::error_code ec, Sample<Quote> q) {
+  std::function<void(std::error_code, Sample<Quote>)> on_quote = [&](std::error_code ec,
+                                                                     Sample<Quote> q) {
     ASSERT_FALSE(ec) << ec.message();
     ASSERT_EQ(q->n, next);
     if (++next <= kN) in.async_take(on_quote);
@@ -424,12 +443,12 @@ TEST_F(ClientRouterTest, AsioAsyncTake) {
 }
 #endif
 
-
 // ---- the zcp CLI, as separate processes against the in-process daemon ---------------------
 
 pid_t spawn(std::vector<std::string> args, int in_fd, int out_fd) {
   std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
+  for (auto& a : args)
+    argv.push_back(a.data());
   argv.push_back(nullptr);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
@@ -475,11 +494,13 @@ TEST_F(ClientRouterTest, CliPubToEcho) {
   int out[2], in[2];
   ASSERT_EQ(::pipe2(out, O_CLOEXEC), 0);
   ASSERT_EQ(::pipe2(in, O_CLOEXEC), 0);
-  pid_t echo = spawn({ZCP_CLI_PATH, "echo", topic, "--count", "4", "--instance", instance_}, -1, out[1]);
+  pid_t echo =
+      spawn({ZCP_CLI_PATH, "echo", topic, "--count", "4", "--instance", instance_}, -1, out[1]);
   ::close(out[1]);
   ASSERT_GT(echo, 0);
   // zcp pub waits for the subscriber itself (has_subscribers).
-  pid_t pub = spawn({ZCP_CLI_PATH, "pub", topic, "--instance", instance_, "--wait-subscribers", "1"}, in[0], -1);
+  pid_t pub = spawn(
+      {ZCP_CLI_PATH, "pub", topic, "--instance", instance_, "--wait-subscribers", "1"}, in[0], -1);
   ::close(in[0]);
   ASSERT_GT(pub, 0);
   const std::string lines = "hello\n\nworld with  spaces\nlast line without newline";

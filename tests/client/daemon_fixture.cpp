@@ -1,8 +1,8 @@
 #include "daemon_fixture.hpp"
 
-#include <signal.h>
-
 #include <string>
+
+#include <signal.h>
 
 #include "shm/segment.hpp"
 
@@ -41,7 +41,8 @@ std::uint64_t PubSubTest::direct_settled() const {
   if (!seg || !seg->stats().valid()) return 0;
   std::uint64_t n = 0;
   for (std::uint32_t i = 0; i < seg->stats().header().worker_slots; ++i) {
-    if (const shm::WorkerStatsSlot* w = seg->stats().worker(i)) n += shm::read_counter(w->direct_settled);
+    if (const shm::WorkerStatsSlot* w = seg->stats().worker(i))
+      n += shm::read_counter(w->direct_settled);
   }
   return n;
 }
@@ -69,7 +70,8 @@ bool PubSubTest::pools_settle(std::chrono::milliseconds timeout) const {
   return ok;
 }
 
-const char* zcp_cli_path() { return ZCP_CLI_PATH; }
-
+const char* zcp_cli_path() {
+  return ZCP_CLI_PATH;
+}
 
 }  // namespace zcp::client_test

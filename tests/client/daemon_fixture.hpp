@@ -6,14 +6,13 @@
 // from here); it only maps the segment to read pool statistics.
 #pragma once
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <sys/types.h>
 
 #include "support/diroute_process.hpp"
 #include "support/test_support.hpp"

@@ -1,11 +1,12 @@
 // Direct delivery end to end (docs/router.md, "Direct delivery"), diroute's default: publishers
-// of "d/..." push into subscriber queues themselves and the router settles their records. Real diroute, real processes; the fixture checks after each
-// test that every chunk went back to its pool.
-#include <poll.h>
-#include <signal.h>
-
+// of "d/..." push into subscriber queues themselves and the router settles their records. Real
+// diroute, real processes; the fixture checks after each test that every chunk went back to its
+// pool.
 #include <algorithm>
 #include <vector>
+
+#include <poll.h>
+#include <signal.h>
 
 #include "client/runtime_impl.hpp"
 #include "pubsub_helpers.hpp"
@@ -32,7 +33,8 @@ int take_all(Subscriber<>& s, std::uint64_t first, std::uint64_t last, std::uint
   const bool ok = receive_n(s, last - first + 1, [&](const Sample<>& x) {
     if (x.sequence() != expect || !intact(x.data(), tag, expect)) {
       std::fprintf(stderr, "[pid %d] sequence %llu (expected %llu), payload %s\n", ::getpid(),
-                   static_cast<unsigned long long>(x.sequence()), static_cast<unsigned long long>(expect),
+                   static_cast<unsigned long long>(x.sequence()),
+                   static_cast<unsigned long long>(expect),
                    intact(x.data(), tag, x.sequence()) ? "intact" : "corrupt");
       return false;
     }
@@ -62,8 +64,10 @@ TEST_F(DirectTest, FanOutIsLosslessAndOrderedWithASlowSubscriber) {
     subs.push_back(std::make_unique<Child>([&, i] {
       Done bump(done);
       auto rt = connect("sub");
-      auto s = rt ? Subscriber<>::create(*rt, "d/fan/out", {.queue_capacity = 16, .policy = QueuePolicy::kBlockPublisher})
-                  : Result<Subscriber<>>(Unexpected(Error{}));
+      auto s =
+          rt ? Subscriber<>::create(*rt, "d/fan/out",
+                                    {.queue_capacity = 16, .policy = QueuePolicy::kBlockPublisher})
+             : Result<Subscriber<>>(Unexpected(Error{}));
       ready.wait();
       CHILD_CHECK(s, "create: %s", s.error().message.c_str());
       // Subscriber 0 stops every 500 messages until its queue is full: the publisher leaves it
@@ -83,7 +87,8 @@ TEST_F(DirectTest, FanOutIsLosslessAndOrderedWithASlowSubscriber) {
     return 0;
   });
   EXPECT_EQ(pub.wait(kChildTimeout), 0);
-  for (auto& s : subs) EXPECT_EQ(s->wait(kChildTimeout), 0);
+  for (auto& s : subs)
+    EXPECT_EQ(s->wait(kChildTimeout), 0);
   // The publisher pushed directly: the workers settled its records.
   EXPECT_GT(direct_settled(), 0U);
 }
@@ -113,7 +118,8 @@ TEST_F(DirectTest, ALateJoinerGetsItsHistoryBeforeDirectPushes) {
     CHILD_CHECK(rt, "connect");
     CHILD_CHECK(await_step(*flags, 1), "publisher did not publish its first batch");
     auto s = Subscriber<>::create(*rt, "d/hist/x",
-                                  {.queue_capacity = 64, .policy = QueuePolicy::kBlockPublisher,
+                                  {.queue_capacity = 64,
+                                   .policy = QueuePolicy::kBlockPublisher,
                                    .history_request = kHistory});
     CHILD_CHECK(s, "create: %s", s.error().message.c_str());
     flags->step = 2;
@@ -123,8 +129,10 @@ TEST_F(DirectTest, ALateJoinerGetsItsHistoryBeforeDirectPushes) {
   });
   Child pub([&] {
     auto rt = connect("pub");
-    auto p = rt ? Publisher<>::create(*rt, "d/hist/x", {.history_depth = kHistory, .max_payload = 64, .loan_wait = 1s})
-                : Result<Publisher<>>(Unexpected(Error{}));
+    auto p =
+        rt ? Publisher<>::create(*rt, "d/hist/x",
+                                 {.history_depth = kHistory, .max_payload = 64, .loan_wait = 1s})
+           : Result<Publisher<>>(Unexpected(Error{}));
     ready.wait();
     CHILD_CHECK(p, "create: %s", p.error().message.c_str());
     CHILD_CHECK(publish_n(*p, kBefore, 48, 9) >= 0, "publishing failed");
@@ -154,7 +162,8 @@ TEST_F(DirectTest, APublisherWakesASleepingSubscriberWithoutTheRouter) {
     auto s = rt ? Subscriber<>::create(*rt, "d/wake/x") : Result<Subscriber<>>(Unexpected(Error{}));
     CHILD_CHECK(s, "create: %s", s ? "" : s.error().message.c_str());
     ready->count.fetch_add(1);
-    CHILD_CHECK(wait_until([&] { return ready->value.load() != 0; }, 20s), "the daemon was not stopped");
+    CHILD_CHECK(wait_until([&] { return ready->value.load() != 0; }, 20s),
+                "the daemon was not stopped");
     for (int i = 1; i <= kN; ++i) {
       CHILD_CHECK(s->prepare_wait(), "message %d arrived before the subscriber slept", i);
       flags->step = i;
@@ -182,19 +191,25 @@ TEST_F(DirectTest, APublisherWakesASleepingSubscriberWithoutTheRouter) {
     }
     // The WakeFds notice follows the subscriber's listing (the router wakes it until then).
     CHILD_CHECK(wait_until([&] { return rt->impl().session()->wake_fds.size() == 1; }, 20s),
-                "the publisher holds %zu subscriber eventfds", rt->impl().session()->wake_fds.size());
+                "the publisher holds %zu subscriber eventfds",
+                rt->impl().session()->wake_fds.size());
     ready->count.fetch_add(1);
-    CHILD_CHECK(wait_until([&] { return ready->value.load() != 0; }, 20s), "the daemon was not stopped");
+    CHILD_CHECK(wait_until([&] { return ready->value.load() != 0; }, 20s),
+                "the daemon was not stopped");
     for (int i = 1; i <= kN; ++i) {
-      CHILD_CHECK(wait_until([&] { return flags->step.load() >= i; }, 20s), "the subscriber did not sleep");
+      CHILD_CHECK(wait_until([&] { return flags->step.load() >= i; }, 20s),
+                  "the subscriber did not sleep");
       CHILD_CHECK(p->publish(std::move(loans[static_cast<std::size_t>(i - 1)])), "publish %d", i);
     }
     // It counted each wake-up it made on its publish ring, where tools read it.
     RouterView view;
     const shm::RingHeader* ring = view.publish_ring_of(p->id());
-    CHILD_CHECK(ring != nullptr && shm::read_counter(ring->wakeups) == static_cast<std::uint64_t>(kN),
-                "the publisher counted %llu wake-ups", ring ? static_cast<unsigned long long>(shm::read_counter(ring->wakeups)) : 0ULL);
-    CHILD_CHECK(wait_until([&] { return ready->value.load() == 2; }, 40s), "the daemon was not continued");
+    CHILD_CHECK(
+        ring != nullptr && shm::read_counter(ring->wakeups) == static_cast<std::uint64_t>(kN),
+        "the publisher counted %llu wake-ups",
+        ring ? static_cast<unsigned long long>(shm::read_counter(ring->wakeups)) : 0ULL);
+    CHILD_CHECK(wait_until([&] { return ready->value.load() == 2; }, 40s),
+                "the daemon was not continued");
     return 0;  // the publisher's Runtime goes after the daemon runs again
   });
   ASSERT_TRUE(wait_until([&] { return ready->count.load() == 2; }, 20s));
@@ -224,7 +239,8 @@ TEST_F(DirectTest, SubscriberChurnWhilePublishingCorruptsNothing) {
     CHILD_CHECK(rt, "connect");
     std::uint64_t taken = 0;
     for (int round = 0; round < 150; ++round) {
-      auto s = Subscriber<>::create(*rt, "d/churn/x", {.queue_capacity = static_cast<std::uint32_t>(4 + round % 5)});
+      auto s = Subscriber<>::create(*rt, "d/churn/x",
+                                    {.queue_capacity = static_cast<std::uint32_t>(4 + round % 5)});
       CHILD_CHECK(s, "create %d: %s", round, s.error().message.c_str());
       std::uint64_t last = 0;
       for (int i = 0; i < 20; ++i) {
@@ -234,7 +250,8 @@ TEST_F(DirectTest, SubscriberChurnWhilePublishingCorruptsNothing) {
           continue;
         }
         CHILD_CHECK(x->sequence() > last, "round %d: sequence %llu after %llu", round,
-                    static_cast<unsigned long long>(x->sequence()), static_cast<unsigned long long>(last));
+                    static_cast<unsigned long long>(x->sequence()),
+                    static_cast<unsigned long long>(last));
         CHILD_CHECK(intact(x->data(), 5, x->sequence()), "round %d: payload of %llu", round,
                     static_cast<unsigned long long>(x->sequence()));
         last = x->sequence();
@@ -286,15 +303,18 @@ TEST_F(DirectTest, PublisherKilledMidStreamLeaksNothing) {
         if (flags->step.load() == 0) s->wait(10ms);
         continue;
       }
-      CHILD_CHECK(x->sequence() > last, "sequence %llu after %llu", static_cast<unsigned long long>(x->sequence()),
+      CHILD_CHECK(x->sequence() > last, "sequence %llu after %llu",
+                  static_cast<unsigned long long>(x->sequence()),
                   static_cast<unsigned long long>(last));
-      CHILD_CHECK(intact(x->data(), 7, x->sequence()), "payload of %llu", static_cast<unsigned long long>(x->sequence()));
+      CHILD_CHECK(intact(x->data(), 7, x->sequence()), "payload of %llu",
+                  static_cast<unsigned long long>(x->sequence()));
       last = x->sequence();
       flags->value.store(last);
       if (held.size() < 4) held.push_back(std::move(*x));
     }
     for (const Sample<>& h : held) {
-      CHILD_CHECK(intact(h.data(), 7, h.sequence()), "held sample %llu changed after the publisher died",
+      CHILD_CHECK(intact(h.data(), 7, h.sequence()),
+                  "held sample %llu changed after the publisher died",
                   static_cast<unsigned long long>(h.sequence()));
     }
     CHILD_CHECK(last > 0, "nothing received");
@@ -313,7 +333,8 @@ TEST_F(DirectTest, PublisherKilledMidStreamLeaksNothing) {
       (void)p->publish(std::move(*loan), 100ms);
     }
   });
-  ASSERT_TRUE(wait_until([&] { return flags->value.load() > 2000; }, 20s)) << "the subscriber got too little";
+  ASSERT_TRUE(wait_until([&] { return flags->value.load() > 2000; }, 20s))
+      << "the subscriber got too little";
   ::kill(pub.pid(), SIGKILL);
   EXPECT_EQ(pub.wait(kChildTimeout), 128 + SIGKILL);
   flags->step = 1;

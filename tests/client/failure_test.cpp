@@ -1,9 +1,9 @@
 // libzcp end to end, failures: processes killed with samples held or loans outstanding
 // (nothing leaks: the fixture's pool check), loans and samples outliving their endpoint, and
 // the daemon's death reported as kDisconnected. Real diroute, real processes.
-#include <signal.h>
-
 #include <vector>
+
+#include <signal.h>
 
 #include "pubsub_helpers.hpp"
 
@@ -27,8 +27,10 @@ TEST_F(PubSubTest, SubscriberKilledMidStreamLeaksNothing) {
     CHILD_CHECK(s, "create: %s", s.error().message.c_str());
     std::vector<Sample<>> held;
     while (held.size() < 4) {
-      if (auto x = s->take()) held.push_back(std::move(*x));
-      else s->wait(100ms);
+      if (auto x = s->take())
+        held.push_back(std::move(*x));
+      else
+        s->wait(100ms);
     }
     auto refused = s->try_take();  // a fifth is refused while four are held
     CHILD_CHECK(!refused && refused.error().code == Errc::kTooManyHeld, "fifth take not refused");
@@ -75,13 +77,14 @@ TEST_F(PubSubTest, PublisherKilledWithLoansOutstandingLeaksNothing) {
     for (;;) {
       auto l = p->loan(64);
       if (!l) {
-        CHILD_CHECK(l.error().code == Errc::kTooManyLoans, "stopped at %zu loans by: %s", loans.size(),
-                    l.error().message.c_str());
+        CHILD_CHECK(l.error().code == Errc::kTooManyLoans, "stopped at %zu loans by: %s",
+                    loans.size(), l.error().message.c_str());
         break;
       }
       loans.push_back(std::move(*l));
     }
-    CHILD_CHECK(loans.size() == p->max_loans(), "%zu loans of max %u", loans.size(), p->max_loans());
+    CHILD_CHECK(loans.size() == p->max_loans(), "%zu loans of max %u", loans.size(),
+                p->max_loans());
     loans.pop_back();  // one dropped unpublished: it goes back through the publish ring
     auto again = p->loan(64);
     CHILD_CHECK(again, "a dropped loan did not make room: %s", again.error().message.c_str());
@@ -94,8 +97,10 @@ TEST_F(PubSubTest, PublisherKilledWithLoansOutstandingLeaksNothing) {
   ASSERT_TRUE(await_step(*flags, 1));
   auto stats = pools();
   std::uint32_t out = 0;
-  for (const auto& p : stats) out += p.total - p.free;
-  EXPECT_GE(out, static_cast<std::uint32_t>(flags->count.load())) << "loaned chunks are not out of the pool";
+  for (const auto& p : stats)
+    out += p.total - p.free;
+  EXPECT_GE(out, static_cast<std::uint32_t>(flags->count.load()))
+      << "loaned chunks are not out of the pool";
   pub.kill(SIGKILL);
   EXPECT_EQ(pub.wait(kChildTimeout), 128 + SIGKILL);
 }
@@ -109,10 +114,13 @@ TEST_F(PubSubTest, DroppedLoansAndOrphanedSamplesGoBack) {
     ready.wait();
     CHILD_CHECK(s, "create: %s", s.error().message.c_str());
     std::vector<Sample<>> keep;
-    CHILD_CHECK(receive_n(*s, 10, [&](Sample<>& x) { return keep.emplace_back(std::move(x)), true; }), "receive");
+    CHILD_CHECK(
+        receive_n(*s, 10, [&](Sample<>& x) { return keep.emplace_back(std::move(x)), true; }),
+        "receive");
     // The subscriber goes first; its samples keep its port open until the last is dropped.
     { Subscriber<> gone = std::move(*s); }
-    CHILD_CHECK(keep.back().sequence() == 10 && intact(keep.back().data(), 4, 10), "a sample outlived its subscriber badly");
+    CHILD_CHECK(keep.back().sequence() == 10 && intact(keep.back().data(), 4, 10),
+                "a sample outlived its subscriber badly");
     keep.clear();
     return 0;
   });
@@ -160,7 +168,8 @@ TEST_F(PubSubTest, DaemonLossIsReportedAsDisconnected) {
     CHILD_CHECK(s, "create");
     // Asleep when the daemon dies (the test waits for that): only the loss can end this wait
     // before the test gives up on the child.
-    while (s->connected()) s->wait(2 * kChildTimeout);
+    while (s->connected())
+      s->wait(2 * kChildTimeout);
     CHILD_CHECK(!s->wait(1s), "wait after the loss");
     return 0;
   });

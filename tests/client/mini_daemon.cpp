@@ -1,13 +1,13 @@
 #include "mini_daemon.hpp"
 
+#include <algorithm>
+#include <cstring>
+
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-#include <algorithm>
-#include <cstring>
 
 #include "common/clock.hpp"
 #include "protocol/encode.hpp"
@@ -32,8 +32,9 @@ fb::QueueDescriptor wire(const shm::QueueDescriptor& q) {
   return fb::QueueDescriptor(q.offset, q.capacity, q.element_size, q.align, q.kind);
 }
 std::string topic_key(const auto& req) {
-  return std::string(protocol::as_view(req.service())) + "/" + std::string(protocol::as_view(req.instance())) +
-         "/" + std::string(protocol::as_view(req.event()));
+  return std::string(protocol::as_view(req.service())) + "/" +
+         std::string(protocol::as_view(req.instance())) + "/" +
+         std::string(protocol::as_view(req.event()));
 }
 }  // namespace
 
@@ -60,7 +61,8 @@ MiniDaemon::MiniDaemon(std::string runtime_dir, std::string instance, shm::Chunk
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, socket_path_.c_str(), sizeof(addr.sun_path) - 1);
   ::unlink(socket_path_.c_str());
-  if (::bind(listen_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || ::listen(listen_, 64) != 0) {
+  if (::bind(listen_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::listen(listen_, 64) != 0) {
     problem_ = "bind/listen " + socket_path_ + ": " + std::strerror(errno);
     return;
   }
@@ -75,7 +77,8 @@ MiniDaemon::~MiniDaemon() {
     (void)!::write(wake_, &one, sizeof(one));
     thread_.join();
   }
-  for (auto& c : conns_) close_conn(*c);
+  for (auto& c : conns_)
+    close_conn(*c);
   conns_.clear();
   if (router_) router_->stop();
   router_.reset();
@@ -113,7 +116,8 @@ void MiniDaemon::stop_router() {
   router_stopped_.store(true);
   std::uint64_t one = 1;
   (void)!::write(wake_, &one, sizeof(one));  // the server thread stops it between requests
-  while (!router_stop_done_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  while (!router_stop_done_.load())
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 void MiniDaemon::drop_clients() {
@@ -132,11 +136,13 @@ void MiniDaemon::serve() {
     if (router_ && !router_stopped_.load()) router_->flush();
     if (quit_.load()) return;
     if (drop_.exchange(false)) {
-      for (auto& c : conns_) close_conn(*c);
+      for (auto& c : conns_)
+        close_conn(*c);
       conns_.clear();
     }
     std::vector<pollfd> fds = {{wake_, POLLIN, 0}, {listen_, POLLIN, 0}};
-    for (auto& c : conns_) fds.push_back({c->fd, POLLIN, 0});
+    for (auto& c : conns_)
+      fds.push_back({c->fd, POLLIN, 0});
     if (::poll(fds.data(), fds.size(), 10) < 0) continue;
     if (fds[0].revents & POLLIN) {
       std::uint64_t v;
@@ -181,7 +187,8 @@ void MiniDaemon::send(Conn& c, const std::vector<std::uint8_t>& frame, std::vect
 
 void MiniDaemon::update_peers(std::uint32_t topic) {
   std::uint32_t n = 0;
-  for (auto& [id, s] : subs_) n += s.port->topic == topic;
+  for (auto& [id, s] : subs_)
+    n += s.port->topic == topic;
   for (auto& [id, p] : pubs_) {
     // relaxed: a count for has_subscribers(); it publishes nothing.
     if (p->topic == topic) shm::atomic_store(p->in.header()->peers, n, std::memory_order_relaxed);
@@ -233,8 +240,10 @@ void MiniDaemon::close_conn(Conn& c) {
   if (c.fd < 0) return;
   ::close(c.fd);
   c.fd = -1;
-  for (auto id : c.pubs) remove_publisher(id);
-  for (auto id : c.subs) remove_subscriber(id);
+  for (auto id : c.pubs)
+    remove_publisher(id);
+  for (auto id : c.subs)
+    remove_subscriber(id);
   c.pubs.clear();
   c.subs.clear();
   if (c.lease) seg_.heartbeats().release(*c.lease);
@@ -272,13 +281,19 @@ void MiniDaemon::on_request(Conn& c, std::vector<std::uint8_t>& bytes, std::size
     case fb::RequestBody::CreatePublisher: {
       if (!ensure_router()) return refuse("the router did not start");
       const auto& q = *r.body_as_CreatePublisher();
-      auto [it, fresh] = topics_.try_emplace(topic_key(q), static_cast<std::uint32_t>(topics_.size() + 1));
+      auto [it, fresh] =
+          topics_.try_emplace(topic_key(q), static_cast<std::uint32_t>(topics_.size() + 1));
       auto cls = seg_.pool().class_for(std::max<std::uint32_t>(q.max_payload(), 1));
       if (!cls) return refuse("max_payload larger than every pool class");
-      router::PublisherSpec spec{next_id_++, it->second, 0, *cls,
+      router::PublisherSpec spec{next_id_++,
+                                 it->second,
+                                 0,
+                                 *cls,
                                  q.max_loans() ? q.max_loans() : shm::kDefaultMaxLoans,
-                                 kPublishRing, q.history_depth()};
-      auto port = router::make_publisher_port(data_base_.load() ? data_base_.load() : seg_.base(), seg_.size(), alloc_, router_->ledger(), spec);
+                                 kPublishRing,
+                                 q.history_depth()};
+      auto port = router::make_publisher_port(data_base_.load() ? data_base_.load() : seg_.base(),
+                                              seg_.size(), alloc_, router_->ledger(), spec);
       if (!port) return refuse(port.error());
       protocol::PublisherGrant g;
       g.publisher_id = spec.id;
@@ -299,12 +314,19 @@ void MiniDaemon::on_request(Conn& c, std::vector<std::uint8_t>& bytes, std::size
     case fb::RequestBody::CreateSubscriber: {
       if (!ensure_router()) return refuse("the router did not start");
       const auto& q = *r.body_as_CreateSubscriber();
-      auto [it, fresh] = topics_.try_emplace(topic_key(q), static_cast<std::uint32_t>(topics_.size() + 1));
+      auto [it, fresh] =
+          topics_.try_emplace(topic_key(q), static_cast<std::uint32_t>(topics_.size() + 1));
       int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-      router::SubscriberSpec spec{next_id_++, it->second, 0, static_cast<QueuePolicy>(q.policy()),
+      router::SubscriberSpec spec{next_id_++,
+                                  it->second,
+                                  0,
+                                  static_cast<QueuePolicy>(q.policy()),
                                   q.queue_capacity() ? q.queue_capacity() : 256,
-                                  q.max_held() ? q.max_held() : shm::kDefaultMaxHeld, q.history_request(), efd};
-      auto port = router::make_subscriber_port(data_base_.load() ? data_base_.load() : seg_.base(), seg_.size(), alloc_, router_->ledger(), spec);
+                                  q.max_held() ? q.max_held() : shm::kDefaultMaxHeld,
+                                  q.history_request(),
+                                  efd};
+      auto port = router::make_subscriber_port(data_base_.load() ? data_base_.load() : seg_.base(),
+                                               seg_.size(), alloc_, router_->ledger(), spec);
       if (!port) {
         ::close(efd);
         return refuse(port.error());

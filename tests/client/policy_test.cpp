@@ -21,13 +21,23 @@ class SmallRingTest : public PubSubTest {
 // Routed delivery (the router makes every delivery), with small publish rings too.
 class RoutedTest : public PubSubTest {
  protected:
-  std::vector<std::string> daemon_args() const override { return {"--routed-topic=*", "--publish-ring=32"}; }
+  std::vector<std::string> daemon_args() const override {
+    return {"--routed-topic=*", "--publish-ring=32"};
+  }
 };
 
-TEST_F(PubSubTest, DropOldestKeepsTheNewestAndCountsEveryDrop) { run_drop_policy(QueuePolicy::kDropOldest); }
-TEST_F(PubSubTest, DropNewestKeepsTheOldestAndCountsEveryDrop) { run_drop_policy(QueuePolicy::kDropNewest); }
-TEST_F(RoutedTest, DropOldestKeepsTheNewestAndCountsEveryDrop) { run_drop_policy(QueuePolicy::kDropOldest); }
-TEST_F(RoutedTest, DropNewestKeepsTheOldestAndCountsEveryDrop) { run_drop_policy(QueuePolicy::kDropNewest); }
+TEST_F(PubSubTest, DropOldestKeepsTheNewestAndCountsEveryDrop) {
+  run_drop_policy(QueuePolicy::kDropOldest);
+}
+TEST_F(PubSubTest, DropNewestKeepsTheOldestAndCountsEveryDrop) {
+  run_drop_policy(QueuePolicy::kDropNewest);
+}
+TEST_F(RoutedTest, DropOldestKeepsTheNewestAndCountsEveryDrop) {
+  run_drop_policy(QueuePolicy::kDropOldest);
+}
+TEST_F(RoutedTest, DropNewestKeepsTheOldestAndCountsEveryDrop) {
+  run_drop_policy(QueuePolicy::kDropNewest);
+}
 
 // A slow block_publisher subscriber holds the publisher back (WouldBlock at publish()), and
 // loses nothing.
@@ -41,15 +51,18 @@ void run_block_publisher() {
   Child sub([&] {
     Done bump(done);
     auto rt = connect("sub");
-    auto s = rt ? Subscriber<>::create(*rt, "t/policy/block", {.queue_capacity = 4, .policy = QueuePolicy::kBlockPublisher})
-                : Result<Subscriber<>>(Unexpected(Error{}));
+    auto s =
+        rt ? Subscriber<>::create(*rt, "t/policy/block",
+                                  {.queue_capacity = 4, .policy = QueuePolicy::kBlockPublisher})
+           : Result<Subscriber<>>(Unexpected(Error{}));
     ready.wait();
     CHILD_CHECK(s, "create: %s", s.error().message.c_str());
     // Takes nothing until publish() found the publish ring full (its producer_full count):
     // the queue of 4 and the router behind it are full, and the publisher must wait.
     CHILD_CHECK(wait_until([&] { return flags->value.load() != 0; }, 20s), "no publisher id");
     RouterView router;
-    const shm::RingHeader* ring = router.publish_ring_of(static_cast<std::uint32_t>(flags->value.load()));
+    const shm::RingHeader* ring =
+        router.publish_ring_of(static_cast<std::uint32_t>(flags->value.load()));
     CHILD_CHECK(ring != nullptr, "no stats slot for the publisher");
     CHILD_CHECK(wait_until([&] { return shm::read_counter(ring->producer_full) > 0; }, 20s),
                 "the publish ring never filled");
@@ -77,8 +90,12 @@ void run_block_publisher() {
   ::testing::Test::RecordProperty("would_block", flags->count.load());
 }
 
-TEST_F(SmallRingTest, BlockPublisherIsLosslessAndSurfacesAsWouldBlock) { run_block_publisher(); }
-TEST_F(RoutedTest, BlockPublisherIsLosslessAndSurfacesAsWouldBlock) { run_block_publisher(); }
+TEST_F(SmallRingTest, BlockPublisherIsLosslessAndSurfacesAsWouldBlock) {
+  run_block_publisher();
+}
+TEST_F(RoutedTest, BlockPublisherIsLosslessAndSurfacesAsWouldBlock) {
+  run_block_publisher();
+}
 
 // Publish, flush, destroy at once: is everything delivered? The subscriber's queue holds 1
 // and it takes nothing at first: message 1 fills the queue, and the router pops message 2 from
@@ -92,13 +109,16 @@ TEST_F(PubSubTest, PublisherDestroyedRightAfterPublishingLosesNothing) {
   ProcessBarrier ready(2);
   Child sub([&] {
     auto rt = connect("sub");
-    auto s = rt ? Subscriber<>::create(*rt, "t/linger/x", {.queue_capacity = 1, .policy = QueuePolicy::kBlockPublisher})
-                : Result<Subscriber<>>(Unexpected(Error{}));
+    auto s =
+        rt ? Subscriber<>::create(*rt, "t/linger/x",
+                                  {.queue_capacity = 1, .policy = QueuePolicy::kBlockPublisher})
+           : Result<Subscriber<>>(Unexpected(Error{}));
     ready.wait();
     CHILD_CHECK(s, "create: %s", s.error().message.c_str());
     CHILD_CHECK(s->queue_capacity() == 1, "queue capacity %u", s->queue_capacity());
     CHILD_CHECK(await_step(*flags, 1), "the publisher never saw message 2 held back");
-    CHILD_CHECK(receive_n(*s, 2, InOrder{6, 1, 8}, 3s), "a message of a destroyed publisher was lost");
+    CHILD_CHECK(receive_n(*s, 2, InOrder{6, 1, 8}, 3s),
+                "a message of a destroyed publisher was lost");
     CHILD_CHECK(await_step(*flags, 2), "the publisher's destruction did not finish");
     return 0;
   });
@@ -140,7 +160,8 @@ TEST_F(PubSubTest, LateJoinerReceivesHistoryFirst) {
   Child pub([&] {
     auto rt = connect("pub");
     CHILD_CHECK(rt, "connect");
-    auto p = Publisher<>::create(*rt, "t/history/x", {.history_depth = 5, .max_payload = 16, .loan_wait = 1s});
+    auto p = Publisher<>::create(*rt, "t/history/x",
+                                 {.history_depth = 5, .max_payload = 16, .loan_wait = 1s});
     CHILD_CHECK(p, "create: %s", p.error().message.c_str());
     CHILD_CHECK(p->history_depth() == 5, "history depth granted %u", p->history_depth());
     for (std::uint64_t i = 1; i <= 20; ++i) {

@@ -4,8 +4,6 @@
 // through their exit code, and the test process itself holds no Runtime.
 #pragma once
 
-#include <unistd.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -17,6 +15,8 @@
 #include <thread>
 #include <type_traits>
 
+#include <unistd.h>
+
 #include <zcp/zcp.hpp>
 
 #include "daemon_fixture.hpp"
@@ -27,7 +27,6 @@
 
 namespace zcp::client_test {
 
-
 using namespace std::chrono_literals;
 using zcp::test::Child;
 using zcp::test::ProcessBarrier;
@@ -36,15 +35,15 @@ using zcp::test::SharedAnon;
 inline constexpr auto kChildTimeout = std::chrono::seconds(60);
 
 // A failed check in a child: say where and why on stderr, and exit non-zero.
-#define CHILD_CHECK(cond, ...)                                                                    \
-  do {                                                                                            \
-    if (!(cond)) {                                                                                \
-      std::fprintf(stderr, "[pid %d] %s:%d: CHILD_CHECK(%s) failed: ", ::getpid(), __FILE__,       \
-                   __LINE__, #cond);                                                              \
-      std::fprintf(stderr, __VA_ARGS__);                                                          \
-      std::fputc('\n', stderr);                                                                   \
-      return 1;                                                                                   \
-    }                                                                                             \
+#define CHILD_CHECK(cond, ...)                                                               \
+  do {                                                                                       \
+    if (!(cond)) {                                                                           \
+      std::fprintf(stderr, "[pid %d] %s:%d: CHILD_CHECK(%s) failed: ", ::getpid(), __FILE__, \
+                   __LINE__, #cond);                                                         \
+      std::fprintf(stderr, __VA_ARGS__);                                                     \
+      std::fputc('\n', stderr);                                                              \
+      return 1;                                                                              \
+    }                                                                                        \
   } while (0)
 
 inline std::unique_ptr<Runtime> connect(const std::string& name) {
@@ -86,7 +85,8 @@ inline std::byte pattern(std::uint32_t tag, std::uint64_t seq, std::size_t i) {
   return static_cast<std::byte>((seq * 131 + i * 7 + tag * 17) & 0xff);
 }
 inline void fill(std::span<std::byte> p, std::uint32_t tag, std::uint64_t seq) {
-  for (std::size_t i = 0; i < p.size(); ++i) p[i] = pattern(tag, seq, i);
+  for (std::size_t i = 0; i < p.size(); ++i)
+    p[i] = pattern(tag, seq, i);
 }
 inline bool intact(std::span<const std::byte> p, std::uint32_t tag, std::uint64_t seq) {
   for (std::size_t i = 0; i < p.size(); ++i) {
@@ -154,12 +154,16 @@ class RouterView {
     const shm::StatsRegion& st = seg_.stats();
     if (!st.valid()) return nullptr;
     constexpr bool kPublisher = std::is_same_v<Slot, shm::PublisherStats>;
-    const std::uint32_t slots = kPublisher ? st.header().publisher_slots : st.header().subscriber_slots;
+    const std::uint32_t slots =
+        kPublisher ? st.header().publisher_slots : st.header().subscriber_slots;
     for (std::uint32_t i = 0; i < slots; ++i) {
       const Slot* s = nullptr;
-      if constexpr (kPublisher) s = st.publisher(i);
-      else s = st.subscriber(i);
-      if (shm::seq_read(*s, d) && d.state == static_cast<std::uint32_t>(shm::StatsSlotState::kLive) && d.id == id) {
+      if constexpr (kPublisher)
+        s = st.publisher(i);
+      else
+        s = st.subscriber(i);
+      if (shm::seq_read(*s, d) &&
+          d.state == static_cast<std::uint32_t>(shm::StatsSlotState::kLive) && d.id == id) {
         return s;
       }
     }
@@ -179,8 +183,8 @@ inline long publish_n(Publisher<>& pub, std::uint64_t n, std::size_t size, std::
   for (std::uint64_t i = 0; i < n; ++i) {
     auto loan = pub.loan(size);
     if (!loan) {
-      std::fprintf(stderr, "[pid %d] loan %llu: %s\n", ::getpid(), static_cast<unsigned long long>(i),
-                   loan.error().message.c_str());
+      std::fprintf(stderr, "[pid %d] loan %llu: %s\n", ::getpid(),
+                   static_cast<unsigned long long>(i), loan.error().message.c_str());
       return -1;
     }
     fill(loan->data(), tag, pub.published() + 1);
@@ -194,8 +198,8 @@ inline long publish_n(Publisher<>& pub, std::uint64_t n, std::size_t size, std::
       r = pub.publish(std::move(*loan), 10s);
     }
     if (!r) {
-      std::fprintf(stderr, "[pid %d] publish %llu: %s\n", ::getpid(), static_cast<unsigned long long>(i),
-                   r.error().message.c_str());
+      std::fprintf(stderr, "[pid %d] publish %llu: %s\n", ::getpid(),
+                   static_cast<unsigned long long>(i), r.error().message.c_str());
       return -1;
     }
     if (loan->valid()) {
@@ -213,7 +217,8 @@ inline long publish_n(Publisher<>& pub, std::uint64_t n, std::size_t size, std::
 // Takes until `n` samples were handed to `each` (which returns false to fail), waiting on
 // the eventfd in between; false on timeout.
 template <class Each>
-bool receive_n(Subscriber<>& sub, std::uint64_t n, Each&& each, std::chrono::seconds timeout = 30s) {
+bool receive_n(Subscriber<>& sub, std::uint64_t n, Each&& each,
+               std::chrono::seconds timeout = 30s) {
   std::uint64_t got = 0;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (got < n) {
@@ -222,8 +227,9 @@ bool receive_n(Subscriber<>& sub, std::uint64_t n, Each&& each, std::chrono::sec
       if (++got == n) return true;
     }
     if (std::chrono::steady_clock::now() > deadline) {
-      std::fprintf(stderr, "[pid %d] received %llu of %llu before the timeout (dropped %llu)\n", ::getpid(),
-                   static_cast<unsigned long long>(got), static_cast<unsigned long long>(n),
+      std::fprintf(stderr, "[pid %d] received %llu of %llu before the timeout (dropped %llu)\n",
+                   ::getpid(), static_cast<unsigned long long>(got),
+                   static_cast<unsigned long long>(n),
                    static_cast<unsigned long long>(sub.dropped()));
       return false;
     }
@@ -239,9 +245,10 @@ struct InOrder {
   std::size_t size;
   bool operator()(const Sample<>& s) {
     if (s.sequence() != next || s.size() != size || !intact(s.data(), tag, s.sequence())) {
-      std::fprintf(stderr, "[pid %d] got sequence %llu size %zu (intact %d), expected %llu size %zu\n", ::getpid(),
-                   static_cast<unsigned long long>(s.sequence()), s.size(), intact(s.data(), tag, s.sequence()),
-                   static_cast<unsigned long long>(next), size);
+      std::fprintf(
+          stderr, "[pid %d] got sequence %llu size %zu (intact %d), expected %llu size %zu\n",
+          ::getpid(), static_cast<unsigned long long>(s.sequence()), s.size(),
+          intact(s.data(), tag, s.sequence()), static_cast<unsigned long long>(next), size);
       return false;
     }
     ++next;
@@ -266,23 +273,28 @@ inline void run_drop_policy(QueuePolicy policy, const char* topic = "t/policy/dr
     CHILD_CHECK(s, "create: %s", s.error().message.c_str());
     CHILD_CHECK(s->queue_capacity() == kQ, "queue capacity %u", s->queue_capacity());
     CHILD_CHECK(await_step(*flags, 1), "publisher did not finish");
-    CHILD_CHECK(wait_until([&] { return s->dropped() == kN - kQ; }, std::chrono::seconds(5)), "dropped %llu, expected %llu",
-                static_cast<unsigned long long>(s->dropped()), static_cast<unsigned long long>(kN - kQ));
+    CHILD_CHECK(wait_until([&] { return s->dropped() == kN - kQ; }, std::chrono::seconds(5)),
+                "dropped %llu, expected %llu", static_cast<unsigned long long>(s->dropped()),
+                static_cast<unsigned long long>(kN - kQ));
     std::vector<std::uint64_t> seqs;
     while (auto x = s->take()) {
-      CHILD_CHECK(intact(x->data(), 1, x->sequence()), "payload of %llu", static_cast<unsigned long long>(x->sequence()));
+      CHILD_CHECK(intact(x->data(), 1, x->sequence()), "payload of %llu",
+                  static_cast<unsigned long long>(x->sequence()));
       seqs.push_back(x->sequence());
     }
     CHILD_CHECK(seqs.size() == kQ, "took %zu", seqs.size());
     std::uint64_t first = policy == QueuePolicy::kDropOldest ? kN - kQ + 1 : 1;
     for (std::uint32_t i = 0; i < kQ; ++i) {
       CHILD_CHECK(seqs[i] == first + i, "sample %u has sequence %llu, expected %llu", i,
-                  static_cast<unsigned long long>(seqs[i]), static_cast<unsigned long long>(first + i));
+                  static_cast<unsigned long long>(seqs[i]),
+                  static_cast<unsigned long long>(first + i));
     }
     // Gaps in the sequence numbers (before, between, after) equal the drop count.
     std::uint64_t gaps = (seqs.front() - 1) + (kN - seqs.back());
-    for (std::size_t i = 1; i < seqs.size(); ++i) gaps += seqs[i] - seqs[i - 1] - 1;
-    CHILD_CHECK(gaps == s->dropped(), "gaps %llu vs dropped %llu", static_cast<unsigned long long>(gaps),
+    for (std::size_t i = 1; i < seqs.size(); ++i)
+      gaps += seqs[i] - seqs[i - 1] - 1;
+    CHILD_CHECK(gaps == s->dropped(), "gaps %llu vs dropped %llu",
+                static_cast<unsigned long long>(gaps),
                 static_cast<unsigned long long>(s->dropped()));
     return 0;
   });

@@ -2,10 +2,11 @@
 // instance, real publisher and subscriber processes. Ordered and complete streams, fan-out
 // and fan-in, payload sizes, has_subscribers, the typed API and the Asio adapter. After every
 // test the fixture checks that every pool's free count is back at its total.
-#include <asio.hpp>
 #include <functional>
 #include <map>
 #include <vector>
+
+#include <asio.hpp>
 
 #include <zcp/asio.hpp>
 
@@ -27,8 +28,10 @@ TEST_F(PubSubTest, OnePublisherOneSubscriberOrderedAndComplete) {
   Child sub([&] {
     Done bump(done);
     auto rt = connect("sub");
-    auto s = rt ? Subscriber<>::create(*rt, "t/one/one", {.queue_capacity = 64, .policy = QueuePolicy::kBlockPublisher})
-                : Result<Subscriber<>>(Unexpected(Error{}));
+    auto s =
+        rt ? Subscriber<>::create(*rt, "t/one/one",
+                                  {.queue_capacity = 64, .policy = QueuePolicy::kBlockPublisher})
+           : Result<Subscriber<>>(Unexpected(Error{}));
     ready.wait();
     CHILD_CHECK(s, "create: %s", s.error().message.c_str());
     CHILD_CHECK(receive_n(*s, kN, InOrder{7, 1, 64}), "stream broken");
@@ -44,7 +47,8 @@ TEST_F(PubSubTest, OnePublisherOneSubscriberOrderedAndComplete) {
     CHILD_CHECK(p, "create: %s", p.error().message.c_str());
     wait_subscribers(*p, 1);
     CHILD_CHECK(publish_n(*p, kN, 64, 7) >= 0, "publishing failed");
-    CHILD_CHECK(p->published() == kN, "published %llu", static_cast<unsigned long long>(p->published()));
+    CHILD_CHECK(p->published() == kN, "published %llu",
+                static_cast<unsigned long long>(p->published()));
     CHILD_CHECK(p->loans_outstanding() == 0, "loans %u", p->loans_outstanding());
     CHILD_CHECK(await_done(*done, 1), "the subscriber did not finish");
     return 0;
@@ -95,8 +99,10 @@ TEST_F(PubSubTest, OnePublisherSixteenSubscribers) {
     subs.emplace_back([&] {
       Done bump(done);
       auto rt = connect("sub");
-      auto s = rt ? Subscriber<>::create(*rt, "t/fan/out", {.queue_capacity = 64, .policy = QueuePolicy::kBlockPublisher})
-                  : Result<Subscriber<>>(Unexpected(Error{}));
+      auto s =
+          rt ? Subscriber<>::create(*rt, "t/fan/out",
+                                    {.queue_capacity = 64, .policy = QueuePolicy::kBlockPublisher})
+             : Result<Subscriber<>>(Unexpected(Error{}));
       ready.wait();
       CHILD_CHECK(s, "create: %s", s.error().message.c_str());
       CHILD_CHECK(receive_n(*s, kN, InOrder{3, 1, 200}), "stream broken");
@@ -116,7 +122,8 @@ TEST_F(PubSubTest, OnePublisherSixteenSubscribers) {
     return 0;
   });
   EXPECT_EQ(pub.wait(kChildTimeout), 0);
-  for (auto& s : subs) EXPECT_EQ(s.wait(kChildTimeout), 0);
+  for (auto& s : subs)
+    EXPECT_EQ(s.wait(kChildTimeout), 0);
 }
 
 TEST_F(PubSubTest, FourPublishersOneSubscriberKeepPerPublisherOrder) {
@@ -128,8 +135,10 @@ TEST_F(PubSubTest, FourPublishersOneSubscriberKeepPerPublisherOrder) {
   Child sub([&] {
     Done bump(done);
     auto rt = connect("sub");
-    auto s = rt ? Subscriber<>::create(*rt, "t/fan/in", {.queue_capacity = 128, .policy = QueuePolicy::kBlockPublisher})
-                : Result<Subscriber<>>(Unexpected(Error{}));
+    auto s =
+        rt ? Subscriber<>::create(*rt, "t/fan/in",
+                                  {.queue_capacity = 128, .policy = QueuePolicy::kBlockPublisher})
+           : Result<Subscriber<>>(Unexpected(Error{}));
     ready.wait();
     CHILD_CHECK(s, "create: %s", s.error().message.c_str());
     std::map<std::uint32_t, std::uint64_t> next;  // publisher id -> expected sequence
@@ -139,7 +148,8 @@ TEST_F(PubSubTest, FourPublishersOneSubscriberKeepPerPublisherOrder) {
       auto& want = next.try_emplace(x.publisher_id(), 1).first->second;
       if (x.sequence() != want || x.size() != 32) {
         std::fprintf(stderr, "publisher %u: sequence %llu, expected %llu\n", x.publisher_id(),
-                     static_cast<unsigned long long>(x.sequence()), static_cast<unsigned long long>(want));
+                     static_cast<unsigned long long>(x.sequence()),
+                     static_cast<unsigned long long>(want));
         return false;
       }
       ++want;
@@ -147,7 +157,8 @@ TEST_F(PubSubTest, FourPublishersOneSubscriberKeepPerPublisherOrder) {
     });
     CHILD_CHECK(ok, "stream broken");
     CHILD_CHECK(next.size() == kPubs, "%zu publishers seen", next.size());
-    for (auto& [id, n] : next) CHILD_CHECK(n == kN + 1, "publisher %u: %llu", id, static_cast<unsigned long long>(n - 1));
+    for (auto& [id, n] : next)
+      CHILD_CHECK(n == kN + 1, "publisher %u: %llu", id, static_cast<unsigned long long>(n - 1));
     return 0;
   });
   std::vector<Child> pubs;
@@ -172,7 +183,8 @@ TEST_F(PubSubTest, FourPublishersOneSubscriberKeepPerPublisherOrder) {
       return 0;
     });
   }
-  for (auto& p : pubs) EXPECT_EQ(p.wait(kChildTimeout), 0);
+  for (auto& p : pubs)
+    EXPECT_EQ(p.wait(kChildTimeout), 0);
   EXPECT_EQ(sub.wait(kChildTimeout), 0);
 }
 
@@ -191,13 +203,15 @@ TEST_F(PubSubTest, PayloadSizesUpToTheLargestClass) {
     auto rt = connect("sub");
     std::vector<Subscriber<>> subs;
     for (std::size_t i = 0; rt && i < sizes.size(); ++i) {
-      auto s = Subscriber<>::create(*rt, topic(i), {.queue_capacity = 32, .policy = QueuePolicy::kBlockPublisher});
+      auto s = Subscriber<>::create(*rt, topic(i),
+                                    {.queue_capacity = 32, .policy = QueuePolicy::kBlockPublisher});
       if (s) subs.push_back(std::move(*s));
     }
     ready.wait();
     CHILD_CHECK(subs.size() == sizes.size(), "created %zu subscribers", subs.size());
     for (std::size_t i = 0; i < sizes.size(); ++i) {
-      CHILD_CHECK(receive_n(subs[i], kN, InOrder{static_cast<std::uint32_t>(i), 1, sizes[i]}), "size %u", sizes[i]);
+      CHILD_CHECK(receive_n(subs[i], kN, InOrder{static_cast<std::uint32_t>(i), 1, sizes[i]}),
+                  "size %u", sizes[i]);
     }
     return 0;
   });
@@ -212,13 +226,17 @@ TEST_F(PubSubTest, PayloadSizesUpToTheLargestClass) {
     ready.wait();
     CHILD_CHECK(pubs.size() == sizes.size(), "created %zu publishers", pubs.size());
     for (std::size_t i = 0; i < sizes.size(); ++i) {
-      CHILD_CHECK(pubs[i].max_payload() >= sizes[i], "max_payload %zu < %u", pubs[i].max_payload(), sizes[i]);
+      CHILD_CHECK(pubs[i].max_payload() >= sizes[i], "max_payload %zu < %u", pubs[i].max_payload(),
+                  sizes[i]);
       auto too = pubs[i].loan(pubs[i].max_payload() + 1);
-      CHILD_CHECK(!too && too.error().code == Errc::kTooLarge, "loan past the chunk size was not refused");
-      CHILD_CHECK(too.error().message.find(std::to_string(pubs[i].max_payload())) != std::string::npos,
-                  "TooLarge message does not name the chunk size: %s", too.error().message.c_str());
+      CHILD_CHECK(!too && too.error().code == Errc::kTooLarge,
+                  "loan past the chunk size was not refused");
+      CHILD_CHECK(
+          too.error().message.find(std::to_string(pubs[i].max_payload())) != std::string::npos,
+          "TooLarge message does not name the chunk size: %s", too.error().message.c_str());
       wait_subscribers(pubs[i], 1);
-      CHILD_CHECK(publish_n(pubs[i], kN, sizes[i], static_cast<std::uint32_t>(i)) >= 0, "size %u", sizes[i]);
+      CHILD_CHECK(publish_n(pubs[i], kN, sizes[i], static_cast<std::uint32_t>(i)) >= 0, "size %u",
+                  sizes[i]);
     }
     CHILD_CHECK(await_done(*done, 1), "the subscriber did not finish");
     return 0;
@@ -241,7 +259,9 @@ TEST_F(PubSubTest, TypedApiAndAsioAsyncTake) {
   Child sub([&] {
     Done bump(done);
     auto rt = connect("sub");
-    auto s = rt ? Subscriber<Tick>::create(*rt, "t/typed/ticks", {.queue_capacity = 64, .policy = QueuePolicy::kBlockPublisher})
+    auto s = rt ? Subscriber<Tick>::create(
+                      *rt, "t/typed/ticks",
+                      {.queue_capacity = 64, .policy = QueuePolicy::kBlockPublisher})
                 : Result<Subscriber<Tick>>(Unexpected(Error{}));
     ready.wait();
     CHILD_CHECK(s, "create: %s", s.error().message.c_str());
@@ -250,9 +270,12 @@ TEST_F(PubSubTest, TypedApiAndAsioAsyncTake) {
     asio::steady_timer guard(io, 30s);
     std::uint64_t next = 1;
     bool bad = false;
-    std::function<void(std::error_code, Sample<Tick>)> on_tick = [&](std::error_code ec, Sample<Tick> t) {
-      if (ec || t->id != next || t->price != static_cast<double>(next) / 4 || std::strcmp(t->symbol, "ZCP") != 0) {
-        std::fprintf(stderr, "tick %llu: %s\n", static_cast<unsigned long long>(next), ec.message().c_str());
+    std::function<void(std::error_code, Sample<Tick>)> on_tick = [&](std::error_code ec,
+                                                                     Sample<Tick> t) {
+      if (ec || t->id != next || t->price != static_cast<double>(next) / 4 ||
+          std::strcmp(t->symbol, "ZCP") != 0) {
+        std::fprintf(stderr, "tick %llu: %s\n", static_cast<unsigned long long>(next),
+                     ec.message().c_str());
         bad = true;
         guard.cancel();
         return;
@@ -271,7 +294,8 @@ TEST_F(PubSubTest, TypedApiAndAsioAsyncTake) {
     });
     in.async_take(on_tick);
     io.run();
-    CHILD_CHECK(!bad && next == kN + 1, "received %llu ticks", static_cast<unsigned long long>(next - 1));
+    CHILD_CHECK(!bad && next == kN + 1, "received %llu ticks",
+                static_cast<unsigned long long>(next - 1));
     CHILD_CHECK(s->size_mismatches() == 0, "size mismatches");
     return 0;
   });

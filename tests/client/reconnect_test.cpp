@@ -2,12 +2,12 @@
 // started on the same instance. A publisher process and a subscriber process, with their
 // Runtime, Publisher and Subscriber objects created once, must carry on by themselves: the
 // stream resumes in order, each runtime counts one reconnect, and what was lost is counted.
+#include <functional>
+
+#include <asio.hpp>
 #include <linux/kcmp.h>
 #include <signal.h>
 #include <sys/syscall.h>
-
-#include <asio.hpp>
-#include <functional>
 
 #include <zcp/asio.hpp>
 
@@ -94,10 +94,12 @@ TEST_F(PubSubTest, StreamsResumeAfterTheDaemonIsKilledAndRestarted) {
     ready.wait();
     return publish_until_stopped(f, "t/restart/e");
   });
-  ASSERT_TRUE(wait_until([&] { return f->received.load() >= 200; }, 10s)) << "no traffic before the kill";
+  ASSERT_TRUE(wait_until([&] { return f->received.load() >= 200; }, 10s))
+      << "no traffic before the kill";
   ASSERT_EQ(daemon_->stop(SIGKILL), 128 + SIGKILL);
   f->phase = 1;
-  ASSERT_TRUE(wait_until([&] { return f->disconnected_errors.load() > 0 && f->sub_noticed.load() != 0; }, 10s))
+  ASSERT_TRUE(wait_until(
+      [&] { return f->disconnected_errors.load() > 0 && f->sub_noticed.load() != 0; }, 10s))
       << "the clients did not notice the daemon's death";
   ASSERT_TRUE(daemon_->start()) << daemon_->log();
   f->phase = 2;
@@ -168,20 +170,23 @@ TEST_F(PubSubTest, AsioSubscriberFollowsTheDaemonAcrossARestart) {
     io.run();
     f->sub_reconnects = rt->reconnects();
     f->sub_rebinds = s->rebinds();
-    f->same_file = ::syscall(SYS_kcmp, ::getpid(), ::getpid(), KCMP_FILE, in.descriptor().native_handle(),
-                             s->native_handle());
+    f->same_file = ::syscall(SYS_kcmp, ::getpid(), ::getpid(), KCMP_FILE,
+                             in.descriptor().native_handle(), s->native_handle());
     return 0;
   });
   Child pub([&] { return publish_until_stopped(f, "t/restart-asio/e"); });
-  ASSERT_TRUE(wait_until([&] { return f->received.load() >= 200; }, 10s)) << "no traffic before the kill";
+  ASSERT_TRUE(wait_until([&] { return f->received.load() >= 200; }, 10s))
+      << "no traffic before the kill";
   ASSERT_EQ(daemon_->stop(SIGKILL), 128 + SIGKILL);
   f->phase = 1;
-  ASSERT_TRUE(wait_until([&] { return f->disconnected_errors.load() > 0 && f->sub_noticed.load() != 0; }, 10s))
+  ASSERT_TRUE(wait_until(
+      [&] { return f->disconnected_errors.load() > 0 && f->sub_noticed.load() != 0; }, 10s))
       << "the clients did not notice the daemon's death";
   ASSERT_TRUE(daemon_->start()) << daemon_->log();
   f->phase = 2;
   EXPECT_TRUE(wait_until([&] { return f->received_after.load() >= 200; }, 10s))
-      << "the Asio subscriber did not resume: " << f->received_after.load() << " messages after the restart";
+      << "the Asio subscriber did not resume: " << f->received_after.load()
+      << " messages after the restart";
   f->phase = 3;
   EXPECT_EQ(sub.wait(kChildTimeout), 0);
   EXPECT_EQ(pub.wait(kChildTimeout), 0);
@@ -190,7 +195,8 @@ TEST_F(PubSubTest, AsioSubscriberFollowsTheDaemonAcrossARestart) {
   if (f->same_file.load() == -1) {
     std::printf("[ skipped  ] kcmp(2) is not available here: descriptor renewal not checked\n");
   } else {
-    EXPECT_EQ(f->same_file.load(), 0) << "the Asio descriptor still watches the old daemon's eventfd";
+    EXPECT_EQ(f->same_file.load(), 0)
+        << "the Asio descriptor still watches the old daemon's eventfd";
   }
   EXPECT_EQ(f->disorder.load(), 0U);
   EXPECT_EQ(f->sub_errors.load(), 0U);
@@ -201,7 +207,8 @@ TEST_F(PubSubTest, AsioSubscriberFollowsTheDaemonAcrossARestart) {
 // re-registered with the new daemon, the other had the same chance and must not have taken it.
 TEST_F(PubSubTest, ReconnectOffMakesTheLossFinal) {
   SharedAnon mem(sizeof(Flags));
-  Flags* flags = new (mem.get()) Flags;  // count: runtimes up; value: 1 once the control reconnected
+  Flags* flags =
+      new (mem.get()) Flags;  // count: runtimes up; value: 1 once the control reconnected
   Child control([&] {
     auto rt = connect("reconnecting");  // RuntimeOptions' default: reconnect on
     CHILD_CHECK(rt, "connect");
@@ -218,8 +225,10 @@ TEST_F(PubSubTest, ReconnectOffMakesTheLossFinal) {
     auto rt = Runtime::connect(o);
     CHILD_CHECK(rt, "connect: %s", rt.error().message.c_str());
     flags->count.fetch_add(1);
-    CHILD_CHECK(wait_until([&] { return !(*rt)->connected(); }, 20s), "the daemon's death went unnoticed");
-    CHILD_CHECK(wait_until([&] { return flags->value.load() == 1; }, 30s), "the control never reconnected");
+    CHILD_CHECK(wait_until([&] { return !(*rt)->connected(); }, 20s),
+                "the daemon's death went unnoticed");
+    CHILD_CHECK(wait_until([&] { return flags->value.load() == 1; }, 30s),
+                "the control never reconnected");
     CHILD_CHECK(!(*rt)->connected(), "reconnected although reconnect is off");
     CHILD_CHECK((*rt)->reconnects() == 0, "reconnects counted");
     return 0;

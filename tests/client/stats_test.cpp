@@ -3,14 +3,15 @@
 // the right processes and topics, and the counters equal what was sent, delivered and
 // dropped; when a client dies its slots turn kFree and the counts drop. The client-written
 // ring counters (producer_full, consumer_empty) equal what the clients saw.
+#include "shm/stats.hpp"
+
 #include <optional>
 #include <vector>
 
-#include "shm/stats_names.hpp"
 #include "pubsub_helpers.hpp"
 #include "shm/ring.hpp"
 #include "shm/segment.hpp"
-#include "shm/stats.hpp"
+#include "shm/stats_names.hpp"
 
 namespace zcp::client_test {
 namespace {
@@ -113,9 +114,10 @@ TEST_F(PubSubTest, StatsRegionAccountsForEveryMessageAndEveryDeath) {
   });
   Child tiny([&] {  // drop_newest, a queue of 4, never takes
     auto rt = connect("stats-tiny");
-    auto sub = rt ? Subscriber<>::create(*rt, "t/stats/flow",
-                                         {.queue_capacity = kTiny, .policy = QueuePolicy::kDropNewest})
-                  : Result<Subscriber<>>(Unexpected(Error{}));
+    auto sub =
+        rt ? Subscriber<>::create(*rt, "t/stats/flow",
+                                  {.queue_capacity = kTiny, .policy = QueuePolicy::kDropNewest})
+           : Result<Subscriber<>>(Unexpected(Error{}));
     ready.wait();
     CHILD_CHECK(sub, "create: %s", sub.error().message.c_str());
     CHILD_CHECK(wait_until([&] { return s->subs_exit.load() != 0; }, 40s), "never told to exit");
@@ -178,7 +180,8 @@ TEST_F(PubSubTest, StatsRegionAccountsForEveryMessageAndEveryDeath) {
   EXPECT_EQ(read_counter(ts->delivered), kTiny);
   EXPECT_EQ(read_counter(ts->dropped), kN - kTiny);
   EXPECT_EQ(read_counter(ts->delivered) + read_counter(ts->dropped), kN);
-  EXPECT_EQ(read_counter(v.ring(td.queue_offset).dropped), kN - kTiny) << "the queue's own count agrees";
+  EXPECT_EQ(read_counter(v.ring(td.queue_offset).dropped), kN - kTiny)
+      << "the queue's own count agrees";
 
   // The worker and the daemon counters.
   EXPECT_EQ(read_counter(v.stats().worker(0)->routed), kN);
@@ -193,8 +196,10 @@ TEST_F(PubSubTest, StatsRegionAccountsForEveryMessageAndEveryDeath) {
   EXPECT_EQ(pub.wait(kChildTimeout), 0);
   // The reactor frees the endpoints first and the process last, then bumps the generation:
   // wait for the generation, and everything before it is visible (its release/acquire).
-  EXPECT_TRUE(wait_until([&] { return StatsView::copy(v.stats().process(*pub_proc)).state == kFree; }, 5s));
-  EXPECT_TRUE(wait_until([&] { return read_counter(v.stats().header().topology_generation) > gen; }, 5s));
+  EXPECT_TRUE(
+      wait_until([&] { return StatsView::copy(v.stats().process(*pub_proc)).state == kFree; }, 5s));
+  EXPECT_TRUE(
+      wait_until([&] { return read_counter(v.stats().header().topology_generation) > gen; }, 5s));
   EXPECT_EQ(StatsView::copy(v.stats().publisher(*pslot)).state, kFree);
   EXPECT_EQ(StatsView::copy(v.stats().topic(*topic)).publishers, 0u);
   EXPECT_EQ(StatsView::copy(v.stats().topic(*topic)).subscribers, 2u);
@@ -223,9 +228,10 @@ TEST_F(PubSubTest, ClientRingCountersCountEmptyLoansAndFullRings) {
   ProcessBarrier ready(2);
   Child stuck([&] {
     auto rt = connect("stats-stuck");
-    auto sub = rt ? Subscriber<>::create(*rt, "t/stats/stuck",
-                                         {.queue_capacity = 1, .policy = QueuePolicy::kBlockPublisher})
-                  : Result<Subscriber<>>(Unexpected(Error{}));
+    auto sub =
+        rt ? Subscriber<>::create(*rt, "t/stats/stuck",
+                                  {.queue_capacity = 1, .policy = QueuePolicy::kBlockPublisher})
+           : Result<Subscriber<>>(Unexpected(Error{}));
     ready.wait();
     CHILD_CHECK(sub, "create: %s", sub.error().message.c_str());
     CHILD_CHECK(wait_until([&] { return s->subs_exit.load() != 0; }, 40s), "never told to exit");
@@ -233,8 +239,9 @@ TEST_F(PubSubTest, ClientRingCountersCountEmptyLoansAndFullRings) {
   });
   Child pub([&] {
     auto rt = connect("stats-blocked");
-    auto p = rt ? Publisher<>::create(*rt, "t/stats/stuck",
-                                      {.max_loans = 4, .max_payload = 64, .loan_wait = std::chrono::nanoseconds(0)})
+    auto p = rt ? Publisher<>::create(
+                      *rt, "t/stats/stuck",
+                      {.max_loans = 4, .max_payload = 64, .loan_wait = std::chrono::nanoseconds(0)})
                 : Result<Publisher<>>(Unexpected(Error{}));
     ready.wait();
     CHILD_CHECK(p, "create: %s", p.error().message.c_str());
@@ -245,12 +252,18 @@ TEST_F(PubSubTest, ClientRingCountersCountEmptyLoansAndFullRings) {
     RouterView router;
     const shm::RingHeader* loans = router.loan_ring_of(p->id());
     CHILD_CHECK(loans != nullptr, "no stats slot for publisher %u", p->id());
-    CHILD_CHECK(wait_until([&] { return shm::atomic_load(loans->tail, std::memory_order_relaxed) >= p->max_loans(); }, 10s),
+    CHILD_CHECK(wait_until(
+                    [&] {
+                      return shm::atomic_load(loans->tail, std::memory_order_relaxed) >=
+                             p->max_loans();
+                    },
+                    10s),
                 "the router never lent the publisher its %u chunks", p->max_loans());
     for (int i = 0; i < 64; ++i) {
       auto loan = p->loan(16);
       if (!loan) {
-        CHILD_CHECK(loan.error().code == Errc::kPoolExhausted, "loan: %s", loan.error().message.c_str());
+        CHILD_CHECK(loan.error().code == Errc::kPoolExhausted, "loan: %s",
+                    loan.error().message.c_str());
         ++s->loan_failures;
         continue;
       }
@@ -277,7 +290,8 @@ TEST_F(PubSubTest, ClientRingCountersCountEmptyLoansAndFullRings) {
             static_cast<std::uint64_t>(s->would_blocks.load()));
   // The router counts the stall when it gets to the publish ring: under load, after the
   // publisher finished its attempts.
-  EXPECT_TRUE(wait_until([&] { return read_counter(v.stats().publisher(*pslot)->blocked) > 0; }, 10s))
+  EXPECT_TRUE(
+      wait_until([&] { return read_counter(v.stats().publisher(*pslot)->blocked) > 0; }, 10s))
       << "the router never saw the full queue";
   s->pub_exit = 1;
   s->subs_exit = 1;

@@ -1,8 +1,8 @@
-#include <zcp/expected.hpp>
+#include <string>
 
 #include <gtest/gtest.h>
 
-#include <string>
+#include <zcp/expected.hpp>
 
 namespace {
 

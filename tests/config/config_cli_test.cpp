@@ -1,11 +1,11 @@
 // diroute's configuration on the command line, against the real binary: the default config
 // passes --check-config, the packaged example is that default, errors exit 2 naming
 // file:line:key, and a config file (with flags over it) shapes a running daemon's segment.
-#include <gtest/gtest.h>
-
 #include <cstdio>
 #include <fstream>
 #include <string>
+
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include "diroute_process.hpp"
@@ -18,7 +18,9 @@ namespace {
 
 using Ran = zcp::test::CommandResult;
 
-Ran run(const std::string& command) { return zcp::test::run_command(command); }
+Ran run(const std::string& command) {
+  return zcp::test::run_command(command);
+}
 
 const std::string kDiroute = ZCP_DIROUTE_PATH;
 
@@ -42,7 +44,8 @@ TEST_F(ConfigCli, PrintDefaultConfigPassesCheckConfig) {
 TEST_F(ConfigCli, PackagedExampleIsTheDefaultConfig) {
   Ran r = run(kDiroute + " --print-default-config");
   ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_EQ(DirouteProcess::read_file(std::string(ZCP_SOURCE_DIR) + "/packaging/diroute.toml"), r.out)
+  EXPECT_EQ(DirouteProcess::read_file(std::string(ZCP_SOURCE_DIR) + "/packaging/diroute.toml"),
+            r.out)
       << "packaging/diroute.toml is out of date: regenerate it with "
          "`build/bin/diroute --print-default-config > packaging/diroute.toml`";
 }
@@ -51,7 +54,9 @@ TEST_F(ConfigCli, CheckConfigExitsTwoNamingFileLineAndKey) {
   std::string path = write("bad.toml", "[router]\nworkers = 2\nidel = \"spin\"\n");
   Ran r = run(kDiroute + " --check-config " + path);
   EXPECT_EQ(r.code, 2) << r.out;
-  EXPECT_NE(r.out.find(path + ":3:1: router.idel: unknown key (did you mean 'idle'?)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(path + ":3:1: router.idel: unknown key (did you mean 'idle'?)"),
+            std::string::npos)
+      << r.out;
 
   // A daemon started with the same file refuses to start, with the same message.
   auto d = make_daemon({"--config", path});
@@ -64,8 +69,9 @@ TEST_F(ConfigCli, FlagsOverrideTheFileInCheckConfig) {
   EXPECT_EQ(run(kDiroute + " --check-config " + path).code, 0);
   Ran r = run(kDiroute + " --check-config " + path + " --heartbeat-ms 500");
   EXPECT_EQ(r.code, 2) << "the flag's 500 ms meets the file's 200 ms timeout: " << r.out;
-  EXPECT_NE(r.out.find("heartbeat.timeout_ms (200) must be longer than heartbeat.interval_ms (500)"),
-            std::string::npos)
+  EXPECT_NE(
+      r.out.find("heartbeat.timeout_ms (200) must be longer than heartbeat.interval_ms (500)"),
+      std::string::npos)
       << r.out;
 }
 
@@ -76,7 +82,8 @@ TEST_F(ConfigCli, ConfigFileShapesTheSegment) {
                            "[router]\nworkers = 2\n[memory]\nprefault = true\nqueue_arena_mb = 4\n"
                            "[[access.allow]]\nservice = \"md.*\"\nsubscribe_uids = [0]\n");
   start_daemon({"--config", path});
-  auto seg = shm::Segment::open(daemon_->segment_path().substr(std::string("/dev/shm").size()), false);
+  auto seg =
+      shm::Segment::open(daemon_->segment_path().substr(std::string("/dev/shm").size()), false);
   ASSERT_TRUE(seg) << seg.error().message;
   ASSERT_EQ(seg->pool().class_count(), 2U);
   EXPECT_EQ(seg->pool().stats(0).chunk_size, 256U);
@@ -91,13 +98,15 @@ TEST_F(ConfigCli, ConfigFileShapesTheSegment) {
   EXPECT_NE(log.find("workers = 2"), std::string::npos) << log;
   EXPECT_NE(log.find("prefault = true"), std::string::npos) << log;
   EXPECT_NE(log.find("memory estimate:"), std::string::npos) << log;
-  EXPECT_NE(log.find("allowlist(s) decide who may publish and subscribe"), std::string::npos) << log;
+  EXPECT_NE(log.find("allowlist(s) decide who may publish and subscribe"), std::string::npos)
+      << log;
 }
 
 TEST_F(ConfigCli, PoolFlagOverridesTheFilesPools) {
   std::string path = write("pools.toml", "[[pools]]\nsize = 256\ncount = 32\n");
   start_daemon({"--config", path, "--pool", "512x16"});
-  auto seg = shm::Segment::open(daemon_->segment_path().substr(std::string("/dev/shm").size()), false);
+  auto seg =
+      shm::Segment::open(daemon_->segment_path().substr(std::string("/dev/shm").size()), false);
   ASSERT_TRUE(seg) << seg.error().message;
   ASSERT_EQ(seg->pool().class_count(), 1U);
   EXPECT_EQ(seg->pool().stats(0).chunk_size, 512U);
@@ -126,12 +135,17 @@ TEST_F(ConfigCli, AllowlistsDecideWhoPublishesAndSubscribes) {
   // an entry that names our uid.
   const std::string me = std::to_string(::getuid());
   const std::string other = std::to_string(::getuid() + 4242);
-  std::string path = write("access.toml",
-                           "[[access.allow]]\nservice = \"*\"\nsubscribe_uids = [" + me + "]\n"
-                           "[[access.allow]]\nservice = \"md.*\"\npublish_uids = [" + other +
-                               "]\nsubscribe_uids = [" + me + "]\n"
-                           "[[access.allow]]\nservice = \"open\"\npublish_uids = [" + me + "]\n"
-                           "subscribe_uids = [" + me + "]\n");
+  std::string path =
+      write("access.toml", "[[access.allow]]\nservice = \"*\"\nsubscribe_uids = [" + me +
+                               "]\n"
+                               "[[access.allow]]\nservice = \"md.*\"\npublish_uids = [" +
+                               other + "]\nsubscribe_uids = [" + me +
+                               "]\n"
+                               "[[access.allow]]\nservice = \"open\"\npublish_uids = [" +
+                               me +
+                               "]\n"
+                               "subscribe_uids = [" +
+                               me + "]\n");
   start_daemon({"--config", path});
   RawClient c = RawClient::connect(daemon_->socket_path());
   ASSERT_TRUE(c.valid());
@@ -141,7 +155,8 @@ TEST_F(ConfigCli, AllowlistsDecideWhoPublishesAndSubscribes) {
   auto denied = c.create_publisher({"md.fx", "i", "e"});
   ASSERT_TRUE(denied);
   EXPECT_EQ(denied->code(), fb::ResultCode::PermissionDenied);
-  EXPECT_NE(denied->message().find("may not publish to service 'md.fx'"), std::string::npos) << denied->message();
+  EXPECT_NE(denied->message().find("may not publish to service 'md.fx'"), std::string::npos)
+      << denied->message();
   EXPECT_NE(denied->message().find("entry 'md.*'"), std::string::npos) << denied->message();
   EXPECT_EQ(c.create_subscriber({"md.fx", "i", "e"}, {})->code(), fb::ResultCode::Ok);
   EXPECT_EQ(c.create_publisher({"open", "i", "e"})->code(), fb::ResultCode::Ok);

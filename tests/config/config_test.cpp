@@ -1,8 +1,8 @@
 // The configuration parser: every error class names file:line:column and the key, "did you
 // mean", defaults and overrides, and the round trip to_toml -> parse -> the same config.
-#include <gtest/gtest.h>
-
 #include <string>
+
+#include <gtest/gtest.h>
 
 #include "config/config_file.hpp"
 #include "config/estimate.hpp"
@@ -147,7 +147,8 @@ TEST(ConfigParse, MissingKeysKeepTheBase) {
   auto c = parse_config("[router]\nworkers = 3\n", "partial.toml", base);
   ASSERT_TRUE(c) << c.error();
   EXPECT_EQ(c->registry.workers, 3U);
-  EXPECT_EQ(c->registry.limits.max_topics, 77U) << "a key the file leaves out keeps the base's value";
+  EXPECT_EQ(c->registry.limits.max_topics, 77U)
+      << "a key the file leaves out keeps the base's value";
   EXPECT_EQ(c->control.heartbeat_interval, daemon::kDefaultHeartbeatInterval);
   EXPECT_EQ(c->pools.classes.size(), default_config().pools.classes.size());
 }
@@ -161,15 +162,20 @@ TEST(ConfigParse, PoolsReplaceTheDefaults) {
 
 TEST(ConfigErrors, UnknownKeySuggestsTheNearest) {
   std::string e = error_of("[router]\nworkers = 1\nidel = \"spin\"\n");
-  EXPECT_NE(e.find("test.toml:3:1: router.idel: unknown key (did you mean 'idle'?)"), std::string::npos) << e;
+  EXPECT_NE(e.find("test.toml:3:1: router.idel: unknown key (did you mean 'idle'?)"),
+            std::string::npos)
+      << e;
   e = error_of("[limits]\nmax_topic = 5\n");
-  EXPECT_NE(e.find("test.toml:2:1: limits.max_topic: unknown key (did you mean 'max_topics'?)"), std::string::npos) << e;
+  EXPECT_NE(e.find("test.toml:2:1: limits.max_topic: unknown key (did you mean 'max_topics'?)"),
+            std::string::npos)
+      << e;
   e = error_of("[[pools]]\nsize = 64\ncuont = 3\n");
   EXPECT_NE(e.find("test.toml:3:1: pools.cuont"), std::string::npos) << e;
   EXPECT_NE(e.find("did you mean 'count'?"), std::string::npos) << e;
   e = error_of("[router]\nzzzzzz = 1\n");
   EXPECT_NE(e.find("test.toml:2:1: router.zzzzzz: unknown key"), std::string::npos) << e;
-  EXPECT_EQ(e.find("did you mean"), std::string::npos) << "no suggestion for a word far from every key: " << e;
+  EXPECT_EQ(e.find("did you mean"), std::string::npos)
+      << "no suggestion for a word far from every key: " << e;
 }
 
 TEST(ConfigErrors, UnknownSectionAndKeyInTheWrongSection) {
@@ -177,19 +183,27 @@ TEST(ConfigErrors, UnknownSectionAndKeyInTheWrongSection) {
   EXPECT_NE(e.find("test.toml:2:"), std::string::npos) << e;
   EXPECT_NE(e.find("routr: unknown section (did you mean 'router'?)"), std::string::npos) << e;
   e = error_of("[daemon]\ncpu = 1\n");
-  EXPECT_NE(e.find("test.toml:2:1: daemon.cpu: unknown key (it belongs in [reactor])"), std::string::npos) << e;
+  EXPECT_NE(e.find("test.toml:2:1: daemon.cpu: unknown key (it belongs in [reactor])"),
+            std::string::npos)
+      << e;
 }
 
 TEST(ConfigErrors, WrongTypes) {
   std::string e = error_of("[router]\nworkers = \"two\"\n");
-  EXPECT_NE(e.find("test.toml:2:1: router.workers: expected an integer, found a string"), std::string::npos) << e;
+  EXPECT_NE(e.find("test.toml:2:1: router.workers: expected an integer, found a string"),
+            std::string::npos)
+      << e;
   e = error_of("[memory]\nprefault = 1\n");
-  EXPECT_NE(e.find("test.toml:2:1: memory.prefault: expected true or false, found an integer"), std::string::npos) << e;
+  EXPECT_NE(e.find("test.toml:2:1: memory.prefault: expected true or false, found an integer"),
+            std::string::npos)
+      << e;
   e = error_of("[router]\ncpus = [0, \"1\"]\n");
   EXPECT_NE(e.find("test.toml:2:"), std::string::npos) << e;
   EXPECT_NE(e.find("router.cpus: expected integers, found a string"), std::string::npos) << e;
   e = error_of("router = 3\n");
-  EXPECT_NE(e.find("test.toml:1:1: router: expected a table [router], found an integer"), std::string::npos) << e;
+  EXPECT_NE(e.find("test.toml:1:1: router: expected a table [router], found an integer"),
+            std::string::npos)
+      << e;
   e = error_of("[pools]\nsize = 64\n");
   EXPECT_NE(e.find("test.toml:1:"), std::string::npos) << e;
   EXPECT_NE(e.find("pools: expected an array of tables ([[pools]])"), std::string::npos) << e;
@@ -197,29 +211,43 @@ TEST(ConfigErrors, WrongTypes) {
 
 TEST(ConfigErrors, OutOfRange) {
   std::string e = error_of("[heartbeat]\ninterval_ms = 5\n");
-  EXPECT_NE(e.find("test.toml:2:1: heartbeat.interval_ms: 5 is out of range 10..60000"), std::string::npos) << e;
+  EXPECT_NE(e.find("test.toml:2:1: heartbeat.interval_ms: 5 is out of range 10..60000"),
+            std::string::npos)
+      << e;
   e = error_of("[router]\nworkers = 0\n");
-  EXPECT_NE(e.find("test.toml:2:1: router.workers: 0 is out of range 1.." + std::to_string(router::kMaxWorkers)),
+  EXPECT_NE(e.find("test.toml:2:1: router.workers: 0 is out of range 1.." +
+                   std::to_string(router::kMaxWorkers)),
             std::string::npos)
       << e;
   e = error_of("[router]\nidle = \"busy\"\n");
-  EXPECT_NE(e.find("test.toml:2:1: router.idle: 'busy' is not one of spin, hybrid, park"), std::string::npos) << e;
+  EXPECT_NE(e.find("test.toml:2:1: router.idle: 'busy' is not one of spin, hybrid, park"),
+            std::string::npos)
+      << e;
   e = error_of("[router]\nspin_yield_us = 2000000\n");
-  EXPECT_NE(e.find("test.toml:2:1: router.spin_yield_us: 2000000 is out of range 0..1000000"), std::string::npos) << e;
+  EXPECT_NE(e.find("test.toml:2:1: router.spin_yield_us: 2000000 is out of range 0..1000000"),
+            std::string::npos)
+      << e;
   e = error_of("[router]\nrouted_topics = [\"md/*\", \"a*b\"]\n");
-  EXPECT_NE(e.find("router.routed_topics: 'a*b': '*' may only end a pattern"), std::string::npos) << e;
+  EXPECT_NE(e.find("router.routed_topics: 'a*b': '*' may only end a pattern"), std::string::npos)
+      << e;
   e = error_of("[router]\nrouted_topics = [\"a/b\"]\n");
-  EXPECT_NE(e.find("router.routed_topics: 'a/b': expected SERVICE/INSTANCE/EVENT"), std::string::npos) << e;
+  EXPECT_NE(e.find("router.routed_topics: 'a/b': expected SERVICE/INSTANCE/EVENT"),
+            std::string::npos)
+      << e;
   e = error_of("[router]\nrouted_topics = \"md/*\"\n");
   EXPECT_NE(e.find("router.routed_topics: expected an array of strings"), std::string::npos) << e;
   e = error_of("[reactor]\nsched_fifo_priority = 100\n");
-  EXPECT_NE(e.find("reactor.sched_fifo_priority: 100 is out of range 0..99"), std::string::npos) << e;
+  EXPECT_NE(e.find("reactor.sched_fifo_priority: 100 is out of range 0..99"), std::string::npos)
+      << e;
   e = error_of("[daemon]\ninstance = \"no/slash\"\n");
   EXPECT_NE(e.find("test.toml:2:1: daemon.instance: "), std::string::npos) << e;
   e = error_of("[daemon]\nruntime_dir = \"relative\"\n");
-  EXPECT_NE(e.find("daemon.runtime_dir: 'relative' is not an absolute path"), std::string::npos) << e;
+  EXPECT_NE(e.find("daemon.runtime_dir: 'relative' is not an absolute path"), std::string::npos)
+      << e;
   e = error_of("[access]\nmode = 0o060\n");
-  EXPECT_NE(e.find("test.toml:2:1: access.mode: must give the owner read and write"), std::string::npos) << e;
+  EXPECT_NE(e.find("test.toml:2:1: access.mode: must give the owner read and write"),
+            std::string::npos)
+      << e;
 }
 
 TEST(ConfigErrors, CpusThatDoNotExist) {
@@ -233,14 +261,17 @@ TEST(ConfigErrors, CpusThatDoNotExist) {
 
 TEST(ConfigErrors, RelationsPointAtTheKeyInTheFile) {
   std::string e = error_of("[heartbeat]\n\ninterval_ms = 5000\n");
-  EXPECT_NE(e.find("test.toml:3:1: heartbeat.interval_ms: heartbeat.timeout_ms (3000) must be longer"),
-            std::string::npos)
+  EXPECT_NE(
+      e.find("test.toml:3:1: heartbeat.interval_ms: heartbeat.timeout_ms (3000) must be longer"),
+      std::string::npos)
       << e;
   e = error_of("[subscribers]\nqueue_capacity = 500\n[limits]\nmax_queue_capacity = 100\n");
   EXPECT_NE(e.find("test.toml:2:1: subscribers.queue_capacity: "), std::string::npos) << e;
   EXPECT_NE(e.find("(500) exceeds limits.max_queue_capacity (100)"), std::string::npos) << e;
   e = error_of("[router]\nworkers = 3\ncpus = [0]\n");
-  EXPECT_NE(e.find("test.toml:2:1: router.workers: 3 disagrees with router.cpus"), std::string::npos) << e;
+  EXPECT_NE(e.find("test.toml:2:1: router.workers: 3 disagrees with router.cpus"),
+            std::string::npos)
+      << e;
   e = error_of("[[pools]]\nsize = 100\ncount = 1\n[[pools]]\nsize = 128\ncount = 1\n");
   EXPECT_NE(e.find("test.toml:1:"), std::string::npos) << e;
   EXPECT_NE(e.find(": pools: "), std::string::npos) << e;
@@ -251,14 +282,19 @@ TEST(ConfigErrors, RelationsPointAtTheKeyInTheFile) {
 
 TEST(ConfigErrors, AccessIsValidated) {
   std::string e = error_of("[access]\ngroup = \"no-such-group-zcp\"\n");
-  EXPECT_NE(e.find("test.toml:2:1: access.group: no group named 'no-such-group-zcp'"), std::string::npos) << e;
+  EXPECT_NE(e.find("test.toml:2:1: access.group: no group named 'no-such-group-zcp'"),
+            std::string::npos)
+      << e;
   e = error_of("[[access.allow]]\nservice = \"md*x\"\n");
-  EXPECT_NE(e.find("test.toml:2:1: access.allow.service: 'md*x': '*' may only end the name"), std::string::npos) << e;
+  EXPECT_NE(e.find("test.toml:2:1: access.allow.service: 'md*x': '*' may only end the name"),
+            std::string::npos)
+      << e;
   e = error_of("[[access.allow]]\npublish_uids = [1]\n");
   EXPECT_NE(e.find("test.toml:1:1: access.allow.service: missing"), std::string::npos) << e;
   e = error_of("[[access.allow]]\nservice = \"md\"\npublish_uid = [1]\n");
-  EXPECT_NE(e.find("test.toml:3:1: access.allow.publish_uid: unknown key (did you mean 'publish_uids'?)"),
-            std::string::npos)
+  EXPECT_NE(
+      e.find("test.toml:3:1: access.allow.publish_uid: unknown key (did you mean 'publish_uids'?)"),
+      std::string::npos)
       << e;
   auto ok = parse_config("[access]\ngroup = \"root\"\n", "test.toml");
   ASSERT_TRUE(ok) << ok.error();
@@ -307,7 +343,8 @@ TEST(ConfigEstimate, SegmentAndWorstCase) {
   EXPECT_EQ(e->classes[0].stalled_subscribers, (16384U - 1536U) / 272U);
   EXPECT_EQ(e->subscriber_arena_bytes, 32768U + 16384U)
       << "buddy blocks: 256 x 64 B + header, (272 + 1024) x 12 B + header";
-  EXPECT_EQ(e->publisher_arena_bytes, 32768U + 16384U) << "buddy blocks: 512 x 32 B + header, 1024 x 12 B + header";
+  EXPECT_EQ(e->publisher_arena_bytes, 32768U + 16384U)
+      << "buddy blocks: 512 x 32 B + header, 1024 x 12 B + header";
   std::string text = describe(*e, c);
   EXPECT_NE(text.find("chunk pool"), std::string::npos) << text;
   EXPECT_NE(text.find("worst case per topic"), std::string::npos) << text;

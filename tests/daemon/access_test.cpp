@@ -1,15 +1,15 @@
 // AccessPolicy: which [[access.allow]] entry decides for a service, and what it allows.
-#include <gtest/gtest.h>
-
 #include "daemon/access.hpp"
+
+#include <gtest/gtest.h>
 
 namespace zcp::daemon {
 namespace {
 
 AccessPolicy policy() {
   return AccessPolicy({
-      {"*", {}, {}, {}, {50}},            // everything not listed: nobody publishes, gid 50 reads
-      {"md.*", {1001}, {}, {}, {2000}},   // market data: uid 1001 publishes, gid 2000 reads
+      {"*", {}, {}, {}, {50}},           // everything not listed: nobody publishes, gid 50 reads
+      {"md.*", {1001}, {}, {}, {2000}},  // market data: uid 1001 publishes, gid 2000 reads
       {"md.bonds", {1002}, {}, {1002}, {}},  // an exact name beats the prefix
   });
 }
@@ -35,11 +35,14 @@ TEST(AccessPolicy, UidsAndGidsPerRole) {
   AccessPolicy p = policy();
   EXPECT_TRUE(p.allows(AccessRole::kPublish, "md.fx", 1001, 7));
   EXPECT_FALSE(p.allows(AccessRole::kPublish, "md.fx", 1002, 7));
-  EXPECT_FALSE(p.allows(AccessRole::kSubscribe, "md.fx", 1001, 7)) << "publishing does not imply reading";
+  EXPECT_FALSE(p.allows(AccessRole::kSubscribe, "md.fx", 1001, 7))
+      << "publishing does not imply reading";
   EXPECT_TRUE(p.allows(AccessRole::kSubscribe, "md.fx", 5, 2000));
   EXPECT_TRUE(p.allows(AccessRole::kPublish, "md.bonds", 1002, 7));
-  EXPECT_FALSE(p.allows(AccessRole::kPublish, "md.bonds", 1001, 7)) << "the exact entry overrides md.*";
-  EXPECT_FALSE(p.allows(AccessRole::kPublish, "robot", 0, 0)) << "empty lists: nobody, root included";
+  EXPECT_FALSE(p.allows(AccessRole::kPublish, "md.bonds", 1001, 7))
+      << "the exact entry overrides md.*";
+  EXPECT_FALSE(p.allows(AccessRole::kPublish, "robot", 0, 0))
+      << "empty lists: nobody, root included";
   EXPECT_TRUE(p.allows(AccessRole::kSubscribe, "robot", 9, 50));
 }
 

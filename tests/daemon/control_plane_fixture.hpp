@@ -12,10 +12,9 @@
 #include <vector>
 
 #include <fcntl.h>
-#include <unistd.h>
-
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include "daemon/control_plane.hpp"
 #include "daemon/eventfd.hpp"
@@ -131,14 +130,15 @@ class ControlPlaneTest : public ::testing::Test {
     queues_ = std::make_unique<shm::QueueAllocator>(arena->offset, arena->size);
     // A real router whose workers are stepped by the fixture (settle()), never threaded.
     if (!notify_.valid()) notify_ = std::move(*make_eventfd("test router notify"));
-    auto router = router::Router::create(segment_.pool(),
-                                         std::vector<router::WorkerOptions>(opt.registry.workers),
-                                         notify_.get());
+    auto router = router::Router::create(
+        segment_.pool(), std::vector<router::WorkerOptions>(opt.registry.workers), notify_.get());
     ASSERT_TRUE(router) << router.error();
     router_ = std::move(*router);
-    for (std::size_t i = 0; i < router_->worker_count(); ++i) doorbell_fds_.push_back(router_->doorbell(i));
-    registry_ = std::make_unique<Registry>(segment_.heartbeats(), *queues_, segment_.base(),
-                                           segment_.size(), *router_, opt.registry, segment_.stats());
+    for (std::size_t i = 0; i < router_->worker_count(); ++i)
+      doorbell_fds_.push_back(router_->doorbell(i));
+    registry_ =
+        std::make_unique<Registry>(segment_.heartbeats(), *queues_, segment_.base(),
+                                   segment_.size(), *router_, opt.registry, segment_.stats());
     SegmentGrant grant{segment_.fd(), segment_.name(), segment_.size(), shm::kLayoutVersion};
     control_ = std::make_unique<ControlPlane>(*registry_, *router_, host_, opt.control, grant);
   }
@@ -146,7 +146,8 @@ class ControlPlaneTest : public ::testing::Test {
   // One pass of every router worker, then the reactor's handling of their acknowledgements:
   // what the daemon's threads do on their own, done here in step with the test.
   void settle() {
-    for (std::size_t i = 0; i < router_->worker_count(); ++i) router_->worker(i).do_work(0);
+    for (std::size_t i = 0; i < router_->worker_count(); ++i)
+      router_->worker(i).do_work(0);
     control_->router_notified();
   }
 
@@ -169,7 +170,8 @@ class ControlPlaneTest : public ::testing::Test {
     settle();
     if (a.reply.bytes.empty()) {  // held until the router applied its command: sent by settle()
       for (std::size_t i = sent_before; i < host_.sent.size(); ++i) {
-        auto d = protocol::decode_response(host_.sent[i].second.bytes, host_.sent[i].second.bytes.size());
+        auto d = protocol::decode_response(host_.sent[i].second.bytes,
+                                           host_.sent[i].second.bytes.size());
         const bool notice = d && (*d)->request_id() == 0;  // WakeFds and the like, not a reply
         if (host_.sent[i].first == conn(c) && !notice) a.reply = host_.sent[i].second;
       }

@@ -25,7 +25,8 @@ TEST_F(Handlers, HelloVersionMismatchNamesBothVersionsAndCloses) {
   Answer a = hello(1, 7);
   EXPECT_EQ(a.code(), fb::ResultCode::VersionMismatch);
   EXPECT_NE(a.message().find("version 7"), std::string::npos) << a.message();
-  EXPECT_NE(a.message().find("version " + std::to_string(protocol::kProtocolVersion)), std::string::npos)
+  EXPECT_NE(a.message().find("version " + std::to_string(protocol::kProtocolVersion)),
+            std::string::npos)
       << a.message();
   EXPECT_TRUE(a.reply.close_after);
   EXPECT_EQ(count(DaemonCounter::kRejectedVersionMismatch), 1u);
@@ -33,10 +34,12 @@ TEST_F(Handlers, HelloVersionMismatchNamesBothVersionsAndCloses) {
 
 TEST_F(Handlers, FrameOfAnotherVersionIsRefusedThenClosed) {
   auto frame = *protocol::encode_hello(1, "future");
-  frame[4] = protocol::kProtocolVersion + 1;  // the next header version (the CRC covers only the payload)
+  frame[4] =
+      protocol::kProtocolVersion + 1;  // the next header version (the CRC covers only the payload)
   Answer a = raw(1, frame);
   EXPECT_EQ(a.code(), fb::ResultCode::VersionMismatch);
-  EXPECT_NE(a.message().find("version " + std::to_string(protocol::kProtocolVersion + 1)), std::string::npos)
+  EXPECT_NE(a.message().find("version " + std::to_string(protocol::kProtocolVersion + 1)),
+            std::string::npos)
       << a.message();
   EXPECT_TRUE(a.reply.close_after);
   EXPECT_EQ(count(DaemonCounter::kRejectedVersionMismatch), 1u);
@@ -128,7 +131,8 @@ TEST_F(Handlers, PublisherGetsARingAndTheLeastLoadedWorkersDoorbell) {
   // The reply waited for the router (a duplicate went with it): the same eventfd, which a count
   // written through the worker's descriptor shows.
   std::uint64_t seven = 7;
-  ASSERT_EQ(::write(doorbell_fds_[pa->worker()], &seven, sizeof(seven)), static_cast<ssize_t>(sizeof(seven)));
+  ASSERT_EQ(::write(doorbell_fds_[pa->worker()], &seven, sizeof(seven)),
+            static_cast<ssize_t>(sizeof(seven)));
   std::uint64_t got = 0;
   ASSERT_EQ(::read(a.reply.fds[0], &got, sizeof(got)), static_cast<ssize_t>(sizeof(got)));
   EXPECT_GE(got, 7u);
@@ -175,17 +179,21 @@ TEST_F(Handlers, SubscriberReplyAndPeerCountWaitForTheRouter) {
   registered(2, "sub");
   const PublisherRecord* pub = registry_->publisher(publisher_id(create_publisher(1, topic("w"))));
   ASSERT_NE(pub, nullptr);
-  auto peers = [&] { return shm::atomic_load(pub->port->in.header()->peers, std::memory_order_relaxed); };
+  auto peers = [&] {
+    return shm::atomic_load(pub->port->in.header()->peers, std::memory_order_relaxed);
+  };
   EXPECT_EQ(peers(), 0u);
 
   auto frame = protocol::encode_create_subscriber(next_id(), topic("w"), {});
   ASSERT_TRUE(frame);
-  Reply held = control_->handle(conn(2), peer(2), std::as_bytes(std::span(*frame)), frame->size(), now_);
+  Reply held =
+      control_->handle(conn(2), peer(2), std::as_bytes(std::span(*frame)), frame->size(), now_);
   EXPECT_TRUE(held.bytes.empty()) << "the reply went out before the workers applied the command";
   EXPECT_EQ(control_->held_replies(), 1u);
   EXPECT_EQ(peers(), 0u) << "counted before the workers deliver to it";
   auto sent_to_sub = [&] {
-    return std::count_if(host_.sent.begin(), host_.sent.end(), [&](const auto& s) { return s.first == conn(2); });
+    return std::count_if(host_.sent.begin(), host_.sent.end(),
+                         [&](const auto& s) { return s.first == conn(2); });
   };
   EXPECT_EQ(sent_to_sub(), 0);
 
@@ -197,7 +205,8 @@ TEST_F(Handlers, SubscriberReplyAndPeerCountWaitForTheRouter) {
 
   settle();
   ASSERT_EQ(sent_to_sub(), 1);
-  auto it = std::find_if(host_.sent.begin(), host_.sent.end(), [&](const auto& s) { return s.first == conn(2); });
+  auto it = std::find_if(host_.sent.begin(), host_.sent.end(),
+                         [&](const auto& s) { return s.first == conn(2); });
   auto r = protocol::decode_response(it->second.bytes, it->second.bytes.size());
   ASSERT_TRUE(r);
   EXPECT_EQ((*r)->code(), fb::ResultCode::Ok);
@@ -216,9 +225,9 @@ TEST_F(Handlers, PublishingProcessesGetAndLoseTheSubscribersEventfds) {
     for (const auto& [to, reply] : host_.sent) {
       auto d = protocol::decode_response(reply.bytes, reply.bytes.size());
       if (to != conn(c) || !d || (*d)->request_id() != 0 || (*d)->body_type() != type) continue;
-      const flatbuffers::Vector<std::uint32_t>* ids = type == fb::ResponseBody::WakeFds
-                                                          ? (*d)->body_as_WakeFds()->subscriber_ids()
-                                                          : (*d)->body_as_WakeFdsRevoked()->subscriber_ids();
+      const flatbuffers::Vector<std::uint32_t>* ids =
+          type == fb::ResponseBody::WakeFds ? (*d)->body_as_WakeFds()->subscriber_ids()
+                                            : (*d)->body_as_WakeFdsRevoked()->subscriber_ids();
       out.emplace_back(ids->begin(), ids->end());
       if (type == fb::ResponseBody::WakeFds) {
         EXPECT_EQ(reply.fds.size(), ids->size());
@@ -234,7 +243,8 @@ TEST_F(Handlers, PublishingProcessesGetAndLoseTheSubscribersEventfds) {
   publisher_id(create_publisher(1, topic("w")));
   EXPECT_EQ(notices(1, fb::ResponseBody::WakeFds), (Ids{{s1}}));
   publisher_id(create_publisher(1, topic("w")));  // a second publisher of the same process
-  EXPECT_EQ(notices(1, fb::ResponseBody::WakeFds), (Ids{{s1}})) << "one eventfd per subscriber and process";
+  EXPECT_EQ(notices(1, fb::ResponseBody::WakeFds), (Ids{{s1}}))
+      << "one eventfd per subscriber and process";
   const std::uint32_t s2 = subscriber_id(create_subscriber(2, topic("w")));
   EXPECT_EQ(notices(1, fb::ResponseBody::WakeFds), (Ids{{s1}, {s2}}));
   EXPECT_EQ(registry_->process(pub_slot)->wake_fds, (std::vector<std::uint32_t>{s1, s2}));
@@ -299,7 +309,8 @@ TEST_F(Handlers, HeldReplyOfAClosedConnectionIsDropped) {
   registered(2, "sub");
   auto frame = protocol::encode_create_subscriber(next_id(), topic("c"), {});
   ASSERT_TRUE(frame);
-  Reply held = control_->handle(conn(2), peer(2), std::as_bytes(std::span(*frame)), frame->size(), now_);
+  Reply held =
+      control_->handle(conn(2), peer(2), std::as_bytes(std::span(*frame)), frame->size(), now_);
   EXPECT_TRUE(held.bytes.empty());
   control_->closed(conn(2), reactor::CloseReason::kPeerClosed);
   EXPECT_EQ(control_->held_replies(), 0u);
@@ -408,7 +419,8 @@ TEST_F(Handlers, ShuttingDownRefusesNewWork) {
   EXPECT_EQ(register_process(2, "q").code(), fb::ResultCode::ShuttingDown);
   control_->remove_all();
   EXPECT_EQ(registry_->process_count(), 0u);
-  EXPECT_EQ(count(DaemonCounter::kDeathsHangUp) + count(DaemonCounter::kUnregistrations), 0u);  // not deaths
+  EXPECT_EQ(count(DaemonCounter::kDeathsHangUp) + count(DaemonCounter::kUnregistrations),
+            0u);  // not deaths
   expect_consistent();
 }
 

@@ -50,7 +50,8 @@ TEST(Counters, SummaryListsEveryCounter) {
   std::string s = c.summary();
   EXPECT_NE(s.find("registrations=3"), std::string::npos) << s;
   for (std::size_t i = 0; i < kDaemonCounterCount; ++i) {
-    EXPECT_NE(s.find(std::string(to_string(static_cast<DaemonCounter>(i))) + "="), std::string::npos);
+    EXPECT_NE(s.find(std::string(to_string(static_cast<DaemonCounter>(i))) + "="),
+              std::string::npos);
   }
 }
 

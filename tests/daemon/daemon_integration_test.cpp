@@ -121,7 +121,8 @@ TEST_F(DaemonIntegration, EveryRegistrationGetsASlotOfItsOwn) {
     ASSERT_EQ(r->code(), fb::ResultCode::Ok) << r->message();
     const fb::RegisterProcessReply* body = r->response()->body_as_RegisterProcessReply();
     ASSERT_NE(body, nullptr);
-    EXPECT_TRUE(slots.insert(body->slot()).second) << name << " got slot " << body->slot() << " again";
+    EXPECT_TRUE(slots.insert(body->slot()).second)
+        << name << " got slot " << body->slot() << " again";
     slot_of[name] = body->slot();
   }
   RawClient observer = RawClient::connect(daemon_->socket_path());
@@ -286,7 +287,8 @@ std::string removal_cause(const std::string& log, const std::string& name) {
   for (std::size_t at = log.find("process '" + name + "' (pid "); at != std::string::npos;
        at = log.find("process '" + name + "' (pid ", at + 1)) {
     const std::size_t eol = log.find('\n', at);
-    const std::string line = log.substr(at, eol == std::string::npos ? std::string::npos : eol - at);
+    const std::string line =
+        log.substr(at, eol == std::string::npos ? std::string::npos : eol - at);
     const std::size_t cause = line.find(marker);
     if (cause == std::string::npos) continue;
     return line.substr(cause + marker.size(), line.find(';', cause) - cause - marker.size());
@@ -296,7 +298,8 @@ std::string removal_cause(const std::string& log, const std::string& name) {
 
 TEST_F(DaemonIntegration, StoppedMonitoredClientIsRemovedAfterHeartbeatTimeout) {
   constexpr auto kTimeout = 500ms;
-  start_daemon({"--heartbeat-ms", "50", "--heartbeat-timeout-ms", std::to_string(kTimeout.count())});
+  start_daemon(
+      {"--heartbeat-ms", "50", "--heartbeat-timeout-ms", std::to_string(kTimeout.count())});
   const std::string path = daemon_->socket_path();
   Pipe ready;
   zcp::test::Child sleeper([&] {
@@ -359,7 +362,8 @@ TEST_F(DaemonIntegration, StoppedMonitoredClientIsRemovedAfterHeartbeatTimeout) 
   // Not before its timeout, by the clock the daemon judges with (CLOCK_MONOTONIC, as the
   // slot's stamps): the slot's last touch, which the stopped client can no longer move, lies
   // more than the timeout before the moment we saw it gone.
-  auto seg = shm::Segment::open(daemon_->segment_path().substr(std::string("/dev/shm").size()), false);
+  auto seg =
+      shm::Segment::open(daemon_->segment_path().substr(std::string("/dev/shm").size()), false);
   ASSERT_TRUE(seg) << seg.error().message;
   const std::uint64_t last_touch =
       shm::atomic_load(seg->heartbeats().slot(slot).last_heartbeat_ns, std::memory_order_relaxed);
@@ -478,7 +482,8 @@ TEST_F(DaemonIntegration, BadCommandLineIsExitCode2) {
 
 TEST_F(DaemonIntegration, PoolFlagSetsTheSegmentsSizeClasses) {
   start_daemon({"--pool", "8192x64", "--pool", "100x16"});
-  auto seg = shm::Segment::open(daemon_->segment_path().substr(std::string("/dev/shm").size()), false);
+  auto seg =
+      shm::Segment::open(daemon_->segment_path().substr(std::string("/dev/shm").size()), false);
   ASSERT_TRUE(seg) << seg.error().message;
   ASSERT_EQ(seg->pool().class_count(), 2U);
   EXPECT_EQ(seg->pool().stats(0).chunk_size, 128U) << "sorted, and rounded up to 64 bytes";

@@ -69,7 +69,8 @@ TEST_F(Deaths, HangUpRemovesAtOnceAndQuarantinesItsMemoryUntilTheExit) {
   EXPECT_EQ(control_->quarantined(), 1u);
   EXPECT_EQ(count(DaemonCounter::kQuarantined), 1u);
   settle();
-  EXPECT_EQ(queues_->stats().allocations, arena_before) << "freed while the process may still write it";
+  EXPECT_EQ(queues_->stats().allocations, arena_before)
+      << "freed while the process may still write it";
   expect_consistent();
   // Its exit: the same death (no second count), and its memory goes.
   control_->process_exited(host_.watches[0].handle);
@@ -94,8 +95,10 @@ TEST_F(Deaths, AHungDirectPublisherKeepsGuardingUntilItExitsAndItsClaimsAreRepai
   ASSERT_NE(pub->port->route_table, 0u) << "topics are direct by default";
   // The publisher is in the middle of a push with its table's version: its guard is busy, and
   // it has claimed a position in s_keep's queue (tail) without publishing it.
-  const auto* table = reinterpret_cast<const shm::RouteTable*>(segment_.base() + pub->port->route_table);
-  shm::atomic_store(pub->port->in.header()->direct_guard, shm::guard_busy(table->version), std::memory_order_seq_cst);
+  const auto* table =
+      reinterpret_cast<const shm::RouteTable*>(segment_.base() + pub->port->route_table);
+  shm::atomic_store(pub->port->in.header()->direct_guard, shm::guard_busy(table->version),
+                    std::memory_order_seq_cst);
   shm::RingHeader* keep_q = registry_->subscriber(s_keep)->port->queue.header();
   keep_q->tail += 1;
   (void)pub_slot;
@@ -111,9 +114,10 @@ TEST_F(Deaths, AHungDirectPublisherKeepsGuardingUntilItExitsAndItsClaimsAreRepai
   expect_consistent();
 
   control_->process_exited(host_.watches[0].handle);
-  EXPECT_EQ(count(DaemonCounter::kAbandonedClaims), 1u) << "its claim in the live subscriber's queue";
-  auto q = shm::MpmcRing<shm::MessageHeader>::attach(segment_.base(), segment_.size(),
-                                                     registry_->subscriber(s_keep)->port->queue_desc);
+  EXPECT_EQ(count(DaemonCounter::kAbandonedClaims), 1u)
+      << "its claim in the live subscriber's queue";
+  auto q = shm::MpmcRing<shm::MessageHeader>::attach(
+      segment_.base(), segment_.size(), registry_->subscriber(s_keep)->port->queue_desc);
   ASSERT_TRUE(q);
   shm::MessageHeader m{};
   EXPECT_FALSE(q->try_pop(m)) << "nothing was published there";

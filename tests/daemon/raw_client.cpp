@@ -91,7 +91,8 @@ std::optional<Received> RawClient::request(const protocol::EncodeResult& frame) 
     // WakeFds and WakeFdsRevoked notices may come before a reply: keep them aside.
     const fb::Response* resp = r ? r->response() : nullptr;
     if (resp == nullptr || resp->request_id() != 0 ||
-        (resp->body_type() != fb::ResponseBody::WakeFds && resp->body_type() != fb::ResponseBody::WakeFdsRevoked)) {
+        (resp->body_type() != fb::ResponseBody::WakeFds &&
+         resp->body_type() != fb::ResponseBody::WakeFdsRevoked)) {
       return r;
     }
     notices_.push_back(std::move(*r));

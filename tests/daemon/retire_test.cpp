@@ -28,9 +28,11 @@ TEST_F(Retirement, PortsWaitForEveryWorkerThenFreeInOrder) {
   ASSERT_TRUE(pub && sub);
   const std::uint32_t pub_id = (*pub)->id;
   const std::uint32_t sub_id = (*sub)->id;
-  for (std::size_t i = 0; i < router_->worker_count(); ++i) router_->worker(i).do_work(0);
+  for (std::size_t i = 0; i < router_->worker_count(); ++i)
+    router_->worker(i).do_work(0);
   const std::size_t free_before = segment_.pool().stats(0).free;
-  EXPECT_LT(free_before, segment_.pool().stats(0).total) << "the publisher's loan ring holds chunks";
+  EXPECT_LT(free_before, segment_.pool().stats(0).total)
+      << "the publisher's loan ring holds chunks";
 
   ASSERT_TRUE(registry_->remove_publisher(slot, pub_id));
   const std::uint64_t e1 = registry_->epoch();
@@ -81,8 +83,8 @@ class DirectRetirement : public ControlPlaneTest {
     build(o);
   }
   const shm::RouteTable& table(std::uint32_t pub_id) {
-    return *reinterpret_cast<const shm::RouteTable*>(segment_.base() +
-                                                      registry_->publisher(pub_id)->port->route_table);
+    return *reinterpret_cast<const shm::RouteTable*>(
+        segment_.base() + registry_->publisher(pub_id)->port->route_table);
   }
   std::uint64_t& guard(std::uint32_t pub_id) {
     return registry_->publisher(pub_id)->port->in.header()->direct_guard;
@@ -106,7 +108,8 @@ TEST_F(DirectRetirement, RouteTablesFollowSubscribersAndGuardsHoldRemovedQueues)
   const std::uint32_t s1_id = (*s1)->id;
   const std::uint32_t s2_id = (*s2)->id;
   ASSERT_NE((*pub)->port->route_table, 0U);
-  EXPECT_EQ((*pub)->port->in.header()->route_table, (*pub)->port->route_table) << "the client finds it there";
+  EXPECT_EQ((*pub)->port->in.header()->route_table, (*pub)->port->route_table)
+      << "the client finds it there";
   // Subscribers are listed once every worker applied their Add: not yet.
   const std::uint32_t slot1 = registry_->subscriber(s1_id)->port->route_slot;
   const std::uint32_t slot2 = registry_->subscriber(s2_id)->port->route_slot;
@@ -119,7 +122,8 @@ TEST_F(DirectRetirement, RouteTablesFollowSubscribersAndGuardsHoldRemovedQueues)
   // Now both: s1 before the table was made, s2 after (written into it).
   EXPECT_EQ(table(pub_id).entries[slot1].subscriber_id, s1_id);
   EXPECT_EQ(table(pub_id).entries[slot2].subscriber_id, s2_id);
-  EXPECT_EQ(table(pub_id).entries[slot2].queue.offset, registry_->subscriber(s2_id)->port->queue_desc.offset);
+  EXPECT_EQ(table(pub_id).entries[slot2].queue.offset,
+            registry_->subscriber(s2_id)->port->queue_desc.offset);
   const std::uint32_t v_before = table(pub_id).version;
   EXPECT_EQ(v_before % 2, 0U) << "even: not mid-write";
   expect_consistent();

@@ -73,7 +73,8 @@ TEST_F(SeedDefect, NoDeadlockOnHeartbeatCleanup) {
   EXPECT_EQ(registry_->process_count(), 0u);
   EXPECT_EQ(registry_->topic_count(), 0u);
   // Timed out and hung up, they may still run: their memory waits for their exits.
-  for (const auto& w : host_.watches) control_->process_exited(w.handle);
+  for (const auto& w : host_.watches)
+    control_->process_exited(w.handle);
   EXPECT_EQ(control_->quarantined(), 0u);
   settle();  // let the router acknowledge the removals, then reclaim
   EXPECT_EQ(queues_->stats().allocations, 0u);

@@ -59,7 +59,8 @@ TEST_F(StatsIntegration, ToolsSeeTheDaemonAndAKilledClientsSlotsTurnFree) {
       if (!p || p->code() != fb::ResultCode::Ok || !s || s->code() != fb::ResultCode::Ok) return 3;
     }
     ready->store(1);
-    for (;;) ::pause();
+    for (;;)
+      ::pause();
   });
   ASSERT_TRUE(wait_until([&] { return ready->load() == 1; }, 10s));
 
@@ -76,7 +77,8 @@ TEST_F(StatsIntegration, ToolsSeeTheDaemonAndAKilledClientsSlotsTurnFree) {
   for (std::uint32_t w = 0; w < 2; ++w) {
     EXPECT_EQ(st.worker(w)->id, w);
     EXPECT_EQ(st.worker(w)->cpu, -1);
-    EXPECT_TRUE(wait_until([&] { return read_counter(st.worker(w)->started_monotonic_ns) != 0; }, 5s));
+    EXPECT_TRUE(
+        wait_until([&] { return read_counter(st.worker(w)->started_monotonic_ns) != 0; }, 5s));
     // The workers apply the commands on their own threads, after the replies went out.
     EXPECT_TRUE(wait_until([&] { return read_counter(st.worker(w)->commands) >= 4; }, 5s))
         << "every worker gets every command";
@@ -107,7 +109,9 @@ TEST_F(StatsIntegration, ToolsSeeTheDaemonAndAKilledClientsSlotsTurnFree) {
     EXPECT_EQ(t.subscribers, 1u);
   }
   EXPECT_EQ(topics, 2u);
-  auto counter = [&](DaemonCounter c) { return read_counter(st.daemon_counters()[static_cast<std::size_t>(c)]); };
+  auto counter = [&](DaemonCounter c) {
+    return read_counter(st.daemon_counters()[static_cast<std::size_t>(c)]);
+  };
   EXPECT_EQ(counter(DaemonCounter::kRegistrations), 1u);
   EXPECT_EQ(counter(DaemonCounter::kPublishersCreated), 2u);
 
@@ -116,7 +120,8 @@ TEST_F(StatsIntegration, ToolsSeeTheDaemonAndAKilledClientsSlotsTurnFree) {
   EXPECT_TRUE(wait_until([&] { return copy(st.process(proc)).state == kFree; }, 5s));
   EXPECT_EQ(live_with_pid<shm::PublisherStats>(h.publisher_slots, pubs, victim.pid()), 0u);
   EXPECT_EQ(live_with_pid<shm::SubscriberStats>(h.subscriber_slots, subs, victim.pid()), 0u);
-  for (std::uint32_t i = 0; i < h.topic_slots; ++i) EXPECT_EQ(copy(st.topic(i)).state, kFree);
+  for (std::uint32_t i = 0; i < h.topic_slots; ++i)
+    EXPECT_EQ(copy(st.topic(i)).state, kFree);
   // The reactor counts the death right after it freed the descriptors: wait for it too.
   EXPECT_TRUE(wait_until([&] { return counter(DaemonCounter::kPublishersDestroyed) == 2; }, 5s));
   EXPECT_EQ(counter(DaemonCounter::kDeathsExited) + counter(DaemonCounter::kDeathsHangUp), 1u);

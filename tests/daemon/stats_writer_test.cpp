@@ -104,7 +104,8 @@ TEST_F(StatsFixture, EverySlotTurnsFreeWhenTheProcessDies) {
   const std::uint32_t slot = registered(1, "victim", true);
   const std::uint32_t pub = publisher_id(create_publisher(1, topic("a")));
   const std::uint32_t sub = subscriber_id(create_subscriber(1, topic("b")));
-  const std::uint32_t ps = pub_slot(pub), ss = sub_slot(sub), ta = topic_slot("a"), tb = topic_slot("b");
+  const std::uint32_t ps = pub_slot(pub), ss = sub_slot(sub), ta = topic_slot("a"),
+                      tb = topic_slot("b");
   advance(std::chrono::seconds(10));  // past the heartbeat timeout
   control_->tick(now_);
   settle();
@@ -126,10 +127,12 @@ TEST_F(StatsFixture, ASlotIsReusedOnlyAfterTheRouterLetGoAndStartsAtZero) {
   // Destroy without letting the workers run: the old port may still count into the slot.
   auto frame = protocol::encode_destroy_publisher(next_id(), first);
   ASSERT_TRUE(frame);
-  Reply r = control_->handle(conn(1), peer(1), std::as_bytes(std::span(*frame)), frame->size(), now_);
+  Reply r =
+      control_->handle(conn(1), peer(1), std::as_bytes(std::span(*frame)), frame->size(), now_);
   (void)r;
   EXPECT_EQ(registry_->retired_pending(), 1u);
-  const std::uint32_t second = publisher_id(ask(1, protocol::encode_create_publisher(next_id(), topic("x"), {})));
+  const std::uint32_t second =
+      publisher_id(ask(1, protocol::encode_create_publisher(next_id(), topic("x"), {})));
   EXPECT_NE(pub_slot(second), slot) << "taken while a worker could still write it";
   settle();
   EXPECT_EQ(registry_->retired_pending(), 0u);
@@ -161,8 +164,12 @@ TEST_F(StatsFixture, DaemonWidePublisherAndSubscriberLimits) {
   EXPECT_EQ(count(DaemonCounter::kLimitSubscribersTotal), 1u);
   // The counters a tool reads are the same words.
   EXPECT_EQ(stats().daemon_counter_count(), kDaemonCounterCount);
-  EXPECT_EQ(shm::read_counter(stats().daemon_counters()[static_cast<std::size_t>(DaemonCounter::kLimitPublishersTotal)]), 1u);
-  EXPECT_EQ(shm::read_counter(stats().daemon_counters()[static_cast<std::size_t>(DaemonCounter::kRegistrations)]), 2u);
+  EXPECT_EQ(shm::read_counter(stats().daemon_counters()[static_cast<std::size_t>(
+                DaemonCounter::kLimitPublishersTotal)]),
+            1u);
+  EXPECT_EQ(shm::read_counter(
+                stats().daemon_counters()[static_cast<std::size_t>(DaemonCounter::kRegistrations)]),
+            2u);
   // Room again once one goes.
   unregister(1);
   EXPECT_EQ(create_publisher(2, topic("t3")).code(), fb::ResultCode::Ok);
@@ -199,13 +206,15 @@ TEST_F(StatsFixture, PoolNearExhaustionWarnsOnceUntilItRecovers) {
   const std::uint32_t total = segment_.pool().stats(0).total;
   control_->tick(now_);
   EXPECT_EQ(count(DaemonCounter::kPoolLowWarnings), 0u);
-  for (std::uint32_t i = 0; i < total - total / 20; ++i) ASSERT_TRUE(ledger.lend(held, 0));
+  for (std::uint32_t i = 0; i < total - total / 20; ++i)
+    ASSERT_TRUE(ledger.lend(held, 0));
   control_->tick(now_);
   control_->tick(now_);
   EXPECT_EQ(count(DaemonCounter::kPoolLowWarnings), 1u) << "once per episode";
   ledger.reclaim(held);
   control_->tick(now_);
-  for (std::uint32_t i = 0; i < total - total / 20; ++i) ASSERT_TRUE(ledger.lend(held, 0));
+  for (std::uint32_t i = 0; i < total - total / 20; ++i)
+    ASSERT_TRUE(ledger.lend(held, 0));
   control_->tick(now_);
   EXPECT_EQ(count(DaemonCounter::kPoolLowWarnings), 2u) << "a new episode after the recovery";
   ledger.reclaim(held);

@@ -8,14 +8,14 @@
 //  - once every client is gone, every pool class is back to free == total, exactly;
 //  - where the router can tell (a reference it never lent, an impossible index), the client
 //    was disconnected and the fault counted.
-#include <sys/mman.h>
-#include <sys/socket.h>
-
 #include <atomic>
-#include <optional>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <thread>
+
+#include <sys/mman.h>
+#include <sys/socket.h>
 
 #include <zcp/zcp.hpp>
 
@@ -41,7 +41,8 @@ class GoodStream {
       return;
     }
     rt_ = std::move(*rt);
-    auto sub = Subscriber<>::create(*rt_, "good/s/e", {.queue_capacity = 64, .policy = QueuePolicy::kBlockPublisher});
+    auto sub = Subscriber<>::create(*rt_, "good/s/e",
+                                    {.queue_capacity = 64, .policy = QueuePolicy::kBlockPublisher});
     auto pub = Publisher<>::create(*rt_, "good/s/e", {.max_payload = 64});
     if (!sub || !pub) {
       error_ = "create failed";
@@ -136,7 +137,8 @@ class StandIn {
       cm->cmsg_len = CMSG_LEN(sizeof(int));
       std::memcpy(CMSG_DATA(cm), &fd, sizeof(int));
       if (::sendmsg(theirs.get(), &msg, 0) != 1) return 3;
-      for (;;) ::pause();  // until killed
+      for (;;)
+        ::pause();  // until killed
     });
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
     char byte = 0;
@@ -190,7 +192,8 @@ class CorruptClient : public DaemonTest {
     return *reinterpret_cast<shm::RingHeader*>(seg_.base() + d->offset());
   }
   std::byte* slot(const fb::QueueDescriptor* d, std::uint64_t pos) {
-    return seg_.base() + d->offset() + sizeof(shm::RingHeader) + (pos % d->capacity()) * d->element_size();
+    return seg_.base() + d->offset() + sizeof(shm::RingHeader) +
+           (pos % d->capacity()) * d->element_size();
   }
   // Publishes n entries the attacker wrote by hand: tail moves with a release store, as a
   // real producer's would, so the router reads exactly the garbage.
@@ -224,9 +227,11 @@ class CorruptClient : public DaemonTest {
     // The attacker's process still runs: what it could still write is kept (quarantined) and
     // comes back when it exits.
     stand_in_->end();
-    EXPECT_TRUE(wait_until([&] { return daemon_->log().find("quarantined port(s) are freed") != std::string::npos; },
-                           10s))
-        << "the attacker's memory was not kept until its process exited:\n" << daemon_->log();
+    EXPECT_TRUE(wait_until(
+        [&] { return daemon_->log().find("quarantined port(s) are freed") != std::string::npos; },
+        10s))
+        << "the attacker's memory was not kept until its process exited:\n"
+        << daemon_->log();
     // A new client is served end to end.
     {
       GoodStream probe(instance_);
@@ -249,7 +254,8 @@ class CorruptClient : public DaemonTest {
     }
     for (std::size_t c = 0; c < seg_.pool().class_count(); ++c) {
       auto s = seg_.pool().stats(c);
-      EXPECT_EQ(s.free, s.total) << "pool class " << c << " leaked " << (s.total - s.free) << " chunks";
+      EXPECT_EQ(s.free, s.total) << "pool class " << c << " leaked " << (s.total - s.free)
+                                 << " chunks";
     }
     ASSERT_TRUE(daemon_->running());
     EXPECT_EQ(daemon_->stop(SIGTERM), 0) << daemon_->log();
@@ -300,7 +306,8 @@ TEST_F(CorruptClient, ForeignReferencesInTheReleaseRing) {
   auto& h = ring(rel);
   std::uint64_t tail = shm::atomic_load(h.tail, std::memory_order_relaxed);
   for (std::uint64_t i = 0; i < 4; ++i) {
-    shm::ChunkRef c{static_cast<std::uint32_t>(rng_() % 64), 0, 0, static_cast<std::uint32_t>(rng_())};
+    shm::ChunkRef c{static_cast<std::uint32_t>(rng_() % 64), 0, 0,
+                    static_cast<std::uint32_t>(rng_())};
     std::memcpy(slot(rel, tail + i), &c, sizeof(c));
   }
   advance_tail(h, 4);
@@ -334,7 +341,8 @@ TEST_F(CorruptClient, ScribbledHeadersOfLoanedChunks) {
   const auto* loans = reply->loan_ring();
   const auto* ring_desc = reply->ring();
   auto& lh = ring(loans);
-  ASSERT_TRUE(wait_until([&] { return shm::atomic_load(lh.tail, std::memory_order_acquire) > 0; }, 2000ms));
+  ASSERT_TRUE(
+      wait_until([&] { return shm::atomic_load(lh.tail, std::memory_order_acquire) > 0; }, 2000ms));
   std::uint64_t head = shm::atomic_load(lh.head, std::memory_order_relaxed);
   std::uint64_t tail = shm::atomic_load(lh.tail, std::memory_order_acquire);
   auto& ph = ring(ring_desc);
@@ -348,7 +356,8 @@ TEST_F(CorruptClient, ScribbledHeadersOfLoanedChunks) {
     // Scribble every field of the header it was lent: refcount, generation, free link, self
     // checks, size. Then publish it with the reference it was given.
     std::uint64_t garbage[8];
-    for (auto& g : garbage) g = rng_();
+    for (auto& g : garbage)
+      g = rng_();
     std::memcpy(static_cast<void*>(ch), garbage, sizeof(garbage));
     shm::MessageHeader m{};
     m.chunk_index = ref.index;
@@ -361,8 +370,9 @@ TEST_F(CorruptClient, ScribbledHeadersOfLoanedChunks) {
   advance_tail(ph, published);
   // The good subscriber receives these chunks (they were lent, so routing them is legal) with
   // scribbled headers; it must survive them, and its own publisher's stream must stay whole.
-  EXPECT_TRUE(wait_until([&] { return shm::atomic_load(ph.routed, std::memory_order_acquire) >= ptail + published; },
-                         10s))
+  EXPECT_TRUE(wait_until(
+      [&] { return shm::atomic_load(ph.routed, std::memory_order_acquire) >= ptail + published; },
+      10s))
       << "the router did not route the scribbled chunks";
   expect_everyone_else_fine();
 }

@@ -3,8 +3,6 @@
 // and running it (publish, then receive, one message) against the installed diroute on a
 // private instance. The prefix, the build trees, the daemon and its segment are removed
 // whatever happens.
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -27,7 +26,9 @@ namespace fs = std::filesystem;
 
 using Ran = zcp::test::CommandResult;
 
-Ran run(const std::string& command) { return zcp::test::run_command(command); }
+Ran run(const std::string& command) {
+  return zcp::test::run_command(command);
+}
 
 std::string read(const fs::path& p) {
   std::ifstream in(p);
@@ -72,8 +73,8 @@ class InstallTest : public ::testing::Test {
       std::freopen(log.c_str(), "w", stderr);
       ::setenv("ZCP_RUNTIME_DIR", (root_ / "run").c_str(), 1);
       std::string bin = (prefix_ / "bin/diroute").string();
-      ::execl(bin.c_str(), bin.c_str(), "--instance", instance_.c_str(), "--pool", "64x256", "--queue-arena-mb", "4",
-              static_cast<char*>(nullptr));
+      ::execl(bin.c_str(), bin.c_str(), "--instance", instance_.c_str(), "--pool", "64x256",
+              "--queue-arena-mb", "4", static_cast<char*>(nullptr));
       ::_exit(127);
     }
     fs::path sock = root_ / "run" / (instance_ + ".sock");
@@ -100,8 +101,8 @@ class InstallTest : public ::testing::Test {
     ASSERT_EQ(conf.code, 0) << conf.out;
     Ran made = run(cmake + " --build " + build.string() + " -j2");
     ASSERT_EQ(made.code, 0) << made.out;
-    Ran ran = run("ZCP_RUNTIME_DIR=" + (root_ / "run").string() + " ZCP_INSTANCE=" + instance_ + " " + env + " " +
-                  (build / "consumer").string());
+    Ran ran = run("ZCP_RUNTIME_DIR=" + (root_ / "run").string() + " ZCP_INSTANCE=" + instance_ +
+                  " " + env + " " + (build / "consumer").string());
     EXPECT_EQ(ran.code, 0) << ran.out;
     EXPECT_NE(ran.out.find("received 42"), std::string::npos) << ran.out;
   }
@@ -113,13 +114,15 @@ class InstallTest : public ::testing::Test {
 };
 
 TEST_F(InstallTest, InstalledPackageBuildsAndRunsAnOutsideProject) {
-  Ran inst = run(std::string(ZCP_CMAKE) + " --install " ZCP_BUILD_DIR " --prefix " + prefix_.string());
+  Ran inst =
+      run(std::string(ZCP_CMAKE) + " --install " ZCP_BUILD_DIR " --prefix " + prefix_.string());
   ASSERT_EQ(inst.code, 0) << inst.out;
 
-  for (const char* f : {"bin/diroute", "bin/zcp", "include/zcp/zcp.hpp", "include/zcp/ipc/broadcast_hub.hpp",
-                        "lib/libzcp.a", "lib/cmake/zerocp/zerocpConfig.cmake",
-                        "lib/cmake/zerocp/zerocpConfigVersion.cmake", "lib/pkgconfig/zerocp.pc",
-                        "share/doc/zerocp/diroute.toml", "lib/systemd/system/diroute@.service"}) {
+  for (const char* f :
+       {"bin/diroute", "bin/zcp", "include/zcp/zcp.hpp", "include/zcp/ipc/broadcast_hub.hpp",
+        "lib/libzcp.a", "lib/cmake/zerocp/zerocpConfig.cmake",
+        "lib/cmake/zerocp/zerocpConfigVersion.cmake", "lib/pkgconfig/zerocp.pc",
+        "share/doc/zerocp/diroute.toml", "lib/systemd/system/diroute@.service"}) {
     EXPECT_TRUE(fs::exists(prefix_ / f)) << f;
   }
   bool shared = false;
@@ -128,13 +131,15 @@ TEST_F(InstallTest, InstalledPackageBuildsAndRunsAnOutsideProject) {
   }
   EXPECT_TRUE(shared) << "libzcp.so";
   std::string unit = read(prefix_ / "lib/systemd/system/diroute@.service");
-  EXPECT_NE(unit.find("ExecStart=" + (prefix_ / "bin/diroute").string() + " --config /etc/zcp/%i.toml --instance %i"),
+  EXPECT_NE(unit.find("ExecStart=" + (prefix_ / "bin/diroute").string() +
+                      " --config /etc/zcp/%i.toml --instance %i"),
             std::string::npos)
       << unit;
   EXPECT_NE(unit.find("LimitMEMLOCK"), std::string::npos) << unit;
 
   // The installed example config is accepted by the installed diroute.
-  Ran check = run((prefix_ / "bin/diroute").string() + " --check-config " + (prefix_ / "share/doc/zerocp/diroute.toml").string());
+  Ran check = run((prefix_ / "bin/diroute").string() + " --check-config " +
+                  (prefix_ / "share/doc/zerocp/diroute.toml").string());
   EXPECT_EQ(check.code, 0) << check.out;
 
   ASSERT_TRUE(start_daemon());

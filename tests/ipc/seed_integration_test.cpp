@@ -1,8 +1,8 @@
-// The compatibility promise of the broadcast API: seed 004's "集成到项目" example, ported by changing `qaultra` to
-// `zcp`, delivers every tick in order through the real diroute. The seed's lines are marked
-// "seed:"; the harness adds only a loop over the ticks, the start-up synchronisation (the
-// seed's broadcaster would otherwise publish before anyone listens), and the checks.
-// Both processes call initialize_runtime("my_app"), as the seed's two terminals would: the
+// The compatibility promise of the broadcast API: seed 004's "集成到项目" example, ported by
+// changing `qaultra` to `zcp`, delivers every tick in order through the real diroute. The seed's
+// lines are marked "seed:"; the harness adds only a loop over the ticks, the start-up
+// synchronisation (the seed's broadcaster would otherwise publish before anyone listens), and the
+// checks. Both processes call initialize_runtime("my_app"), as the seed's two terminals would: the
 // daemon wants unique process names, and the runtime makes the second one unique.
 // (compile_fail/seed_integration_literal.cpp is the same example verbatim, compiled
 // against include/ alone.)

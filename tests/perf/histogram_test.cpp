@@ -1,13 +1,13 @@
 // zcp-perf's log-linear histogram: exact below 128, bucket geometry, ~1% precision over the
 // whole uint64 range, percentiles against a sorted reference, merge, and the empty case.
-#include <gtest/gtest.h>
+#include "histogram.hpp"
 
 #include <algorithm>
 #include <cstdint>
 #include <random>
 #include <vector>
 
-#include "histogram.hpp"
+#include <gtest/gtest.h>
 
 namespace {
 
@@ -57,7 +57,8 @@ TEST(Histogram, PercentilesMatchASortedReferenceWithinOnePercent) {
   }
   std::sort(ref.begin(), ref.end());
   for (double p : {1.0, 10.0, 50.0, 90.0, 99.0, 99.9, 99.99}) {
-    const auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(ref.size())));
+    const auto rank =
+        static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(ref.size())));
     const double want = static_cast<double>(ref[rank - 1]);
     const double got = static_cast<double>(h.percentile(p));
     EXPECT_NEAR(got, want, want * 0.01) << "p" << p;
@@ -70,7 +71,8 @@ TEST(Histogram, PercentilesMatchASortedReferenceWithinOnePercent) {
 TEST(Histogram, OneValueReportsItselfAtEveryPercentile) {
   Histogram h;
   h.record(123456789);
-  for (double p : {0.0, 50.0, 99.9, 100.0}) EXPECT_EQ(h.percentile(p), 123456789u);
+  for (double p : {0.0, 50.0, 99.9, 100.0})
+    EXPECT_EQ(h.percentile(p), 123456789u);
 }
 
 TEST(Histogram, ExtremesDoNotOverflow) {
@@ -93,7 +95,8 @@ TEST(Histogram, MergeEqualsRecordingEverything) {
   EXPECT_EQ(a.count(), all.count());
   EXPECT_EQ(a.min(), all.min());
   EXPECT_EQ(a.max(), all.max());
-  for (double p : {50.0, 90.0, 99.0}) EXPECT_EQ(a.percentile(p), all.percentile(p));
+  for (double p : {50.0, 90.0, 99.0})
+    EXPECT_EQ(a.percentile(p), all.percentile(p));
 }
 
 TEST(Histogram, EmptyReportsZeros) {

@@ -99,8 +99,9 @@ TEST(RoundTrip, UnregisterProcess) {
 }
 
 TEST(RoundTrip, CreatePublisher) {
-  const auto f = encode_create_publisher(kId, {"Radar", "FrontLeft", "Objects"},
-                                         {.history_depth = 0x80000001u, .max_loans = 17, .max_payload = 5000});
+  const auto f =
+      encode_create_publisher(kId, {"Radar", "FrontLeft", "Objects"},
+                              {.history_depth = 0x80000001u, .max_loans = 17, .max_payload = 5000});
   const auto* req = as_request(f);
   ASSERT_NE(req, nullptr);
   ASSERT_EQ(req->body_type(), fb::RequestBody::CreatePublisher);
@@ -353,7 +354,8 @@ TEST(RoundTrip, WakeFdsNoticesNameTheirSubscribersAndDescribeTheirFds) {
   EXPECT_EQ(std::vector<std::uint32_t>(got->begin(), got->end()), ids);
   ASSERT_NE(rsp->fds(), nullptr);
   ASSERT_EQ(rsp->fds()->size(), 3u) << "one eventfd per subscriber";
-  for (auto kind : *rsp->fds()) EXPECT_EQ(kind, fb::FdKind::SubscriberEventFd);
+  for (auto kind : *rsp->fds())
+    EXPECT_EQ(kind, fb::FdKind::SubscriberEventFd);
 
   const auto r = encode_wake_fds_revoked(ids);
   const auto* rev = as_response(r);

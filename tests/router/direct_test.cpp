@@ -25,7 +25,8 @@ TEST(Direct, SettlesTheRecordAndDeliversToWhoeverThePublisherDidNotReach) {
   EXPECT_FALSE(h.take(listed)) << "settling must not push a second copy";
   EXPECT_EQ(h.take(unlisted, &m), 42U);
   EXPECT_EQ(m.publisher_id, 1U) << "the router's copy carries the daemon's publisher id";
-  EXPECT_EQ(m.timestamp_ns, 1234U) << "and the chunk's timestamp and sequence, not the record's masks";
+  EXPECT_EQ(m.timestamp_ns, 1234U)
+      << "and the chunk's timestamp and sequence, not the record's masks";
   EXPECT_EQ(m.sequence, 1U);
   EXPECT_EQ(m.flags, 0U);
   h.step();  // releases
@@ -173,7 +174,8 @@ TEST(Direct, ABitOfAnEarlierOccupantOfTheSlotDoesNotCoverTheNewOne) {
   ASSERT_NE(rec, nullptr);
   shm::ChunkRef ref;
   ASSERT_TRUE(p.loans.try_pop(ref));
-  shm::as_direct(*rec) = shm::DirectRecord{ref.index, ref.pool_class, shm::kMsgDirect, ref.generation, 4, 1, 0};
+  shm::as_direct(*rec) =
+      shm::DirectRecord{ref.index, ref.pool_class, shm::kMsgDirect, ref.generation, 4, 1, 0};
   p.out.commit();
   h.step();
   EXPECT_TRUE(h.take(s)) << "delivered by the router, since the publisher could not have";
@@ -190,7 +192,8 @@ TEST(Direct, RefusedRecordsAndReleasesFaultTheirPort) {
   shm::ChunkRef ref;
   ASSERT_TRUE(routed_pub.loans.try_pop(ref));
   shm::MessageHeader forged{};
-  shm::as_direct(forged) = shm::DirectRecord{ref.index, ref.pool_class, shm::kMsgDirect, ref.generation, 2, 1, 0};
+  shm::as_direct(forged) =
+      shm::DirectRecord{ref.index, ref.pool_class, shm::kMsgDirect, ref.generation, 2, 1, 0};
   ASSERT_TRUE(routed_pub.out.try_push(forged));
   h.step();
   EXPECT_EQ(routed_pub.port->fault.load(), static_cast<std::uint32_t>(PortFault::kCorruptRing));
@@ -242,18 +245,24 @@ TEST(Direct, AWorkerHeldBackByAFullQueueWakesItsSleepingSubscriber) {
   ASSERT_TRUE(h.publish_direct(a, 3, {&y}, 2));
   ASSERT_TRUE(h.publish_direct(a, 4, {&y}, 2));  // y is full
   ASSERT_TRUE(h.publish_direct(b, 5, {&x}, 2));  // x is full; y left to the router
-  h.step(3);  // a waits for room at x, b for room at y
-  EXPECT_FALSE(x.queue.wait_word().waiting()) << "x sleeps on a full queue that holds a publisher back";
-  EXPECT_FALSE(y.queue.wait_word().waiting()) << "y sleeps on a full queue that holds a publisher back";
+  h.step(3);                                     // a waits for room at x, b for room at y
+  EXPECT_FALSE(x.queue.wait_word().waiting())
+      << "x sleeps on a full queue that holds a publisher back";
+  EXPECT_FALSE(y.queue.wait_word().waiting())
+      << "y sleeps on a full queue that holds a publisher back";
   // Woken, they take what they have, and everything flows again, in each publisher's order.
   std::vector<std::uint64_t> at_x, at_y;
   for (int i = 0; i < 20 && (at_x.size() < 5 || at_y.size() < 5); ++i) {
-    while (auto v = h.take(x)) at_x.push_back(*v);
-    while (auto v = h.take(y)) at_y.push_back(*v);
+    while (auto v = h.take(x))
+      at_x.push_back(*v);
+    while (auto v = h.take(y))
+      at_y.push_back(*v);
     h.step();
   }
-  EXPECT_EQ(at_x, (std::vector<std::uint64_t>{5, 2, 3, 4})) << "x: b's 5 was pushed; a's come through the router";
-  EXPECT_EQ(at_y, (std::vector<std::uint64_t>{3, 4, 5})) << "y: a's 3 and 4 were pushed; b's 5 comes through the router";
+  EXPECT_EQ(at_x, (std::vector<std::uint64_t>{5, 2, 3, 4}))
+      << "x: b's 5 was pushed; a's come through the router";
+  EXPECT_EQ(at_y, (std::vector<std::uint64_t>{3, 4, 5}))
+      << "y: a's 3 and 4 were pushed; b's 5 comes through the router";
   h.step();
   h.remove(x);
   h.remove(y);

@@ -3,21 +3,20 @@
 // ring producer).
 #pragma once
 
-#include <sys/eventfd.h>
-#include <unistd.h>
-
-#include <gtest/gtest.h>
-
 #include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include "router/router.hpp"
-#include "shm/segment.hpp"
 #include "shm/ports.hpp"
 #include "shm/route_table.hpp"
+#include "shm/segment.hpp"
 #include "support/test_support.hpp"
 
 namespace zcp::router::test {
@@ -69,19 +68,23 @@ class Harness {
   shm::Segment& seg() { return seg_; }
   void step(int n = 1) {
     for (int i = 0; i < n; ++i) {
-      for (std::size_t w = 0; w < router_->worker_count(); ++w) router_->worker(w).do_work(0);
+      for (std::size_t w = 0; w < router_->worker_count(); ++w)
+        router_->worker(w).do_work(0);
     }
   }
 
-  PubClient add_pub(std::uint32_t id, std::uint32_t topic, std::uint16_t cls = 0, std::uint32_t max_loans = 8,
-                    std::uint32_t history = 0, std::uint32_t publish_capacity = 4) {
+  PubClient add_pub(std::uint32_t id, std::uint32_t topic, std::uint16_t cls = 0,
+                    std::uint32_t max_loans = 8, std::uint32_t history = 0,
+                    std::uint32_t publish_capacity = 4) {
     PubClient c;
     auto p = make_publisher_port(seg_.base(), seg_.size(), alloc_, router_->ledger(),
                                  {id, topic, 0, cls, max_loans, publish_capacity, history});
     EXPECT_TRUE(p) << p.error();
     c.port = std::move(*p);
-    c.out = *shm::SpscProducer<shm::MessageHeader>::attach(seg_.base(), seg_.size(), c.port->publish_desc);
-    c.loans = *shm::SpscConsumer<shm::ChunkRef>::attach(seg_.base(), seg_.size(), c.port->loan_desc);
+    c.out = *shm::SpscProducer<shm::MessageHeader>::attach(seg_.base(), seg_.size(),
+                                                           c.port->publish_desc);
+    c.loans =
+        *shm::SpscConsumer<shm::ChunkRef>::attach(seg_.base(), seg_.size(), c.port->loan_desc);
     router_->add_publisher(c.port.get());
     step();  // applies the command and fills the loan ring
     return c;
@@ -92,8 +95,9 @@ class Harness {
     std::uint32_t slot;
     std::uint32_t since;
   };
-  SubClient add_sub(std::uint32_t id, std::uint32_t topic, QueuePolicy policy = QueuePolicy::kDropOldest,
-                    std::uint32_t capacity = 4, std::uint32_t max_held = 2, std::uint32_t history = 0,
+  SubClient add_sub(std::uint32_t id, std::uint32_t topic,
+                    QueuePolicy policy = QueuePolicy::kDropOldest, std::uint32_t capacity = 4,
+                    std::uint32_t max_held = 2, std::uint32_t history = 0,
                     std::optional<Route> route = std::nullopt) {
     SubClient c;
     c.efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -101,8 +105,10 @@ class Harness {
                                   {id, topic, 0, policy, capacity, max_held, history, c.efd});
     EXPECT_TRUE(s) << s.error();
     c.port = std::move(*s);
-    c.queue = *shm::MpmcRing<shm::MessageHeader>::attach(seg_.base(), seg_.size(), c.port->queue_desc);
-    c.rel = *shm::SpscProducer<shm::ChunkRef>::attach(seg_.base(), seg_.size(), c.port->release_desc);
+    c.queue =
+        *shm::MpmcRing<shm::MessageHeader>::attach(seg_.base(), seg_.size(), c.port->queue_desc);
+    c.rel =
+        *shm::SpscProducer<shm::ChunkRef>::attach(seg_.base(), seg_.size(), c.port->release_desc);
     if (route) {  // as the reactor does for a direct topic, before the Add command
       c.port->direct = true;
       c.port->route_slot = route->slot;
@@ -128,7 +134,8 @@ class Harness {
   }
   // Take one message: returns the value written by the publisher, and releases the chunk
   // unless hold is set (then the caller must release(c, ref)).
-  std::optional<std::uint64_t> take(SubClient& c, shm::MessageHeader* hdr = nullptr, bool hold = false) {
+  std::optional<std::uint64_t> take(SubClient& c, shm::MessageHeader* hdr = nullptr,
+                                    bool hold = false) {
     shm::MessageHeader m;
     if (!c.queue.try_pop(m)) return std::nullopt;
     auto ch = seg_.pool().resolve(m.chunk());
@@ -148,12 +155,13 @@ class Harness {
     c.port->route_table = *off;
   }
   // The publisher's side of a direct publication: loan, write, push into the queues of `to`,
-  // and write the kMsgDirect record (route version `version`, mask of their slots, none woken) into the
-  // publish ring's next slot; commit it unless `commit` is false (a publisher that died
-  // before its commit). Returns the chunk, or nullopt without a loan or room.
-  // `woken`: the slots whose wake-up the publisher says it handled (DirectRecord::woken).
-  std::optional<shm::ChunkRef> publish_direct(PubClient& c, std::uint64_t value, std::vector<SubClient*> to,
-                                              std::uint32_t version, bool commit = true, std::uint64_t woken = 0) {
+  // and write the kMsgDirect record (route version `version`, mask of their slots, none woken) into
+  // the publish ring's next slot; commit it unless `commit` is false (a publisher that died before
+  // its commit). Returns the chunk, or nullopt without a loan or room. `woken`: the slots whose
+  // wake-up the publisher says it handled (DirectRecord::woken).
+  std::optional<shm::ChunkRef> publish_direct(PubClient& c, std::uint64_t value,
+                                              std::vector<SubClient*> to, std::uint32_t version,
+                                              bool commit = true, std::uint64_t woken = 0) {
     shm::MessageHeader* rec = c.out.claim();
     shm::ChunkRef ref;
     if (rec == nullptr || !c.loans.try_pop(ref)) return std::nullopt;
@@ -169,7 +177,8 @@ class Harness {
       mask |= std::uint64_t{1} << s->port->route_slot;
       EXPECT_TRUE(s->queue.try_push(m));
     }
-    shm::as_direct(*rec) = shm::DirectRecord{ref.index, ref.pool_class, shm::kMsgDirect, ref.generation, version, mask, woken};
+    shm::as_direct(*rec) = shm::DirectRecord{
+        ref.index, ref.pool_class, shm::kMsgDirect, ref.generation, version, mask, woken};
     if (commit) c.out.commit();
     return ref;
   }
@@ -194,8 +203,8 @@ class Harness {
     for (std::size_t c = 0; c < seg_.pool().class_count(); ++c) {
       auto st = seg_.pool().stats(c);
       if (st.free != st.total) {
-        return ::testing::AssertionFailure() << "pool class " << c << " (" << st.chunk_size << " B): free "
-                                             << st.free << " of " << st.total;
+        return ::testing::AssertionFailure() << "pool class " << c << " (" << st.chunk_size
+                                             << " B): free " << st.free << " of " << st.total;
       }
     }
     return ::testing::AssertionSuccess();

@@ -1,12 +1,11 @@
 // The router on its own thread (hybrid idle, parking included) with publisher and subscriber
 // threads in this process, so ThreadSanitizer sees every access. Lossless block_publisher
 // delivery in order, then exact accounting.
-#include <gtest/gtest.h>
-
-#include <poll.h>
-
 #include <atomic>
 #include <thread>
+
+#include <gtest/gtest.h>
+#include <poll.h>
 
 #include "router_harness.hpp"
 #include "shm/stats.hpp"
@@ -24,7 +23,8 @@ TEST(RouterStress, ThreadedLosslessFanOutWithSleepingSubscribers) {
   test::Harness h(shm::ChunkPoolConfig{{{64, 256}}});
   constexpr int kSubs = 3;
   std::vector<test::SubClient> subs;
-  for (int i = 0; i < kSubs; ++i) subs.push_back(h.add_sub(i, 1, QueuePolicy::kBlockPublisher, 8, 4));
+  for (int i = 0; i < kSubs; ++i)
+    subs.push_back(h.add_sub(i, 1, QueuePolicy::kBlockPublisher, 8, 4));
   auto pub = h.add_pub(1, 1, 0, 32, 0, 16);
   ASSERT_TRUE(h.router().start());
 
@@ -68,14 +68,17 @@ TEST(RouterStress, ThreadedLosslessFanOutWithSleepingSubscribers) {
     }
   });
   writer.join();
-  for (auto& t : readers) t.join();
+  for (auto& t : readers)
+    t.join();
   EXPECT_FALSE(failed.load()) << "out of order, lost, or a lost wake-up";
   h.router().stop();
   h.step(3);  // drain the last releases
-  for (auto& s : subs) EXPECT_EQ(shm::read_counter(s.port->stats->dropped), 0U);
+  for (auto& s : subs)
+    EXPECT_EQ(shm::read_counter(s.port->stats->dropped), 0U);
   EXPECT_EQ(shm::read_counter(h.router().worker(0).stats().routed), kMessages);
   h.remove(pub);
-  for (auto& s : subs) h.remove(s);
+  for (auto& s : subs)
+    h.remove(s);
   EXPECT_TRUE(h.pool_full());
 }
 

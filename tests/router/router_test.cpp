@@ -1,12 +1,12 @@
 // Router workers driven step by step (no threads): routing, policies, history, loans,
 // hostile clients, and exact chunk accounting.
-#include <gtest/gtest.h>
-
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "router_harness.hpp"
-#include "shm/stats.hpp"
 #include "shm/atomic.hpp"
+#include "shm/stats.hpp"
 
 namespace zcp::router {
 namespace {
@@ -81,9 +81,11 @@ TEST(Router, OnePublisherOneSubscriberOrderedAndComplete) {
   auto pub = h.add_pub(1, 7);
   std::uint64_t sent = 0, got = 0;
   while (got < 1000) {
-    while (sent < 1000 && h.publish(pub, sent + 1)) ++sent;
+    while (sent < 1000 && h.publish(pub, sent + 1))
+      ++sent;
     h.step();
-    while (auto v = h.take(sub)) ASSERT_EQ(*v, ++got) << "in order, none lost";
+    while (auto v = h.take(sub))
+      ASSERT_EQ(*v, ++got) << "in order, none lost";
     h.step();
   }
   EXPECT_EQ(shm::read_counter(sub.port->stats->delivered), 1000U);
@@ -96,7 +98,8 @@ TEST(Router, OnePublisherOneSubscriberOrderedAndComplete) {
 TEST(Router, FanOutSharesOneChunkAcrossSixteenSubscribers) {
   Harness h;
   std::vector<test::SubClient> subs;
-  for (std::uint32_t i = 0; i < 16; ++i) subs.push_back(h.add_sub(i, 3, QueuePolicy::kDropOldest, 8));
+  for (std::uint32_t i = 0; i < 16; ++i)
+    subs.push_back(h.add_sub(i, 3, QueuePolicy::kDropOldest, 8));
   auto pub = h.add_pub(1, 3);
   ASSERT_TRUE(h.publish(pub, 42));
   h.step();
@@ -107,15 +110,19 @@ TEST(Router, FanOutSharesOneChunkAcrossSixteenSubscribers) {
     ASSERT_TRUE(v);
     EXPECT_EQ(*v, 42U);
     if (&s == &subs.front()) first = m;
-    EXPECT_EQ(m.chunk_index, first.chunk_index) << "zero copy: every subscriber gets the same chunk";
-    EXPECT_EQ(m.publisher_id, 1U) << "the router stamps the publisher id, whatever the client wrote";
+    EXPECT_EQ(m.chunk_index, first.chunk_index)
+        << "zero copy: every subscriber gets the same chunk";
+    EXPECT_EQ(m.publisher_id, 1U)
+        << "the router stamps the publisher id, whatever the client wrote";
   }
   EXPECT_EQ(h.router().ledger().refcount(first.chunk()), 16U) << "one reference per subscriber";
-  for (auto& s : subs) h.release(s, first.chunk());
+  for (auto& s : subs)
+    h.release(s, first.chunk());
   h.step();
   EXPECT_EQ(h.router().ledger().refcount(first.chunk()), 0U);
   h.remove(pub);
-  for (auto& s : subs) h.remove(s);
+  for (auto& s : subs)
+    h.remove(s);
   EXPECT_TRUE(h.pool_full());
 }
 
@@ -123,7 +130,8 @@ TEST(Router, FourPublishersKeepTheirOwnOrder) {
   Harness h;
   auto sub = h.add_sub(1, 5, QueuePolicy::kBlockPublisher, 16, 2);
   std::vector<test::PubClient> pubs;
-  for (std::uint32_t i = 0; i < 4; ++i) pubs.push_back(h.add_pub(10 + i, 5));
+  for (std::uint32_t i = 0; i < 4; ++i)
+    pubs.push_back(h.add_pub(10 + i, 5));
   std::uint64_t next[4] = {1, 1, 1, 1}, seen[4] = {0, 0, 0, 0};
   std::size_t total = 0;
   while (total < 4 * 500) {
@@ -141,7 +149,8 @@ TEST(Router, FourPublishersKeepTheirOwnOrder) {
     }
     h.step();
   }
-  for (auto& p : pubs) h.remove(p);
+  for (auto& p : pubs)
+    h.remove(p);
   h.remove(sub);
   EXPECT_TRUE(h.pool_full());
 }
@@ -157,7 +166,8 @@ TEST(Router, DropOldestKeepsTheNewestAndCountsExactly) {
   EXPECT_EQ(shm::read_counter(sub.port->stats->dropped), 7U);
   EXPECT_EQ(shm::atomic_load(sub.queue.header()->dropped, std::memory_order_relaxed), 7U)
       << "the client sees the same drop count in shared memory";
-  for (std::uint64_t v = 8; v <= 10; ++v) EXPECT_EQ(h.take(sub).value_or(0), v);
+  for (std::uint64_t v = 8; v <= 10; ++v)
+    EXPECT_EQ(h.take(sub).value_or(0), v);
   EXPECT_FALSE(h.take(sub));
   h.step();
   h.remove(pub);
@@ -174,7 +184,8 @@ TEST(Router, DropNewestKeepsTheOldestAndCountsExactly) {
     h.step();
   }
   EXPECT_EQ(shm::read_counter(sub.port->stats->dropped), 7U);
-  for (std::uint64_t v = 1; v <= 3; ++v) EXPECT_EQ(h.take(sub).value_or(0), v);
+  for (std::uint64_t v = 1; v <= 3; ++v)
+    EXPECT_EQ(h.take(sub).value_or(0), v);
   h.step();
   h.remove(pub);
   h.remove(sub);
@@ -197,9 +208,11 @@ TEST(Router, BlockPublisherIsLosslessAndBacksUpIntoThePublishRing) {
   EXPECT_EQ(pub.out.size_approx(), 4U) << "publish ring full: publish() reports WouldBlock";
   std::uint64_t got = 0;
   while (got < 200) {
-    while (sent < 200 && h.publish(pub, sent + 1)) ++sent;
+    while (sent < 200 && h.publish(pub, sent + 1))
+      ++sent;
     h.step();
-    while (auto v = h.take(slow)) ASSERT_EQ(*v, ++got);
+    while (auto v = h.take(slow))
+      ASSERT_EQ(*v, ++got);
     while (h.take(fast)) {
     }
     h.step();
@@ -225,7 +238,8 @@ TEST(Router, HeldSamplesCountAgainstTheLimit) {
   }
   // 2 held + 2 queued = the limit of 4: the subscriber never owns more.
   EXPECT_EQ(sub.port->owned.count(), 4U);
-  for (auto& r : held) h.release(sub, r);
+  for (auto& r : held)
+    h.release(sub, r);
   h.step();
   EXPECT_EQ(sub.port->owned.count(), 2U);
   h.remove(pub);
@@ -243,7 +257,8 @@ TEST(Router, LateJoinerReceivesHistoryFirst) {
   auto late = h.add_sub(1, 9, QueuePolicy::kDropOldest, 8, 2, /*history=*/3);
   ASSERT_TRUE(h.publish(pub, 11));
   h.step();
-  for (std::uint64_t v : {8, 9, 10, 11}) EXPECT_EQ(h.take(late).value_or(0), v);
+  for (std::uint64_t v : {8, 9, 10, 11})
+    EXPECT_EQ(h.take(late).value_or(0), v);
   h.step();
   h.remove(pub);
   h.remove(late);
@@ -309,7 +324,8 @@ TEST(Router, SubscriberDoubleReleaseIsFaultedNotDoubleFreed) {
   h.release(sub, m.chunk());     // and again
   h.step();
   EXPECT_EQ(sub.port->fault.load(), static_cast<std::uint32_t>(PortFault::kForeignChunk));
-  EXPECT_EQ(h.router().ledger().refcount(m.chunk()), 1U) << "the other subscriber's reference survives";
+  EXPECT_EQ(h.router().ledger().refcount(m.chunk()), 1U)
+      << "the other subscriber's reference survives";
   EXPECT_EQ(h.take(other).value_or(0), 5U);
   h.step();
   h.remove(pub);
@@ -329,8 +345,8 @@ TEST(Router, DeadProcessesChunksAreAllReclaimed) {
   shm::MessageHeader m;
   ASSERT_TRUE(h.take(sub, &m, /*hold=*/true));  // one taken, never released: then "killed"
   shm::ChunkRef loaned;
-  ASSERT_TRUE(pub.loans.try_pop(loaned));       // one loan in hand, never published
-  ASSERT_TRUE(h.publish(pub, 7));               // one published, never routed
+  ASSERT_TRUE(pub.loans.try_pop(loaned));  // one loan in hand, never published
+  ASSERT_TRUE(h.publish(pub, 7));          // one published, never routed
   h.remove(sub);
   h.remove(pub);
   EXPECT_TRUE(h.pool_full());

@@ -1,10 +1,10 @@
 #include "shm/chunk_pool.hpp"
 
-#include <gtest/gtest.h>
-
 #include <cstring>
 #include <set>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "shm/atomic.hpp"
 #include "shm_test_util.hpp"
@@ -24,7 +24,8 @@ struct PoolFixture {
 };
 
 // Walks a class's free list (quiescent pool only) and returns the distinct indices on it.
-std::set<std::uint32_t> walk_free_list(const test::FakeSegment& mem, std::uint64_t pool_off, int cls) {
+std::set<std::uint32_t> walk_free_list(const test::FakeSegment& mem, std::uint64_t pool_off,
+                                       int cls) {
   auto* hdr = reinterpret_cast<PoolHeader*>(mem.base() + pool_off);
   const PoolClassHeader& c = hdr->classes[cls];
   std::set<std::uint32_t> seen;
@@ -53,7 +54,8 @@ TEST(ChunkPoolConfig, RejectsBadClasses) {
   ASSERT_TRUE(dup.has_value());
   EXPECT_NE(dup->find("same chunk size 64"), std::string::npos) << *dup;
   ChunkPoolConfig many;
-  for (std::uint32_t i = 1; i <= 9; ++i) many.classes.push_back({i * 64, 1});
+  for (std::uint32_t i = 1; i <= 9; ++i)
+    many.classes.push_back({i * 64, 1});
   EXPECT_TRUE(many.normalize().has_value());
 }
 
@@ -72,7 +74,8 @@ TEST(ChunkPool, LoanPicksSmallestFittingClass) {
   auto e = f.pool.loan(8193);
   ASSERT_FALSE(e);
   EXPECT_EQ(e.error(), LoanError::kTooLarge);
-  for (auto* ch : {&*a, &*b, &*c, &*d}) ASSERT_TRUE(f.pool.release(ch->ref));
+  for (auto* ch : {&*a, &*b, &*c, &*d})
+    ASSERT_TRUE(f.pool.release(ch->ref));
 }
 
 TEST(ChunkPool, PayloadsAre64ByteAlignedAndDisjoint) {
@@ -90,13 +93,15 @@ TEST(ChunkPool, PayloadsAre64ByteAlignedAndDisjoint) {
       ASSERT_EQ(static_cast<int>(held[i].payload[k]), i) << "chunk payloads overlap";
     }
   }
-  for (auto& c : held) ASSERT_TRUE(f.pool.release(c.ref));
+  for (auto& c : held)
+    ASSERT_TRUE(f.pool.release(c.ref));
 }
 
 TEST(ChunkPool, ExhaustionIsAnErrorValueAndCounted) {
   PoolFixture f(ChunkPoolConfig{{{64, 3}}});
   std::vector<Chunk> held;
-  for (int i = 0; i < 3; ++i) held.push_back(*f.pool.loan(10));
+  for (int i = 0; i < 3; ++i)
+    held.push_back(*f.pool.loan(10));
   auto r = f.pool.loan(10);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), LoanError::kExhausted);
@@ -189,7 +194,8 @@ TEST(ChunkPool, FreeListIntactAfterChurn) {
       held.erase(held.begin() + static_cast<std::ptrdiff_t>(k));
     }
   }
-  for (auto& r : held) ASSERT_TRUE(f.pool.release(r));
+  for (auto& r : held)
+    ASSERT_TRUE(f.pool.release(r));
   EXPECT_EQ(f.pool.stats(0).free, 64U);
   EXPECT_EQ(walk_free_list(*f.mem, 4096, 0).size(), 64U);
 }

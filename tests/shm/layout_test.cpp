@@ -1,12 +1,13 @@
 // Pins the shared-memory layout. If a test here fails, a layout changed: bump
 // shm::kLayoutVersion, update the expected values below and docs/shm-layout.md together.
-#include <gtest/gtest.h>
+#include "shm/layout.hpp"
 
 #include <cstddef>
 
+#include <gtest/gtest.h>
+
 #include "shm/chunk_pool.hpp"
 #include "shm/heartbeat_pool.hpp"
-#include "shm/layout.hpp"
 #include "shm/mpmc_ring.hpp"
 #include "shm/ring.hpp"
 #include "shm/route_table.hpp"
@@ -177,8 +178,8 @@ TEST(Layout, MpmcTurnWord) {
 }
 
 TEST(Layout, RouteGuardComparesVersionsAsSerialNumbers) {
-  EXPECT_TRUE(guard_passed(guard_idle(2), 100));      // idle: whatever version it saw
-  EXPECT_FALSE(guard_passed(guard_busy(98), 100));    // busy with an older table
+  EXPECT_TRUE(guard_passed(guard_idle(2), 100));    // idle: whatever version it saw
+  EXPECT_FALSE(guard_passed(guard_busy(98), 100));  // busy with an older table
   EXPECT_TRUE(guard_passed(guard_busy(100), 100));
   EXPECT_TRUE(guard_passed(guard_busy(4), 0xffff'fffeU));  // past the wrap
   EXPECT_FALSE(guard_passed(guard_busy(0xffff'fffcU), 2));

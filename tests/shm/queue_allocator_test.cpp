@@ -1,9 +1,9 @@
 #include "shm/queue_allocator.hpp"
 
-#include <gtest/gtest.h>
-
 #include <map>
 #include <random>
+
+#include <gtest/gtest.h>
 
 #include "shm/layout.hpp"
 #include "shm/spsc_ring.hpp"
@@ -40,13 +40,16 @@ TEST(QueueAllocator, ErrorsAreValues) {
 TEST(QueueAllocator, FreeMergesBuddiesSoNoFragmentationRemains) {
   QueueAllocator a(0, 64 * 1024);
   std::vector<std::uint64_t> small;
-  for (int i = 0; i < 64; ++i) small.push_back(*a.allocate(1024));
+  for (int i = 0; i < 64; ++i)
+    small.push_back(*a.allocate(1024));
   EXPECT_EQ(a.allocate(1).error(), AllocError::kNoSpace);
   // Free every other block: half the arena is free, but in 1 KiB pieces.
-  for (int i = 0; i < 64; i += 2) ASSERT_TRUE(a.free(small[i]));
+  for (int i = 0; i < 64; i += 2)
+    ASSERT_TRUE(a.free(small[i]));
   EXPECT_EQ(a.stats().largest_free_block, 1024U);
   EXPECT_FALSE(a.allocate(2048));
-  for (int i = 1; i < 64; i += 2) ASSERT_TRUE(a.free(small[i]));
+  for (int i = 1; i < 64; i += 2)
+    ASSERT_TRUE(a.free(small[i]));
   EXPECT_EQ(a.stats().free_bytes, 64U * 1024);
   EXPECT_EQ(a.stats().largest_free_block, 64U * 1024) << "buddies must merge back to one block";
   EXPECT_FALSE(a.free(small[0])) << "double free refused";
@@ -81,7 +84,8 @@ TEST(QueueAllocator, RandomChurnKeepsAccounting) {
       live.erase(it);
     }
   }
-  for (auto& [off, sz] : live) ASSERT_TRUE(a.free(off));
+  for (auto& [off, sz] : live)
+    ASSERT_TRUE(a.free(off));
   EXPECT_EQ(a.stats().free_bytes, total);
   EXPECT_EQ(a.stats().allocations, 0U);
 }
@@ -95,7 +99,8 @@ TEST(QueueAllocator, AllocateRingFormatsUsableRing) {
   EXPECT_EQ(d->element_size, sizeof(MessageHeader));
   auto p = SpscProducer<MessageHeader>::attach(seg.base(), seg.size(), *d);
   ASSERT_TRUE(p) << p.error();
-  EXPECT_EQ(a.allocate_ring<MessageHeader>(seg.base(), RingKind::kSpsc, 0).error(), AllocError::kBadRequest);
+  EXPECT_EQ(a.allocate_ring<MessageHeader>(seg.base(), RingKind::kSpsc, 0).error(),
+            AllocError::kBadRequest);
   EXPECT_TRUE(a.free_ring(*d));
 }
 

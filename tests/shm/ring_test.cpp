@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "shm/layout.hpp"
 #include "shm/mpmc_ring.hpp"
@@ -13,7 +13,8 @@ namespace {
 template <class T>
 struct RingMem {
   RingMem(RingKind kind, std::uint32_t cap)
-      : mem(ring_bytes(cap, slot_stride<T>(kind)) + 4096), d(format_ring<T>(mem.base(), 0, kind, cap)) {}
+      : mem(ring_bytes(cap, slot_stride<T>(kind)) + 4096),
+        d(format_ring<T>(mem.base(), 0, kind, cap)) {}
   test::FakeSegment mem;
   QueueDescriptor d;
 };
@@ -28,8 +29,10 @@ TEST_P(SpscCapacity, FifoAcrossManyWraps) {
   ASSERT_TRUE(p && c);
   std::uint64_t next_in = 0, next_out = 0;
   for (int round = 0; round < 1000; ++round) {
-    while (p->try_push(next_in)) ++next_in;
-    ASSERT_EQ(next_in - next_out, cap) << "a ring of capacity " << cap << " must hold exactly that many";
+    while (p->try_push(next_in))
+      ++next_in;
+    ASSERT_EQ(next_in - next_out, cap)
+        << "a ring of capacity " << cap << " must hold exactly that many";
     std::uint64_t v;
     // Pop a varying number so head and tail meet every slot at every offset.
     std::uint32_t pops = 1 + static_cast<std::uint32_t>(round) % cap;
@@ -39,7 +42,8 @@ TEST_P(SpscCapacity, FifoAcrossManyWraps) {
     }
   }
   std::uint64_t v;
-  while (c->try_pop(v)) ASSERT_EQ(v, next_out++);
+  while (c->try_pop(v))
+    ASSERT_EQ(v, next_out++);
   EXPECT_EQ(next_in, next_out);
   EXPECT_TRUE(c->empty());
   EXPECT_EQ(p->high_water(), cap);
@@ -52,12 +56,14 @@ TEST(SpscRing, BatchPushPop) {
   auto p = *SpscProducer<MessageHeader>::attach(m.mem.base(), m.mem.size(), m.d);
   auto c = *SpscConsumer<MessageHeader>::attach(m.mem.base(), m.mem.size(), m.d);
   std::vector<MessageHeader> in(12);
-  for (std::uint64_t i = 0; i < 12; ++i) in[i].sequence = i + 1;
+  for (std::uint64_t i = 0; i < 12; ++i)
+    in[i].sequence = i + 1;
   EXPECT_EQ(p.try_push_batch(in.data(), 12), 8U);
   EXPECT_EQ(p.size_approx(), 8U);
   MessageHeader out[5];
   EXPECT_EQ(c.try_pop_batch(out, 5), 5U);
-  for (int i = 0; i < 5; ++i) EXPECT_EQ(out[i].sequence, static_cast<std::uint64_t>(i + 1));
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(out[i].sequence, static_cast<std::uint64_t>(i + 1));
   EXPECT_EQ(p.try_push_batch(in.data() + 8, 4), 4U);
   EXPECT_EQ(c.try_pop_batch(out, 5), 5U);
   EXPECT_EQ(out[0].sequence, 6U);
@@ -120,7 +126,8 @@ TEST_P(MpmcCapacity, FifoAcrossManyWraps) {
     }
   }
   MessageHeader h{};
-  while (q.try_pop(h)) ASSERT_EQ(h.sequence, next_out++);
+  while (q.try_pop(h))
+    ASSERT_EQ(h.sequence, next_out++);
   EXPECT_EQ(next_in, next_out);
   EXPECT_TRUE(q.empty());
   EXPECT_EQ(q.high_water(), cap);
@@ -156,7 +163,8 @@ TEST(MpmcRing, CorruptIndicesDoNotHang) {
   auto* h = reinterpret_cast<RingHeader*>(m.mem.base());
   // Cells claim to be far in the future: both sides must give up, not spin forever.
   auto* cells = m.mem.base() + sizeof(RingHeader);
-  for (int i = 0; i < 4; ++i) reinterpret_cast<MpmcCell<MessageHeader>*>(cells + i * 64)->turn = 1ULL << 40;
+  for (int i = 0; i < 4; ++i)
+    reinterpret_cast<MpmcCell<MessageHeader>*>(cells + i * 64)->turn = 1ULL << 40;
   h->tail = 0;
   MessageHeader x{};
   EXPECT_FALSE(q.try_push(x));
@@ -171,8 +179,10 @@ TEST(MpmcRing, AbandonedClaimsOfADeadProducerAreSteppedOver) {
   auto q = *Q::attach(m.mem.base(), m.mem.size(), m.d);
   auto* h = reinterpret_cast<RingHeader*>(m.mem.base());
   auto* cells = reinterpret_cast<MpmcCell<MessageHeader>*>(m.mem.base() + sizeof(RingHeader));
-  auto cell_at = [&](std::uint64_t pos) { return reinterpret_cast<MpmcCell<MessageHeader>*>(
-                                               reinterpret_cast<std::byte*>(cells) + (pos % 4) * 64); };
+  auto cell_at = [&](std::uint64_t pos) {
+    return reinterpret_cast<MpmcCell<MessageHeader>*>(reinterpret_cast<std::byte*>(cells) +
+                                                      (pos % 4) * 64);
+  };
   const std::uint32_t dead = Q::publisher_tag(7);
   const std::uint32_t live = Q::publisher_tag(8);
   auto push = [&](std::uint64_t seq, std::uint32_t tag) {
@@ -199,7 +209,8 @@ TEST(MpmcRing, AbandonedClaimsOfADeadProducerAreSteppedOver) {
   EXPECT_TRUE(q.empty());
   EXPECT_TRUE(q.idle());
   // The cells are free again for the next lap: the queue is whole.
-  for (std::uint64_t s = 3; s <= 6; ++s) ASSERT_TRUE(push(s, live));
+  for (std::uint64_t s = 3; s <= 6; ++s)
+    ASSERT_TRUE(push(s, live));
   EXPECT_FALSE(push(7, live)) << "full at its capacity";
   for (std::uint64_t s = 3; s <= 6; ++s) {
     ASSERT_TRUE(q.try_pop(out));

@@ -1,12 +1,11 @@
 #include "shm/segment.hpp"
 
+#include <cstring>
+
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
-
-#include <cstring>
 
 #include "common/instance.hpp"
 #include "shm/atomic.hpp"
@@ -66,11 +65,15 @@ TEST_F(SegmentTest, CreateThenOpenByNameAndByFd) {
 }
 
 TEST_F(SegmentTest, OwnerUnlinksOnDestruction) {
-  { auto seg = Segment::create(name_, instance_, small_config()); ASSERT_TRUE(seg); }
+  {
+    auto seg = Segment::create(name_, instance_, small_config());
+    ASSERT_TRUE(seg);
+  }
   auto gone = Segment::open(name_);
   ASSERT_FALSE(gone);
   EXPECT_EQ(gone.error().code, SegmentErrc::kOpen);
-  EXPECT_NE(gone.error().message.find("is diroute running"), std::string::npos) << gone.error().message;
+  EXPECT_NE(gone.error().message.find("is diroute running"), std::string::npos)
+      << gone.error().message;
 }
 
 TEST_F(SegmentTest, SecondCreatorIsRefusedWhileOwnerLives) {
@@ -113,7 +116,8 @@ TEST_F(SegmentTest, AttachStagesReportDistinctErrors) {
   auto zeros = Segment::open(name_);
   ASSERT_FALSE(zeros);
   EXPECT_EQ(zeros.error().code, SegmentErrc::kBadMagic);
-  EXPECT_NE(zeros.error().message.find(name_), std::string::npos) << "the message names the segment";
+  EXPECT_NE(zeros.error().message.find(name_), std::string::npos)
+      << "the message names the segment";
   ::close(fd);
   ::shm_unlink(name_.c_str());
 
@@ -126,7 +130,8 @@ TEST_F(SegmentTest, AttachStagesReportDistinctErrors) {
   ASSERT_FALSE(ver);
   EXPECT_EQ(ver.error().code, SegmentErrc::kVersionMismatch);
   EXPECT_NE(ver.error().message.find("version 99"), std::string::npos) << ver.error().message;
-  EXPECT_NE(ver.error().message.find("expects " + std::to_string(kLayoutVersion)), std::string::npos);
+  EXPECT_NE(ver.error().message.find("expects " + std::to_string(kLayoutVersion)),
+            std::string::npos);
   h->layout_version = kLayoutVersion;
 
   h->total_size += 4096;
@@ -143,7 +148,6 @@ TEST_F(SegmentTest, AttachStagesReportDistinctErrors) {
   h->regions[1] = saved;
   h->regions[2].size = 1ULL << 40;  // runs past the end
   EXPECT_EQ(Segment::open(name_).error().code, SegmentErrc::kBadRegions);
-
 }
 
 TEST_F(SegmentTest, PlanRejectsBadConfig) {

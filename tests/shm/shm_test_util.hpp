@@ -1,11 +1,11 @@
 // In-process stand-ins for a segment: page-aligned memory that rings and pools format into.
 #pragma once
 
-#include <sys/mman.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
+
+#include <sys/mman.h>
 
 namespace zcp::test {
 

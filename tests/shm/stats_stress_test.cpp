@@ -1,11 +1,11 @@
 // The stats descriptor sequence lock under contention: a writer thread republishes a slot
 // whose words all carry the same value; reader threads must never copy a torn mix. Runs under
 // TSan (label concurrency), which also checks that every access is atomic.
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "shm/stats.hpp"
 
@@ -18,16 +18,20 @@ TopicStats stamped(std::uint32_t v) {
   t.id = v;
   t.publishers = v;
   t.subscribers = v;
-  for (auto& c : t.service) c = static_cast<char>('a' + v % 26);
-  for (auto& c : t.event) c = static_cast<char>('a' + v % 26);
+  for (auto& c : t.service)
+    c = static_cast<char>('a' + v % 26);
+  for (auto& c : t.event)
+    c = static_cast<char>('a' + v % 26);
   return t;
 }
 
 bool consistent(const TopicStats& t) {
   if (t.id != t.state || t.publishers != t.state || t.subscribers != t.state) return false;
   char c = static_cast<char>('a' + t.state % 26);
-  for (char x : t.service) if (x != c) return false;
-  for (char x : t.event) if (x != c) return false;
+  for (char x : t.service)
+    if (x != c) return false;
+  for (char x : t.event)
+    if (x != c) return false;
   return true;
 }
 
@@ -50,9 +54,11 @@ TEST(StatsSeqlockStress, ReadersNeverSeeATornDescriptor) {
       }
     });
   }
-  for (std::uint32_t v = 1; v <= 200'000; ++v) seq_publish(slot, stamped(v));
+  for (std::uint32_t v = 1; v <= 200'000; ++v)
+    seq_publish(slot, stamped(v));
   done.store(true, std::memory_order_relaxed);
-  for (auto& t : readers) t.join();
+  for (auto& t : readers)
+    t.join();
   EXPECT_EQ(torn.load(), 0U);
   EXPECT_GT(reads.load(), 0U);
   TopicStats last{};

@@ -1,12 +1,13 @@
 // The stats region: formatting, attach checks, and the descriptor sequence lock.
-#include <gtest/gtest.h>
+#include "shm/stats.hpp"
 
 #include <cstdlib>
 #include <memory>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "shm/segment.hpp"
-#include "shm/stats.hpp"
 #include "shm_test_util.hpp"
 
 namespace zcp::shm {

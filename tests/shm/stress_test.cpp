@@ -3,18 +3,17 @@
 // (the real deployment). Tiny and odd capacities force constant wrap-around and full/empty
 // transitions. Checks: per-producer order, completeness, no duplicates, checksums, and exact
 // pool accounting at the end.
-#include <poll.h>
-#include <signal.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
-
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <cstring>
 #include <functional>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "shm/chunk_pool.hpp"
 #include "shm/mpmc_ring.hpp"
@@ -40,7 +39,9 @@ std::uint32_t checksum(std::uint32_t producer, std::uint64_t seq) {
 }
 
 enum class Mode { kThreads, kProcesses };
-const char* mode_name(Mode m) { return m == Mode::kThreads ? "threads" : "processes"; }
+const char* mode_name(Mode m) {
+  return m == Mode::kThreads ? "threads" : "processes";
+}
 
 // Runs every function concurrently (threads or processes) after a common start line; returns
 // their results (0 = success). A process that dies or hangs reports non-zero.
@@ -51,12 +52,14 @@ std::vector<int> run_all(Mode mode, const std::vector<std::function<int()>>& fns
     std::vector<std::thread> ts;
     for (std::size_t i = 0; i < fns.size(); ++i) {
       ts.emplace_back([&, i] {
-        while (!go.load(std::memory_order_acquire)) std::this_thread::yield();  // start line
+        while (!go.load(std::memory_order_acquire))
+          std::this_thread::yield();  // start line
         rc[i] = fns[i]();
       });
     }
     go.store(true, std::memory_order_release);
-    for (auto& t : ts) t.join();
+    for (auto& t : ts)
+      t.join();
   } else {
     test::ProcessBarrier start(static_cast<unsigned>(fns.size()));
     std::vector<test::Child> kids;
@@ -66,7 +69,8 @@ std::vector<int> run_all(Mode mode, const std::vector<std::function<int()>>& fns
         return fn();
       });
     }
-    for (std::size_t i = 0; i < kids.size(); ++i) rc[i] = kids[i].wait(std::chrono::seconds(120));
+    for (std::size_t i = 0; i < kids.size(); ++i)
+      rc[i] = kids[i].wait(std::chrono::seconds(120));
   }
   return rc;
 }
@@ -82,7 +86,8 @@ std::string param_name(const ::testing::TestParamInfo<StressParam>& p) {
 std::vector<StressParam> all_params() {
   std::vector<StressParam> v;
   for (Mode m : {Mode::kThreads, Mode::kProcesses}) {
-    for (std::uint32_t c : {1U, 2U, 3U, 1024U}) v.push_back({m, c});
+    for (std::uint32_t c : {1U, 2U, 3U, 1024U})
+      v.push_back({m, c});
   }
   return v;
 }
@@ -106,7 +111,8 @@ TEST_P(SpscStress, OrderedCompleteChecksummed) {
       if (s % 7 == 0) {
         Item batch[5];
         std::size_t k = 0;
-        for (; k < 5 && s + k < n; ++k) batch[k] = {0, checksum(0, s + k), s + k};
+        for (; k < 5 && s + k < n; ++k)
+          batch[k] = {0, checksum(0, s + k), s + k};
         s += p->try_push_batch(batch, k);
       } else if (p->try_push({0, checksum(0, s), s})) {
         ++s;
@@ -124,8 +130,8 @@ TEST_P(SpscStress, OrderedCompleteChecksummed) {
     while (expect < n) {
       std::size_t k = (expect % 3 == 0) ? c->try_pop_batch(buf, 8) : (c->try_pop(buf[0]) ? 1 : 0);
       for (std::size_t i = 0; i < k; ++i, ++expect) {
-        if (buf[i].seq != expect) return 10;                         // order or loss
-        if (buf[i].check != checksum(0, buf[i].seq)) return 11;      // torn element
+        if (buf[i].seq != expect) return 10;                     // order or loss
+        if (buf[i].check != checksum(0, buf[i].seq)) return 11;  // torn element
       }
       if (c->corrupted()) return 12;
       if (k == 0) std::this_thread::yield();
@@ -153,7 +159,8 @@ TEST_P(MpmcStress, ThreeProducersTwoConsumersExactlyOnceInOrder) {
   // One byte per item, counting deliveries; plus a shared count of consumed items.
   test::SharedAnon tally(kProducers * per + 64);
   auto* seen = tally.as<std::atomic<std::uint8_t>>();
-  auto* consumed = reinterpret_cast<std::atomic<std::uint64_t>*>(tally.as<std::byte>() + kProducers * per);
+  auto* consumed =
+      reinterpret_cast<std::atomic<std::uint64_t>*>(tally.as<std::byte>() + kProducers * per);
   consumed = reinterpret_cast<std::atomic<std::uint64_t>*>(
       (reinterpret_cast<std::uintptr_t>(consumed) + 7) & ~std::uintptr_t{7});
 
@@ -239,7 +246,7 @@ TEST(MpmcKill, ProducersKilledMidPushNeverStopTheConsumer) {
     pushed->store(0);
     const std::uint32_t tag = Q::publisher_tag(round + 1);
     test::Child producer([&]() -> int {
-      for (std::uint64_t s = 0;; ) {
+      for (std::uint64_t s = 0;;) {
         BigItem big{{round, checksum(round, s), s}, {}};
         std::memset(big.payload, static_cast<int>(s & 0xff), sizeof(big.payload));
         if (q.try_push(big, tag)) {
@@ -258,10 +265,12 @@ TEST(MpmcKill, ProducersKilledMidPushNeverStopTheConsumer) {
       BigItem big;
       while (q.try_pop(big)) {
         const Item& it = big.item;
-        const bool intact = big.payload[0] == (it.seq & 0xff) && big.payload[sizeof(big.payload) - 1] == (it.seq & 0xff);
-        if (it.producer != round || it.seq != next || it.check != checksum(round, it.seq) || !intact) {
-          ADD_FAILURE() << "round " << round << ": got producer " << it.producer << " seq " << it.seq
-                        << ", expected seq " << next;
+        const bool intact = big.payload[0] == (it.seq & 0xff) &&
+                            big.payload[sizeof(big.payload) - 1] == (it.seq & 0xff);
+        if (it.producer != round || it.seq != next || it.check != checksum(round, it.seq) ||
+            !intact) {
+          ADD_FAILURE() << "round " << round << ": got producer " << it.producer << " seq "
+                        << it.seq << ", expected seq " << next;
           return false;
         }
         ++next;
@@ -280,7 +289,8 @@ TEST(MpmcKill, ProducersKilledMidPushNeverStopTheConsumer) {
     repaired += q.skip_abandoned(tag);
     if (!drain()) return;
     const std::uint64_t done = pushed->load();
-    EXPECT_TRUE(next == done || next == done + 1) << "round " << round << ": popped " << next << ", pushed " << done;
+    EXPECT_TRUE(next == done || next == done + 1)
+        << "round " << round << ": popped " << next << ", pushed " << done;
     ASSERT_TRUE(q.idle()) << "round " << round << ": the consumer is stuck behind a claim";
   }
   RecordProperty("abandoned_claims_repaired", static_cast<int>(repaired));
@@ -315,7 +325,8 @@ TEST_P(PoolStress, ConcurrentLoanReleaseEndsWithFreeEqualTotal) {
             continue;
           }
           // Stamp the payload: if another worker got the same chunk, its stamp overwrites ours.
-          std::uint64_t stamp = (std::uint64_t{static_cast<std::uint32_t>(w)} << 32) | static_cast<std::uint32_t>(r);
+          std::uint64_t stamp =
+              (std::uint64_t{static_cast<std::uint32_t>(w)} << 32) | static_cast<std::uint32_t>(r);
           std::memcpy(c->payload, &stamp, sizeof(stamp));
           std::memcpy(c->payload + c->capacity - sizeof(stamp), &stamp, sizeof(stamp));
           held.push_back(*c);
@@ -340,7 +351,8 @@ TEST_P(PoolStress, ConcurrentLoanReleaseEndsWithFreeEqualTotal) {
     });
   }
   auto rc = run_all(mode, fns);
-  for (int w = 0; w < kWorkers; ++w) EXPECT_EQ(rc[w], 0) << "worker " << w << " (10 = double loan)";
+  for (int w = 0; w < kWorkers; ++w)
+    EXPECT_EQ(rc[w], 0) << "worker " << w << " (10 = double loan)";
 
   auto pool = ChunkPool::attach(seg.base(), 4096, cfg.region_bytes());
   ASSERT_TRUE(pool);
@@ -356,7 +368,8 @@ TEST_P(PoolStress, ConcurrentLoanReleaseEndsWithFreeEqualTotal) {
       ASSERT_FALSE(got[ch->ref.index]) << "chunk twice on the free list";
       got[ch->ref.index] = true;
     }
-    EXPECT_FALSE(pool->loan_from(static_cast<std::uint16_t>(c))) << "free list longer than its count";
+    EXPECT_FALSE(pool->loan_from(static_cast<std::uint16_t>(c)))
+        << "free list longer than its count";
   }
 }
 

@@ -5,11 +5,10 @@
 //  - every pool class is back to free == total, exactly;
 //  - the daemon is alive and serves a new client end to end;
 //  - every witness stream arrived complete and in order.
-#include <gtest/gtest.h>
-
 #include <cstdio>
 #include <string>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "support/test_support.hpp"
@@ -17,7 +16,8 @@
 namespace {
 
 nlohmann::json run_soak(const std::string& args, int& exit_code) {
-  auto r = zcp::test::run_command(std::string(ZCP_SOAK_PATH) + " --json " + args, /*merge_stderr=*/false);
+  auto r = zcp::test::run_command(std::string(ZCP_SOAK_PATH) + " --json " + args,
+                                  /*merge_stderr=*/false);
   exit_code = r.code;
   return nlohmann::json::parse(r.out, nullptr, /*allow_exceptions=*/false);
 }
@@ -27,7 +27,8 @@ void expect_clean(const nlohmann::json& r, std::uint64_t rounds) {
   SCOPED_TRACE("seed " + r["seed"].dump() + " (replay with zcp-soak --seed)");
   EXPECT_TRUE(r["ok"].get<bool>()) << r["failures"].dump(2);
   EXPECT_EQ(r["rounds"].get<std::uint64_t>(), rounds);
-  std::uint64_t kills = r["kills"]["publisher"].get<std::uint64_t>() + r["kills"]["subscriber"].get<std::uint64_t>() +
+  std::uint64_t kills = r["kills"]["publisher"].get<std::uint64_t>() +
+                        r["kills"]["subscriber"].get<std::uint64_t>() +
                         r["kills"]["churner"].get<std::uint64_t>();
   EXPECT_GE(kills + r["early_exits"].get<std::uint64_t>(), rounds);
   EXPECT_GT(r["kills"]["publisher"].get<std::uint64_t>(), 0U);

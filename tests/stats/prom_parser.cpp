@@ -9,13 +9,16 @@ namespace {
 bool name_start(char c, bool colon) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (colon && c == ':');
 }
-bool name_char(char c, bool colon) { return name_start(c, colon) || (c >= '0' && c <= '9'); }
+bool name_char(char c, bool colon) {
+  return name_start(c, colon) || (c >= '0' && c <= '9');
+}
 
 // Reads a name at s[i]; empty if none.
 std::string read_name(const std::string& s, std::size_t& i, bool colon) {
   std::size_t b = i;
   if (i >= s.size() || !name_start(s[i], colon)) return {};
-  while (i < s.size() && name_char(s[i], colon)) ++i;
+  while (i < s.size() && name_char(s[i], colon))
+    ++i;
   return s.substr(b, i - b);
 }
 
@@ -26,7 +29,8 @@ bool parse_value(const std::string& v, double& out) {
   }
   if (v.empty()) return false;
   for (char c : v) {
-    if (!((c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-')) return false;
+    if (!((c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-'))
+      return false;
   }
   char* end = nullptr;
   out = std::strtod(v.c_str(), &end);
@@ -45,7 +49,8 @@ bool is_integer(const std::string& v) {
 
 }  // namespace
 
-const PromSample* PromResult::find(const std::string& name, const std::map<std::string, std::string>& match) const {
+const PromSample* PromResult::find(const std::string& name,
+                                   const std::map<std::string, std::string>& match) const {
   for (const PromSample& s : samples) {
     if (s.name != name) continue;
     bool ok = true;
@@ -58,13 +63,25 @@ const PromSample* PromResult::find(const std::string& name, const std::map<std::
   return nullptr;
 }
 
+// "bad escape \x in label L", built by appending: GCC 12 reports a false -Warray-bounds in
+// the inlined operator+ chain of the same expression.
+std::string bad_escape(char e, const std::string& label) {
+  std::string msg = "bad escape \\";
+  msg += e;
+  msg += " in label ";
+  msg += label;
+  return msg;
+}
+
 PromResult parse_prometheus(const std::string& text) {
   PromResult r;
   std::set<std::string> helped, closed, series;
   std::string current;  // family whose samples are being read
   std::size_t pos = 0;
   int line_no = 0;
-  auto err = [&](const std::string& what) { r.errors.push_back("line " + std::to_string(line_no) + ": " + what); };
+  auto err = [&](const std::string& what) {
+    r.errors.push_back("line " + std::to_string(line_no) + ": " + what);
+  };
   if (!text.empty() && text.back() != '\n') {
     r.errors.push_back("the text does not end with a newline");
   }
@@ -88,20 +105,24 @@ PromResult parse_prometheus(const std::string& text) {
         continue;
       }
       std::string rest = line.substr(i + 1);
-      if (closed.count(name) || (name != current && r.types.count(name))) err("family " + name + " reopened");
+      if (closed.count(name) || (name != current && r.types.count(name)))
+        err("family " + name + " reopened");
       if (help) {
         if (!helped.insert(name).second) err("second HELP for " + name);
         for (std::size_t k = 0; k < rest.size(); ++k) {
-          if (rest[k] == '\\' && (k + 1 >= rest.size() || (rest[k + 1] != '\\' && rest[k + 1] != 'n'))) {
+          if (rest[k] == '\\' &&
+              (k + 1 >= rest.size() || (rest[k + 1] != '\\' && rest[k + 1] != 'n'))) {
             err("bad escape in HELP of " + name);
           }
           if (rest[k] == '\\') ++k;
         }
       } else {
-        static const std::set<std::string> kTypes = {"counter", "gauge", "histogram", "summary", "untyped"};
+        static const std::set<std::string> kTypes = {"counter", "gauge", "histogram", "summary",
+                                                     "untyped"};
         if (!kTypes.count(rest)) err("unknown type '" + rest + "' for " + name);
         if (r.types.count(name)) err("second TYPE for " + name);
-        if (rest == "counter" && (name.size() < 6 || name.compare(name.size() - 6, 6, "_total") != 0)) {
+        if (rest == "counter" &&
+            (name.size() < 6 || name.compare(name.size() - 6, 6, "_total") != 0)) {
           err("counter " + name + " does not end in _total");
         }
         r.types[name] = rest;
@@ -155,10 +176,14 @@ PromResult parse_prometheus(const std::string& text) {
           if (c == '\\') {
             if (i >= line.size()) break;
             char e = line[i++];
-            if (e == '\\') value += '\\';
-            else if (e == '"') value += '"';
-            else if (e == 'n') value += '\n';
-            else err(std::string("bad escape \\") + e + " in label " + label);
+            if (e == '\\')
+              value += '\\';
+            else if (e == '"')
+              value += '"';
+            else if (e == 'n')
+              value += '\n';
+            else
+              err(bad_escape(e, label));
           } else {
             value += c;
           }
@@ -188,7 +213,8 @@ PromResult parse_prometheus(const std::string& text) {
     }
     if (!parse_value(value, s.value)) err("bad value '" + value + "' in: " + line);
     std::string key = s.name;
-    for (const auto& [k, v] : s.labels) key += "\x1f" + k + "=" + v;
+    for (const auto& [k, v] : s.labels)
+      key += "\x1f" + k + "=" + v;
     if (!series.insert(key).second) err("duplicate series: " + line);
     r.samples.push_back(std::move(s));
   }

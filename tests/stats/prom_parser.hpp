@@ -27,7 +27,8 @@ struct PromResult {
   std::map<std::string, std::string> types;  // family -> counter|gauge|...
   std::vector<std::string> errors;           // "line N: what is wrong"
   // The value of the sample `name` whose labels include all of `match`; nullptr if none.
-  const PromSample* find(const std::string& name, const std::map<std::string, std::string>& match = {}) const;
+  const PromSample* find(const std::string& name,
+                         const std::map<std::string, std::string>& match = {}) const;
 };
 
 PromResult parse_prometheus(const std::string& text);

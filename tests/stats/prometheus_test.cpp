@@ -12,7 +12,8 @@ namespace {
 
 std::string all_errors(const PromResult& r) {
   std::string out;
-  for (const std::string& e : r.errors) out += e + "\n";
+  for (const std::string& e : r.errors)
+    out += e + "\n";
   return out;
 }
 
@@ -22,8 +23,8 @@ TEST_F(HandFilledSegment, PrometheusOutputParsesLineByLine) {
   const std::string text = stats::to_prometheus(*s);
   PromResult r = parse_prometheus(text);
   EXPECT_TRUE(r.errors.empty()) << all_errors(r) << text;
-  const PromSample* published =
-      r.find("zcp_publisher_published_total", {{"service", "svc"}, {"event", "ev"}, {"publisher", "11"}});
+  const PromSample* published = r.find("zcp_publisher_published_total",
+                                       {{"service", "svc"}, {"event", "ev"}, {"publisher", "11"}});
   ASSERT_NE(published, nullptr) << text;
   EXPECT_EQ(published->value, 8.0);
   const PromSample* depth = r.find("zcp_subscriber_queue_depth", {{"subscriber", "21"}});
@@ -65,7 +66,8 @@ TEST_F(HandFilledSegment, PrometheusSeriesStayDistinctForTwinEndpoints) {
 
 TEST(PromParser, AcceptsAWellFormedExposition) {
   PromResult r = parse_prometheus(
-      "# HELP x_total Things.\n# TYPE x_total counter\nx_total{a=\"1\",b=\"q\\\"\"} 3\nx_total 4 1700000000\n"
+      "# HELP x_total Things.\n# TYPE x_total counter\nx_total{a=\"1\",b=\"q\\\"\"} 3\nx_total 4 "
+      "1700000000\n"
       "# TYPE y gauge\ny -1.5e3\ny{z=\"\"} +Inf\n");
   EXPECT_TRUE(r.errors.empty()) << all_errors(r);
   EXPECT_EQ(r.samples.size(), 4U);
@@ -73,19 +75,19 @@ TEST(PromParser, AcceptsAWellFormedExposition) {
 
 TEST(PromParser, RefusesWhatTheFormatForbids) {
   const char* bad[] = {
-      "x 1\n",                                             // no TYPE
-      "# TYPE x gauge\nx{a=1} 1\n",                        // unquoted label value
-      "# TYPE x gauge\nx{a=\"\\t\"} 1\n",                  // bad escape
-      "# TYPE x gauge\nx 1\nx 2\n",                        // duplicate series
-      "# TYPE x gauge\nx one\n",                           // not a float
-      "# TYPE x counter\nx 1\n",                           // counter without _total
-      "# TYPE 1x gauge\n",                                 // bad name
-      "# TYPE x gauge\n# TYPE y gauge\ny 1\nx 1\n",        // x's block reopened
-      "# TYPE x gauge\nx{__a=\"1\"} 1\n",                  // reserved label name
-      "# TYPE x gauge\nx 1",                               // no final newline
-      "# TYPE x gauge\n\nx 1\n",                           // blank line
-      "# TYPE x gauge\n# TYPE x gauge\nx 1\n",             // second TYPE
-      "# TYPE x gauge\nx{a=\"1\" 1\n",                     // labels not closed
+      "x 1\n",                                       // no TYPE
+      "# TYPE x gauge\nx{a=1} 1\n",                  // unquoted label value
+      "# TYPE x gauge\nx{a=\"\\t\"} 1\n",            // bad escape
+      "# TYPE x gauge\nx 1\nx 2\n",                  // duplicate series
+      "# TYPE x gauge\nx one\n",                     // not a float
+      "# TYPE x counter\nx 1\n",                     // counter without _total
+      "# TYPE 1x gauge\n",                           // bad name
+      "# TYPE x gauge\n# TYPE y gauge\ny 1\nx 1\n",  // x's block reopened
+      "# TYPE x gauge\nx{__a=\"1\"} 1\n",            // reserved label name
+      "# TYPE x gauge\nx 1",                         // no final newline
+      "# TYPE x gauge\n\nx 1\n",                     // blank line
+      "# TYPE x gauge\n# TYPE x gauge\nx 1\n",       // second TYPE
+      "# TYPE x gauge\nx{a=\"1\" 1\n",               // labels not closed
   };
   for (const char* text : bad) {
     EXPECT_FALSE(parse_prometheus(text).errors.empty()) << "accepted: " << text;

@@ -1,18 +1,18 @@
 // The read side of the stats region against a hand-filled segment: what take_snapshot copies,
 // how it resolves names and ring counters, that it survives corrupt client-written offsets,
 // rates from two snapshots, the JSON contract fields, and the plain tables.
+#include "stats/snapshot.hpp"
+
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <sys/mman.h>
 #include <unistd.h>
-
-#include <nlohmann/json.hpp>
 
 #include "shm/queue_allocator.hpp"
 #include "shm/ring.hpp"
 #include "shm/segment.hpp"
 #include "stats/format.hpp"
 #include "stats/rates.hpp"
-#include "stats/snapshot.hpp"
 #include "stats_fixture.hpp"
 #include "support/test_support.hpp"
 
@@ -76,8 +76,8 @@ TEST_F(HandFilledSegment, ResolvesSubscriberQueueDepthAndHighWater) {
 TEST_F(HandFilledSegment, CorruptClientWrittenOffsetsAreReportedNotFollowed) {
   // Offsets past the mapping, inside it but not in the arena, misaligned, and at a place
   // without the ring magic: each row is kept with rings_ok false and no ring counters.
-  const std::uint64_t bad[] = {seg_->size() - 16, (1ULL << 62), arena_offset_ + 8, 64, arena_offset_ + 4096 * 8,
-                               ~0ULL};
+  const std::uint64_t bad[] = {seg_->size() - 16,        (1ULL << 62), arena_offset_ + 8, 64,
+                               arena_offset_ + 4096 * 8, ~0ULL};
   for (std::uint64_t off : bad) {
     SCOPED_TRACE(off);
     set_subscriber(4, 22, off, 8);
@@ -126,7 +126,8 @@ TEST_F(HandFilledSegment, HeartbeatAgeOnlyWhileTheSlotIsStillTheProcesss) {
   EXPECT_EQ(s->processes[0].name, "proc-a");
   ASSERT_TRUE(s->processes[0].heartbeat_age_ms.has_value());
   EXPECT_EQ(*s->processes[0].heartbeat_age_ms, 1500U);
-  EXPECT_FALSE(s->processes[1].heartbeat_age_ms.has_value()) << "epoch differs: the slot has a new owner";
+  EXPECT_FALSE(s->processes[1].heartbeat_age_ms.has_value())
+      << "epoch differs: the slot has a new owner";
 }
 
 TEST_F(HandFilledSegment, SlotHeldOddBySeqlockWriterIsSkippedAndCounted) {
@@ -166,7 +167,7 @@ TEST_F(HandFilledSegment, PoolsAndWorkers) {
 TEST_F(HandFilledSegment, RatesAreCounterDeltasOverTheInterval) {
   auto a = stats::take_snapshot(*seg_, kNow);
   ASSERT_TRUE(a);
-  ring(pub_ring_)->tail += 100;               // 100 publications
+  ring(pub_ring_)->tail += 100;  // 100 publications
   region().subscriber(3)->delivered += 50;
   region().subscriber(3)->dropped += 10;
   region().worker(1)->routed += 200;
@@ -195,12 +196,14 @@ TEST_F(HandFilledSegment, JsonHasTheBriefsContractFields) {
     ASSERT_TRUE(j.contains(array) && j[array].is_array()) << array;
     ASSERT_FALSE(j[array].empty()) << array;
     for (const auto& row : j[array]) {
-      for (const char* f : fields) EXPECT_TRUE(row.contains(f)) << array << "[]." << f;
+      for (const char* f : fields)
+        EXPECT_TRUE(row.contains(f)) << array << "[]." << f;
     }
   };
   has("processes", {"pid", "name", "heartbeat_age_ms"});
   has("publishers", {"service", "instance", "event", "pid", "published"});
-  has("subscribers", {"service", "instance", "event", "pid", "depth", "capacity", "delivered", "dropped"});
+  has("subscribers",
+      {"service", "instance", "event", "pid", "depth", "capacity", "delivered", "dropped"});
   has("pools", {"chunk_size", "total", "free", "min_free"});
   has("workers", {"id", "cpu", "routed"});
   EXPECT_EQ(j["publishers"][0]["published"], 8);
@@ -217,7 +220,8 @@ TEST_F(HandFilledSegment, PlainTablesNameEveryPanel) {
   auto s = stats::take_snapshot(*seg_, kNow);
   ASSERT_TRUE(s);
   std::string t = stats::text_tables(*s, stats::totals_only(*s));
-  for (const char* section : {"PROCESSES", "TOPICS", "PUBLISHERS", "SUBSCRIBERS", "POOLS", "WORKERS"}) {
+  for (const char* section :
+       {"PROCESSES", "TOPICS", "PUBLISHERS", "SUBSCRIBERS", "POOLS", "WORKERS"}) {
     EXPECT_NE(t.find(section), std::string::npos) << section;
   }
   EXPECT_NE(t.find("svc/inst/ev"), std::string::npos);
@@ -231,7 +235,8 @@ TEST(OpenInstance, NoDaemonSaysSoAndNamesTheSegment) {
   const std::string inst = test::unique_instance("nod");
   auto seg = stats::open_instance(inst);
   ASSERT_FALSE(seg);
-  EXPECT_EQ(seg.error(), "no diroute is running on instance " + inst + " (no segment /zcp." + inst + ".seg)");
+  EXPECT_EQ(seg.error(),
+            "no diroute is running on instance " + inst + " (no segment /zcp." + inst + ".seg)");
 }
 
 TEST(OpenInstance, SegmentWhoseDaemonIsGoneIsRefused) {

@@ -3,11 +3,11 @@
 // would. Everything is in this process; the segment is unlinked at the end.
 #pragma once
 
-#include <gtest/gtest.h>
-
 #include <memory>
 #include <optional>
 #include <string>
+
+#include <gtest/gtest.h>
 
 #include "shm/queue_allocator.hpp"
 #include "shm/ring.hpp"
@@ -102,7 +102,8 @@ class HandFilledSegment : public ::testing::Test {
     set_process(0, 1001, "proc-a", lease_a->index, lease_a->epoch);
     set_process(2, 1002, "proc-b", lease_b->index, lease_b->epoch + 7);  // the slot moved on
 
-    for (int i = 0; i < 3; ++i) ASSERT_TRUE(seg_->pool().loan(100));
+    for (int i = 0; i < 3; ++i)
+      ASSERT_TRUE(seg_->pool().loan(100));
 
     shm::WorkerStatsSlot& w0 = *r.worker(0);
     w0.id = 0;
@@ -122,8 +123,8 @@ class HandFilledSegment : public ::testing::Test {
     return reinterpret_cast<shm::RingHeader*>(seg_->base() + offset);
   }
 
-  void set_publisher(std::uint32_t slot, std::uint32_t id, std::uint64_t pub_off, std::uint64_t loan_off,
-                     std::uint32_t topic_slot = 0) {
+  void set_publisher(std::uint32_t slot, std::uint32_t id, std::uint64_t pub_off,
+                     std::uint64_t loan_off, std::uint32_t topic_slot = 0) {
     shm::PublisherStats p{};
     p.state = static_cast<std::uint32_t>(shm::StatsSlotState::kLive);
     p.id = id;
@@ -134,7 +135,8 @@ class HandFilledSegment : public ::testing::Test {
     p.max_loans = 64;
     shm::seq_publish(*region().publisher(slot), p);
   }
-  void set_subscriber(std::uint32_t slot, std::uint32_t id, std::uint64_t queue_off, std::uint32_t capacity) {
+  void set_subscriber(std::uint32_t slot, std::uint32_t id, std::uint64_t queue_off,
+                      std::uint32_t capacity) {
     shm::SubscriberStats s{};
     s.state = static_cast<std::uint32_t>(shm::StatsSlotState::kLive);
     s.id = id;

@@ -1,16 +1,16 @@
 #include "tool_runner.hpp"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <thread>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 extern char** environ;
 
@@ -26,12 +26,14 @@ std::string slurp(const std::string& path) {
 
 }  // namespace
 
-ToolResult run_tool(std::vector<std::string> args, const std::string& dir, std::chrono::milliseconds timeout) {
+ToolResult run_tool(std::vector<std::string> args, const std::string& dir,
+                    std::chrono::milliseconds timeout) {
   static std::atomic<int> counter{0};
   const std::string base = dir + "/tool-" + std::to_string(counter.fetch_add(1));
   const std::string out_path = base + ".out", err_path = base + ".err";
   std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
+  for (std::string& a : args)
+    argv.push_back(a.data());
   argv.push_back(nullptr);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);

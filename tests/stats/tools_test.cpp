@@ -17,9 +17,9 @@ using stats_test::run_tool;
 constexpr std::uint64_t kMessages = 100;
 
 struct Scenario {
-  std::atomic<int> ready{0};     // subscribers created
-  std::atomic<int> published{0}; // the publisher flushed every message
-  std::atomic<int> exit{0};      // the test has read the stats: children may leave
+  std::atomic<int> ready{0};      // subscribers created
+  std::atomic<int> published{0};  // the publisher flushed every message
+  std::atomic<int> exit{0};       // the test has read the stats: children may leave
   std::atomic<std::uint64_t> a_got{0};
 };
 
@@ -35,7 +35,8 @@ const json* find_by_pid(const json& rows, pid_t pid) {
 }
 
 json top_json(const std::string& instance, const std::string& dir, const char* interval = "0") {
-  auto r = run_tool({ZCP_TOP_PATH, "--once", "--json", "--instance", instance, "--interval", interval}, dir);
+  auto r = run_tool(
+      {ZCP_TOP_PATH, "--once", "--json", "--instance", instance, "--interval", interval}, dir);
   if (r.rc != 0) {
     ADD_FAILURE() << "zcp-top --once --json exited " << r.rc << ": " << r.err;
     return json::object();
@@ -57,7 +58,8 @@ TEST_F(PubSubTest, TopJsonCountsEqualWhatWasSentReceivedAndDropped) {
     CHILD_CHECK(sub, "subscribe: %s", sub.error().message.c_str());
     sc->ready.fetch_add(1);
     while (sc->a_got.load() < kMessages) {
-      while (auto s = sub->take()) sc->a_got.fetch_add(1);
+      while (auto s = sub->take())
+        sc->a_got.fetch_add(1);
       if (sc->a_got.load() < kMessages) sub->wait(100ms);
     }
     CHILD_CHECK(await(sc->exit, 1), "never released");
@@ -81,15 +83,16 @@ TEST_F(PubSubTest, TopJsonCountsEqualWhatWasSentReceivedAndDropped) {
     CHILD_CHECK(rt, "connect");
     auto pub = Publisher<>::create(*rt, topic);
     CHILD_CHECK(pub, "publisher: %s", pub.error().message.c_str());
-    CHILD_CHECK(wait_until([&] { return pub->subscriber_count() >= 2; }, 20s), "subscribers not seen");
+    CHILD_CHECK(wait_until([&] { return pub->subscriber_count() >= 2; }, 20s),
+                "subscribers not seen");
     for (std::uint64_t i = 0; i < kMessages; ++i) {
       const std::string payload = "m" + std::to_string(i);
       auto bytes = std::as_bytes(std::span<const char>(payload.data(), payload.size()));
       for (;;) {
         auto r = pub->publish_copy(bytes, 10ms);
         if (r) break;
-        CHILD_CHECK(r.error().code == Errc::kWouldBlock || r.error().code == Errc::kPoolExhausted, "publish: %s",
-                    r.error().message.c_str());
+        CHILD_CHECK(r.error().code == Errc::kWouldBlock || r.error().code == Errc::kPoolExhausted,
+                    "publish: %s", r.error().message.c_str());
       }
     }
     CHILD_CHECK(pub->flush(20s), "flush");
@@ -109,8 +112,10 @@ TEST_F(PubSubTest, TopJsonCountsEqualWhatWasSentReceivedAndDropped) {
         jp = find_by_pid(j["publishers"], p.pid());
         ja = find_by_pid(j["subscribers"], a.pid());
         jb = find_by_pid(j["subscribers"], b.pid());
-        return jp && ja && jb && (*jp)["published"] == kMessages && (*ja)["delivered"] == kMessages &&
-               (*jb)["delivered"].get<std::uint64_t>() + (*jb)["dropped"].get<std::uint64_t>() == kMessages;
+        return jp && ja && jb && (*jp)["published"] == kMessages &&
+               (*ja)["delivered"] == kMessages &&
+               (*jb)["delivered"].get<std::uint64_t>() + (*jb)["dropped"].get<std::uint64_t>() ==
+                   kMessages;
       },
       20s);
   EXPECT_TRUE(settled) << "last snapshot: " << j.dump(2);
@@ -155,17 +160,21 @@ TEST_F(PubSubTest, TopJsonCountsEqualWhatWasSentReceivedAndDropped) {
   auto m = run_tool({ZCP_CLI_PATH, "metrics", "--instance", instance_}, runtime_dir_);
   ASSERT_EQ(m.rc, 0) << m.err;
   auto prom = parse_prometheus(m.out);
-  for (const std::string& e : prom.errors) ADD_FAILURE() << e;
-  const auto* published = prom.find("zcp_publisher_published_total",
-                                    {{"service", "stats"}, {"event", "counts"}, {"pid", std::to_string(p.pid())}});
+  for (const std::string& e : prom.errors)
+    ADD_FAILURE() << e;
+  const auto* published =
+      prom.find("zcp_publisher_published_total",
+                {{"service", "stats"}, {"event", "counts"}, {"pid", std::to_string(p.pid())}});
   ASSERT_NE(published, nullptr) << m.out;
   EXPECT_EQ(published->value, static_cast<double>(kMessages));
-  const auto* dropped = prom.find("zcp_subscriber_dropped_total", {{"pid", std::to_string(b.pid())}});
+  const auto* dropped =
+      prom.find("zcp_subscriber_dropped_total", {{"pid", std::to_string(b.pid())}});
   ASSERT_NE(dropped, nullptr);
   EXPECT_EQ(dropped->value, static_cast<double>((*jb)["dropped"].get<std::uint64_t>()));
 
   // zcp ls: the topic with one publisher and two subscribers.
-  auto ls = run_tool({ZCP_CLI_PATH, "ls", "--instance", instance_, "--interval", "50"}, runtime_dir_);
+  auto ls =
+      run_tool({ZCP_CLI_PATH, "ls", "--instance", instance_, "--interval", "50"}, runtime_dir_);
   ASSERT_EQ(ls.rc, 0) << ls.err;
   bool listed = false;
   std::istringstream lines(ls.out);
@@ -180,8 +189,9 @@ TEST_F(PubSubTest, TopJsonCountsEqualWhatWasSentReceivedAndDropped) {
   // zcp info: daemon, socket, segment, regions, pools.
   auto info = run_tool({ZCP_CLI_PATH, "info", "--instance", instance_}, runtime_dir_);
   ASSERT_EQ(info.rc, 0) << info.err;
-  for (const std::string& want : {runtime_dir_ + "/" + instance_ + ".sock", "/zcp." + instance_ + ".seg",
-                                  std::string("queue_arena"), std::string("CHUNK_SIZE")}) {
+  for (const std::string& want :
+       {runtime_dir_ + "/" + instance_ + ".sock", "/zcp." + instance_ + ".seg",
+        std::string("queue_arena"), std::string("CHUNK_SIZE")}) {
     EXPECT_NE(info.out.find(want), std::string::npos) << want << " not in:\n" << info.out;
   }
 
@@ -202,17 +212,22 @@ TEST_F(PubSubTest, EchoFormatJsonWritesHeaderFieldsAndTextOrBase64) {
     CHILD_CHECK(rt, "connect");
     auto pub = Publisher<>::create(*rt, topic);
     CHILD_CHECK(pub, "publisher: %s", pub.error().message.c_str());
-    CHILD_CHECK(wait_until([&] { return pub->subscriber_count() >= 1; }, 20s), "zcp echo never subscribed");
+    CHILD_CHECK(wait_until([&] { return pub->subscriber_count() >= 1; }, 20s),
+                "zcp echo never subscribed");
     const std::string text = "hello \xc3\xa9t\xc3\xa9";  // UTF-8
     const unsigned char binary[] = {0x00, 0xff, 0x10};
-    CHILD_CHECK(pub->publish_copy(std::as_bytes(std::span<const char>(text.data(), text.size()))), "publish");
-    CHILD_CHECK(pub->publish_copy(std::as_bytes(std::span<const unsigned char>(binary, 3))), "publish");
+    CHILD_CHECK(pub->publish_copy(std::as_bytes(std::span<const char>(text.data(), text.size()))),
+                "publish");
+    CHILD_CHECK(pub->publish_copy(std::as_bytes(std::span<const unsigned char>(binary, 3))),
+                "publish");
     CHILD_CHECK(pub->flush(20s), "flush");
-    CHILD_CHECK(wait_until([&] { return pub->subscriber_count() == 0; }, 20s), "zcp echo never left");
+    CHILD_CHECK(wait_until([&] { return pub->subscriber_count() == 0; }, 20s),
+                "zcp echo never left");
     return 0;
   });
-  auto r = run_tool({ZCP_CLI_PATH, "echo", topic, "--count", "2", "--format", "json", "--instance", instance_},
-                    runtime_dir_);
+  auto r = run_tool(
+      {ZCP_CLI_PATH, "echo", topic, "--count", "2", "--format", "json", "--instance", instance_},
+      runtime_dir_);
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(p.wait(kChildTimeout), 0);
   std::istringstream lines(r.out);
@@ -234,7 +249,8 @@ TEST_F(PubSubTest, EchoFormatJsonWritesHeaderFieldsAndTextOrBase64) {
 
 TEST(StatsToolsNoDaemon, EveryReaderExitsNonZeroWithAClearMessage) {
   const std::string inst = zcp::test::unique_instance("none");
-  const std::string expect = "no diroute is running on instance " + inst + " (no segment /zcp." + inst + ".seg)";
+  const std::string expect =
+      "no diroute is running on instance " + inst + " (no segment /zcp." + inst + ".seg)";
   const std::string dir = "/tmp";
   std::vector<std::vector<std::string>> commands = {
       {ZCP_TOP_PATH, "--once", "--instance", inst},

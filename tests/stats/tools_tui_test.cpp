@@ -59,12 +59,14 @@ TEST_F(PubSubTest, ZcpTopUnderTmuxShowsTheLiveTopicAndItsRateAndQuitsOnQ) {
         return !rate.empty() && rate != "0";
       },
       20s);
-  EXPECT_TRUE(live) << "topic " << topic << " with a non-zero MSGS/S not shown; last screen:\n" << screen;
+  EXPECT_TRUE(live) << "topic " << topic << " with a non-zero MSGS/S not shown; last screen:\n"
+                    << screen;
   EXPECT_NE(screen.find("q quit"), std::string::npos) << screen;
   for (const std::string& line : [&] {
          std::vector<std::string> v;
          std::istringstream in(screen);
-         for (std::string l; std::getline(in, l);) v.push_back(l);
+         for (std::string l; std::getline(in, l);)
+           v.push_back(l);
          return v;
        }()) {
     EXPECT_LE(line.size(), 80U) << "wider than the terminal: " << line;

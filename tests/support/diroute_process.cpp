@@ -1,15 +1,15 @@
 #include "support/diroute_process.hpp"
 
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <cstring>
-#include <fstream>
-#include <sstream>
-#include <thread>
 
 #include "support/test_support.hpp"
 
@@ -31,7 +31,9 @@ bool socket_accepts(const std::string& path) {
 // "diroute ready" lines in a log: one per start that got that far.
 std::size_t ready_lines(const std::string& log) {
   std::size_t n = 0;
-  for (auto at = log.find("diroute ready"); at != std::string::npos; at = log.find("diroute ready", at + 1)) ++n;
+  for (auto at = log.find("diroute ready"); at != std::string::npos;
+       at = log.find("diroute ready", at + 1))
+    ++n;
   return n;
 }
 
@@ -112,7 +114,9 @@ int DirouteProcess::stop(int sig, std::chrono::milliseconds timeout) {
   return code;
 }
 
-std::string DirouteProcess::log() const { return read_file(log_path_); }
+std::string DirouteProcess::log() const {
+  return read_file(log_path_);
+}
 
 std::string DirouteProcess::read_file(const std::string& path) {
   std::ifstream in(path);

@@ -4,13 +4,13 @@
 // (PR_SET_PDEATHSIG), so no daemon outlives a test.
 #pragma once
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
+
+#include <sys/types.h>
 
 namespace zcp::test {
 

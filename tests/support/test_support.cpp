@@ -1,19 +1,19 @@
 #include "support/test_support.hpp"
 
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <stdexcept>
+#include <thread>
+
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <atomic>
-#include <filesystem>
-#include <cstdio>
-#include <cstdlib>
-#include <stdexcept>
-#include <thread>
 
 namespace zcp::test {
 
@@ -22,19 +22,22 @@ CommandResult run_command(const std::string& command, bool merge_stderr) {
   FILE* p = ::popen((merge_stderr ? command + " 2>&1" : command).c_str(), "r");
   if (p == nullptr) return r;
   char buf[4096];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof(buf), p)) > 0;) r.out.append(buf, n);
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof(buf), p)) > 0;)
+    r.out.append(buf, n);
   int status = ::pclose(p);
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }
 
-pid_t spawn_process(const std::string& path, const std::vector<std::string>& args, const std::string& log_path) {
+pid_t spawn_process(const std::string& path, const std::vector<std::string>& args,
+                    const std::string& log_path) {
   // Everything the child needs is prepared before the fork: after it, only async-signal-safe
   // calls (this process may have threads).
   std::vector<std::string> argv_s{path};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
-  for (std::string& s : argv_s) argv.push_back(s.data());
+  for (std::string& s : argv_s)
+    argv.push_back(s.data());
   argv.push_back(nullptr);
   const pid_t parent = ::getpid();
   std::fflush(nullptr);
@@ -44,7 +47,8 @@ pid_t spawn_process(const std::string& path, const std::vector<std::string>& arg
   if (::getppid() != parent) ::_exit(127);  // the parent died before the prctl
   const int in = ::open("/dev/null", O_RDONLY);
   const int out = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  if (in < 0 || out < 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(out, 2) < 0) ::_exit(127);
+  if (in < 0 || out < 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(out, 2) < 0)
+    ::_exit(127);
   ::execv(path.c_str(), argv.data());
   ::_exit(127);
 }
@@ -63,7 +67,9 @@ SharedAnon::SharedAnon(std::size_t bytes) : n_(bytes) {
   if (p_ == MAP_FAILED) throw std::runtime_error("mmap shared anonymous failed");
 }
 
-SharedAnon::~SharedAnon() { ::munmap(p_, n_); }
+SharedAnon::~SharedAnon() {
+  ::munmap(p_, n_);
+}
 
 ProcessBarrier::ProcessBarrier(unsigned count) : mem_(sizeof(pthread_barrier_t)) {
   pthread_barrierattr_t attr;
@@ -75,9 +81,13 @@ ProcessBarrier::ProcessBarrier(unsigned count) : mem_(sizeof(pthread_barrier_t))
   pthread_barrierattr_destroy(&attr);
 }
 
-ProcessBarrier::~ProcessBarrier() { pthread_barrier_destroy(mem_.as<pthread_barrier_t>()); }
+ProcessBarrier::~ProcessBarrier() {
+  pthread_barrier_destroy(mem_.as<pthread_barrier_t>());
+}
 
-void ProcessBarrier::wait() { pthread_barrier_wait(mem_.as<pthread_barrier_t>()); }
+void ProcessBarrier::wait() {
+  pthread_barrier_wait(mem_.as<pthread_barrier_t>());
+}
 
 Child::Child(std::function<int()> fn) {
   std::fflush(nullptr);
@@ -137,7 +147,8 @@ std::optional<std::chrono::microseconds> time_until(const std::function<bool()>&
   const auto t0 = std::chrono::steady_clock::now();
   for (;;) {
     if (done()) {
-      return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
+      return std::chrono::duration_cast<std::chrono::microseconds>(
+          std::chrono::steady_clock::now() - t0);
     }
     if (std::chrono::steady_clock::now() - t0 > timeout) return std::nullopt;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));

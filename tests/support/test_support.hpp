@@ -2,14 +2,14 @@
 // process-shared barrier, anonymous shared memory, and unique instance names.
 #pragma once
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <cstddef>
 #include <functional>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <sys/types.h>
 
 namespace zcp::test {
 
@@ -22,8 +22,8 @@ std::optional<std::chrono::microseconds> time_until(const std::function<bool()>&
 
 // A private runtime directory (mkdtemp under /tmp) and instance name for one test, exported
 // as ZCP_RUNTIME_DIR (and ZCP_INSTANCE when `export_instance`) so that runtimes and children
-// started from the test find its daemon. Its destructor removes the directory and the instance's segment (left by
-// a daemon killed with SIGKILL): nothing of the test outlives it.
+// started from the test find its daemon. Its destructor removes the directory and the instance's
+// segment (left by a daemon killed with SIGKILL): nothing of the test outlives it.
 class PrivateInstance {
  public:
   explicit PrivateInstance(const std::string& tag, bool export_instance = true);
@@ -57,7 +57,8 @@ CommandResult run_command(const std::string& command, bool merge_stderr = true);
 // Starts `path` with `args` (argv[0] is the path), stdin from /dev/null, stdout and stderr
 // appended to `log_path`. The child gets SIGTERM if this process dies first (PR_SET_PDEATHSIG),
 // so a crashed test leaves no daemon behind. Returns its pid, or -1.
-pid_t spawn_process(const std::string& path, const std::vector<std::string>& args, const std::string& log_path);
+pid_t spawn_process(const std::string& path, const std::vector<std::string>& args,
+                    const std::string& log_path);
 
 // Anonymous MAP_SHARED memory that survives fork(): parent and children see the same bytes.
 class SharedAnon {
@@ -68,7 +69,9 @@ class SharedAnon {
   SharedAnon& operator=(const SharedAnon&) = delete;
   void* get() const noexcept { return p_; }
   template <class T>
-  T* as() const noexcept { return static_cast<T*>(p_); }
+  T* as() const noexcept {
+    return static_cast<T*>(p_);
+  }
   std::size_t size() const noexcept { return n_; }
 
  private:

@@ -1,5 +1,11 @@
 #include "daemon.hpp"
 
+#include <cctype>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -7,12 +13,6 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <cctype>
-#include <cstdio>
-#include <cstring>
-#include <filesystem>
-#include <thread>
 
 #include <zcp/runtime.hpp>
 
@@ -51,7 +51,8 @@ Status<std::string> capture_stdout(const std::vector<std::string>& argv) {
   if (pid == 0) {
     ::dup2(fds[1], STDOUT_FILENO);
     std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    for (const auto& a : argv)
+      args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     ::execv(args[0], args.data());
     ::_exit(127);
@@ -61,8 +62,10 @@ Status<std::string> capture_stdout(const std::vector<std::string>& argv) {
   char buf[4096];
   for (;;) {
     const ssize_t n = ::read(fds[0], buf, sizeof(buf));
-    if (n > 0) out.append(buf, static_cast<std::size_t>(n));
-    else if (n == 0 || errno != EINTR) break;
+    if (n > 0)
+      out.append(buf, static_cast<std::size_t>(n));
+    else if (n == 0 || errno != EINTR)
+      break;
   }
   ::close(fds[0]);
   int st = 0;
@@ -78,7 +81,8 @@ std::string find_daemon_flag(const std::string& help, const std::vector<std::str
     for (std::size_t at = help.find(flag); at != std::string::npos; at = help.find(flag, at + 1)) {
       const std::size_t end = at + flag.size();
       const char next = end < help.size() ? help[end] : ' ';
-      if (next != '-' && next != '_' && !std::isalnum(static_cast<unsigned char>(next))) return flag;
+      if (next != '-' && next != '_' && !std::isalnum(static_cast<unsigned char>(next)))
+        return flag;
     }
   }
   return "";
@@ -88,8 +92,9 @@ Status<std::unique_ptr<DaemonSession>> DaemonSession::open(const DaemonOptions& 
   std::unique_ptr<DaemonSession> s(new DaemonSession());
   if (!options.instance.empty()) {
     if (options.router_cpu != -1 || !options.idle.empty()) {
-      return Failure("--router-cpu and --idle configure the private daemon; with --instance, "
-                     "start diroute with those settings yourself");
+      return Failure(
+          "--router-cpu and --idle configure the private daemon; with --instance, "
+          "start diroute with those settings yourself");
     }
     s->instance_ = options.instance;
     // One probe here, so that a missing daemon is one clear message, not one per process.
@@ -107,7 +112,8 @@ Status<void> DaemonSession::start_private(const DaemonOptions& options) {
   binary_ = self_dir() + "/diroute";
   if (::access(binary_.c_str(), X_OK) != 0) {
     return Failure("cannot start a private daemon: " + binary_ + " is not an executable (" +
-                   std::strerror(errno) + "); build it (cmake --build BUILD --target diroute) or "
+                   std::strerror(errno) +
+                   "); build it (cmake --build BUILD --target diroute) or "
                    "name a running daemon with --instance");
   }
   std::vector<std::string> argv{binary_};
@@ -118,8 +124,8 @@ Status<void> DaemonSession::start_private(const DaemonOptions& options) {
     auto help = capture_stdout({binary_, "--help"});
     if (!help) return Failure("diroute --help: " + help.error());
     if (options.router_cpu != -1) {
-      std::string flag =
-          find_daemon_flag(*help, {"--router-cpus", "--router-cpu", "--worker-cpus", "--worker-cpu", "--cpus"});
+      std::string flag = find_daemon_flag(
+          *help, {"--router-cpus", "--router-cpu", "--worker-cpus", "--worker-cpu", "--cpus"});
       if (flag.empty()) {
         return Failure("--router-cpu: this diroute (" + binary_ +
                        ") has no flag to pin its router worker (its --help lists none of "
@@ -130,7 +136,8 @@ Status<void> DaemonSession::start_private(const DaemonOptions& options) {
     if (!options.idle.empty()) {
       std::string flag = find_daemon_flag(*help, {"--idle", "--idle-strategy"});
       if (flag.empty()) {
-        return Failure("--idle: this diroute (" + binary_ + ") has no idle-strategy flag "
+        return Failure("--idle: this diroute (" + binary_ +
+                       ") has no idle-strategy flag "
                        "(its --help lists neither --idle nor --idle-strategy)");
       }
       argv.insert(argv.end(), {flag, options.idle});
@@ -139,7 +146,8 @@ Status<void> DaemonSession::start_private(const DaemonOptions& options) {
   argv.insert(argv.end(), options.extra_args.begin(), options.extra_args.end());
 
   char tmpl[] = "/tmp/zcp-perf-XXXXXX";
-  if (::mkdtemp(tmpl) == nullptr) return Failure(std::string("mkdtemp /tmp/zcp-perf-XXXXXX: ") + std::strerror(errno));
+  if (::mkdtemp(tmpl) == nullptr)
+    return Failure(std::string("mkdtemp /tmp/zcp-perf-XXXXXX: ") + std::strerror(errno));
   runtime_dir_ = tmpl;
   // Every process of this run (the daemon, the benchmark children, the probe below) finds
   // the private socket through the environment.
@@ -158,7 +166,8 @@ Status<void> DaemonSession::start_private(const DaemonOptions& options) {
     if (::getppid() != parent) ::_exit(1);
     ::dup2(STDERR_FILENO, STDOUT_FILENO);  // stdout carries only zcp-perf's results
     std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    for (const auto& a : argv)
+      args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     ::execv(binary_.c_str(), args.data());
     std::fprintf(stderr, "zcp-perf: exec %s: %s\n", binary_.c_str(), std::strerror(errno));
@@ -183,7 +192,8 @@ Status<void> DaemonSession::start_private(const DaemonOptions& options) {
     auto rt = zcp::Runtime::connect(ro);
     if (rt) return {};  // destroyed here: unregisters and joins its thread before any fork
     last = rt.error().message;
-    if (rt.error().code != zcp::Errc::kDaemonUnavailable && rt.error().code != zcp::Errc::kTimeout) {
+    if (rt.error().code != zcp::Errc::kDaemonUnavailable &&
+        rt.error().code != zcp::Errc::kTimeout) {
       return Failure("the private diroute does not accept clients: " + last);
     }
     if (stop_requested()) return Failure("interrupted while the private diroute started");
@@ -230,12 +240,14 @@ Status<void> DaemonSession::stop() {
       if (!killed && Clock::now() >= deadline) {
         ::kill(pid_, SIGKILL);
         killed = true;
-        problems += "diroute ignored SIGTERM for " + std::to_string(kStopTimeout.count()) + " s; killed it. ";
+        problems += "diroute ignored SIGTERM for " + std::to_string(kStopTimeout.count()) +
+                    " s; killed it. ";
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     pid_ = -1;
-    if (exit_code_ != 0 && !killed) problems += "diroute exited with " + std::to_string(exit_code_) + ". ";
+    if (exit_code_ != 0 && !killed)
+      problems += "diroute exited with " + std::to_string(exit_code_) + ". ";
   } else if (exit_code_ != -1 && exit_code_ != 0) {
     problems += "diroute had exited with " + std::to_string(exit_code_) + " before the end. ";
   }
@@ -256,6 +268,8 @@ Status<void> DaemonSession::stop() {
   return {};
 }
 
-DaemonSession::~DaemonSession() { (void)stop(); }
+DaemonSession::~DaemonSession() {
+  (void)stop();
+}
 
 }  // namespace zcp::perf

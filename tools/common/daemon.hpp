@@ -5,20 +5,20 @@
 // daemon still gets SIGTERM (PR_SET_PDEATHSIG); only the temporary directory remains then.
 #pragma once
 
-#include <sys/types.h>
-
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <sys/types.h>
 
 #include "system.hpp"
 
 namespace zcp::perf {
 
 struct DaemonOptions {
-  std::string instance;    // non-empty: use this running daemon, start none
-  int router_cpu = -1;     // private daemon only: pin its router worker
-  std::string idle;        // private daemon only: worker idle strategy (spin|hybrid|park)
+  std::string instance;  // non-empty: use this running daemon, start none
+  int router_cpu = -1;   // private daemon only: pin its router worker
+  std::string idle;      // private daemon only: worker idle strategy (spin|hybrid|park)
   std::string log_level = "warn";
   std::vector<std::string> extra_args;  // more diroute flags (private daemon only)
 };

@@ -22,8 +22,8 @@ class Histogram {
   // Linear buckets per power of two, doubled: 128 gives 0.8% precision. Too low loses
   // precision; too high grows the table (and the cache lines a percentile scan touches).
   static constexpr unsigned kSubBits = 7;
-  static constexpr std::uint64_t kSubBuckets = std::uint64_t{1} << kSubBits;  // 128
-  static constexpr std::uint64_t kHalf = kSubBuckets / 2;                      // 64
+  static constexpr std::uint64_t kSubBuckets = std::uint64_t{1} << kSubBits;          // 128
+  static constexpr std::uint64_t kHalf = kSubBuckets / 2;                             // 64
   static constexpr std::size_t kBucketCount = kSubBuckets + (64 - kSubBits) * kHalf;  // 3776
 
   // The bucket of value v: v itself below kSubBuckets; else the range e = bit_width(v) - 7
@@ -54,7 +54,8 @@ class Histogram {
   }
   void reset() noexcept { *this = Histogram{}; }
   void merge(const Histogram& o) noexcept {
-    for (std::size_t i = 0; i < kBucketCount; ++i) counts_[i] += o.counts_[i];
+    for (std::size_t i = 0; i < kBucketCount; ++i)
+      counts_[i] += o.counts_[i];
     total_ += o.total_;
     sum_ += o.sum_;
     min_ = std::min(min_, o.min_);

@@ -1,5 +1,12 @@
 #include "system.hpp"
 
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <fstream>
+#include <thread>
+
 #include <errno.h>
 #include <poll.h>
 #include <sched.h>
@@ -10,13 +17,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cstdio>
-#include <cstring>
-#include <exception>
-#include <fstream>
-#include <thread>
-
 namespace zcp::perf {
 
 namespace {
@@ -24,9 +24,13 @@ namespace {
 std::atomic<bool> g_stop{false};
 static_assert(std::atomic<bool>::is_always_lock_free, "set from a signal handler");
 
-extern "C" void on_stop_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
+extern "C" void on_stop_signal(int) {
+  g_stop.store(true, std::memory_order_relaxed);
+}
 
-std::string errno_text(int e) { return std::string(std::strerror(e)); }
+std::string errno_text(int e) {
+  return std::string(std::strerror(e));
+}
 
 }  // namespace
 
@@ -40,7 +44,9 @@ void install_signal_handlers() {
   ::signal(SIGPIPE, SIG_IGN);
 }
 
-bool stop_requested() noexcept { return g_stop.load(std::memory_order_relaxed); }
+bool stop_requested() noexcept {
+  return g_stop.load(std::memory_order_relaxed);
+}
 
 std::string load_average() {
   std::ifstream in("/proc/loadavg");
@@ -80,7 +86,8 @@ Status<void> pin_to_cpu(int cpu) {
   CPU_ZERO(&set);
   CPU_SET(cpu, &set);
   if (::sched_setaffinity(0, sizeof(set), &set) != 0) {
-    return Failure("sched_setaffinity(CPU " + std::to_string(cpu) + ") failed: " + errno_text(errno));
+    return Failure("sched_setaffinity(CPU " + std::to_string(cpu) +
+                   ") failed: " + errno_text(errno));
   }
   return {};
 }
@@ -90,7 +97,9 @@ void* map_shared(std::size_t bytes) {
   return p == MAP_FAILED ? nullptr : p;
 }
 
-void unmap_shared(void* p, std::size_t bytes) noexcept { ::munmap(p, bytes); }
+void unmap_shared(void* p, std::size_t bytes) noexcept {
+  ::munmap(p, bytes);
+}
 
 void ErrorSlot::put(const std::string& what) noexcept {
   std::uint32_t expected = 0;
@@ -149,11 +158,13 @@ std::vector<ChildExit> wait_children(const std::vector<pid_t>& pids,
   int stage = 0;  // 0: waiting, 1: SIGTERM sent, 2: SIGKILL sent
   Clock::time_point stage_deadline = deadline;
   while (pending()) {
-    for (std::size_t i = 0; i < exits.size(); ++i) reap(i, WNOHANG);
+    for (std::size_t i = 0; i < exits.size(); ++i)
+      reap(i, WNOHANG);
     if (!pending()) break;
     if ((stage == 0 && stop_requested()) || Clock::now() >= stage_deadline) {
       if (stage == 2) {
-        for (std::size_t i = 0; i < exits.size(); ++i) reap(i, 0);  // SIGKILL cannot be refused
+        for (std::size_t i = 0; i < exits.size(); ++i)
+          reap(i, 0);  // SIGKILL cannot be refused
         break;
       }
       const int sig = stage == 0 ? SIGTERM : SIGKILL;
@@ -173,10 +184,13 @@ std::vector<ChildExit> wait_children(const std::vector<pid_t>& pids,
     bool all_fds = true;
     for (std::size_t i = 0; i < exits.size(); ++i) {
       if (exits[i].code != -2) continue;
-      if (fds[i] < 0) all_fds = false;
-      else pfds.push_back({fds[i], POLLIN, 0});
+      if (fds[i] < 0)
+        all_fds = false;
+      else
+        pfds.push_back({fds[i], POLLIN, 0});
     }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(stage_deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(stage_deadline - Clock::now());
     const int ms = static_cast<int>(std::clamp<long long>(left.count() + 1, 1, 1000));
     if (all_fds) {
       ::poll(pfds.data(), pfds.size(), ms);
@@ -203,9 +217,10 @@ std::string describe_failures(const std::vector<ChildExit>& exits,
   for (std::size_t i = 0; i < exits.size(); ++i) {
     if (exits[i].code == 0) continue;
     std::string role = i < roles.size() ? roles[i] : "child";
-    std::string how = exits[i].code == -1  ? "was stopped (deadline or interrupt)"
-                      : exits[i].code > 128 ? "was killed by signal " + std::to_string(exits[i].code - 128)
-                                            : "exited with " + std::to_string(exits[i].code);
+    std::string how = exits[i].code == -1 ? "was stopped (deadline or interrupt)"
+                      : exits[i].code > 128
+                          ? "was killed by signal " + std::to_string(exits[i].code - 128)
+                          : "exited with " + std::to_string(exits[i].code);
     out += (out.empty() ? "" : "; ") + role + " (pid " + std::to_string(exits[i].pid) + ") " + how;
   }
   return out;

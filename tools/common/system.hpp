@@ -6,8 +6,6 @@
 // its own Runtime.
 #pragma once
 
-#include <sys/types.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -16,6 +14,8 @@
 #include <new>
 #include <string>
 #include <vector>
+
+#include <sys/types.h>
 
 #include <zcp/expected.hpp>
 
@@ -116,7 +116,8 @@ std::string describe_failures(const std::vector<ChildExit>& exits,
 
 // Polls `ready()` every 100 us until it is true, a stop is requested, `abort()` is true, or
 // the deadline passes. Used during setup only (never inside a measurement).
-bool wait_until(const std::function<bool()>& ready, std::chrono::steady_clock::time_point deadline,
-                const std::function<bool()>& abort = [] { return false; });
+bool wait_until(
+    const std::function<bool()>& ready, std::chrono::steady_clock::time_point deadline,
+    const std::function<bool()>& abort = [] { return false; });
 
 }  // namespace zcp::perf

@@ -57,7 +57,8 @@ zcp::Expected<zcp::daemon::DaemonConfig, std::string> effective_config(const dir
   if (auto problem = zcp::config::validate(cfg)) {
     return zcp::Unexpected((file.empty() ? std::string() : "with " + file + ": ") + *problem);
   }
-  auto paths = zcp::config::resolve_paths(cfg, o.instance.empty() ? std::nullopt : std::optional(o.instance));
+  auto paths = zcp::config::resolve_paths(
+      cfg, o.instance.empty() ? std::nullopt : std::optional(o.instance));
   if (!paths) return zcp::Unexpected(paths.error());
   cfg.paths = *paths;
   cfg.control.daemon_version = ZCP_VERSION;
@@ -77,15 +78,17 @@ int check_config(const diroute::Options& o) {
   }
   const zcp::daemon::DaemonConfig& c = *cfg;
   std::printf("%s: configuration OK\n", o.check_config == "-" ? "<stdin>" : o.check_config.c_str());
-  std::printf("instance '%s', socket %s, log level %s\n", c.paths.instance.c_str(), c.paths.socket_path.c_str(),
-              c.log_level.c_str());
-  std::printf("router: %zu worker(s)%s, idle %s; reactor cpu %d, SCHED_FIFO reactor %d workers %d\n",
-              c.router_cpus.empty() ? static_cast<std::size_t>(c.registry.workers) : c.router_cpus.size(),
-              c.router_cpus.empty() ? " unpinned" : " pinned", zcp::shm::to_string(c.idle), c.reactor_cpu,
-              c.reactor_priority, c.worker_priority);
+  std::printf("instance '%s', socket %s, log level %s\n", c.paths.instance.c_str(),
+              c.paths.socket_path.c_str(), c.log_level.c_str());
+  std::printf(
+      "router: %zu worker(s)%s, idle %s; reactor cpu %d, SCHED_FIFO reactor %d workers %d\n",
+      c.router_cpus.empty() ? static_cast<std::size_t>(c.registry.workers) : c.router_cpus.size(),
+      c.router_cpus.empty() ? " unpinned" : " pinned", zcp::shm::to_string(c.idle), c.reactor_cpu,
+      c.reactor_priority, c.worker_priority);
   std::printf("memory: prefault %s, mlock %s; access: mode %03o, group '%s', %zu allowlist(s)%s\n",
-              c.prefault ? "on" : "off", c.mlock ? "on" : "off", c.access.mode, c.access.group.c_str(),
-              c.access.allow.size(), c.access.allow.empty() ? "" : " (enforced per service)");
+              c.prefault ? "on" : "off", c.mlock ? "on" : "off", c.access.mode,
+              c.access.group.c_str(), c.access.allow.size(),
+              c.access.allow.empty() ? "" : " (enforced per service)");
   std::printf("%s\n", zcp::config::describe(*estimate, c).c_str());
   return 0;
 }
@@ -131,7 +134,8 @@ int main(int argc, char** argv) {
     return code(ExitCode::kUsage);
   }
   spdlog::info("configuration: {}", opts.config.empty() ? "embedded defaults" : opts.config);
-  const std::string effective = zcp::config::to_toml(*cfg, zcp::config::TomlStyle{.comments = false});
+  const std::string effective =
+      zcp::config::to_toml(*cfg, zcp::config::TomlStyle{.comments = false});
   spdlog::info("effective configuration (TOML):\n{}", effective);
   spdlog::info("memory estimate:\n{}", zcp::config::describe(*estimate, *cfg));
 

@@ -15,13 +15,16 @@ bool given(const Options& o, const char* flag) {
 // "SIZExCOUNT", e.g. 8192x1024.
 std::optional<zcp::shm::PoolClassConfig> parse_pool(const std::string& spec) {
   auto x = spec.find('x');
-  bool ok = x != std::string::npos && x > 0 && x + 1 < spec.size() && spec.find_first_not_of("0123456789", 0) == x &&
-            spec.find_first_not_of("0123456789", x + 1) == std::string::npos && x <= 10 && spec.size() - x - 1 <= 10;
+  bool ok = x != std::string::npos && x > 0 && x + 1 < spec.size() &&
+            spec.find_first_not_of("0123456789", 0) == x &&
+            spec.find_first_not_of("0123456789", x + 1) == std::string::npos && x <= 10 &&
+            spec.size() - x - 1 <= 10;
   if (!ok) return std::nullopt;
   std::uint64_t size = std::stoull(spec.substr(0, x));
   std::uint64_t count = std::stoull(spec.substr(x + 1));
   if (size > UINT32_MAX || count > UINT32_MAX) return std::nullopt;
-  return zcp::shm::PoolClassConfig{static_cast<std::uint32_t>(size), static_cast<std::uint32_t>(count)};
+  return zcp::shm::PoolClassConfig{static_cast<std::uint32_t>(size),
+                                   static_cast<std::uint32_t>(count)};
 }
 
 }  // namespace
@@ -44,19 +47,22 @@ void add_options(CLI::App& app, Options& o) {
   o.publish_ring = d.registry.publisher_ring_capacity;
   o.direct_wake_max = d.registry.direct_wake_max;
 
-  app.add_option("--config", o.config,
-                 "TOML configuration file (docs/configuration.md); the flags given on the command line "
-                 "override it. Without it, the embedded defaults apply")
+  app.add_option(
+         "--config", o.config,
+         "TOML configuration file (docs/configuration.md); the flags given on the command line "
+         "override it. Without it, the embedded defaults apply")
       ->check(CLI::ExistingFile);
   app.add_flag("--print-default-config", o.print_default_config,
                "Print the complete default configuration, commented, and exit");
-  app.add_option("--check-config", o.check_config,
-                 "Check a configuration file (with any flags given), print a summary and the memory "
-                 "estimate, and exit: 0 if it is valid, 2 with the error otherwise ('-' reads stdin)");
+  app.add_option(
+      "--check-config", o.check_config,
+      "Check a configuration file (with any flags given), print a summary and the memory "
+      "estimate, and exit: 0 if it is valid, 2 with the error otherwise ('-' reads stdin)");
   app.add_option("--instance", o.instance,
                  "Instance name: derives the socket <runtime dir>/<instance>.sock and the shm "
                  "names. Default: [daemon] instance, else $ZCP_INSTANCE, else 'default'");
-  app.add_option("--log-level", o.log_level, "trace, debug, info (lifecycle only), warn, error, off")
+  app.add_option("--log-level", o.log_level,
+                 "trace, debug, info (lifecycle only), warn, error, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
   app.add_flag("--foreground", o.foreground,
@@ -65,14 +71,16 @@ void add_options(CLI::App& app, Options& o) {
   app.add_option("--heartbeat-ms", o.heartbeat_ms, "Heartbeat check period in ms")
       ->check(CLI::Range(10U, 60000U))
       ->capture_default_str();
-  app.add_option("--heartbeat-timeout-ms", o.timeout_ms, "A monitored client silent this long (ms) is declared dead")
+  app.add_option("--heartbeat-timeout-ms", o.timeout_ms,
+                 "A monitored client silent this long (ms) is declared dead")
       ->check(CLI::Range(20U, 3600000U))
       ->capture_default_str();
   app.add_option("--workers", o.workers, "Router workers, unpinned (see --router-cpus to pin them)")
       ->check(CLI::Range(1U, zcp::router::kMaxWorkers))
       ->capture_default_str();
-  app.add_option("--router-cpus", o.router_cpus,
-                 "Pin one router worker per listed CPU (e.g. --router-cpus 1 or 2,3); overrides --workers")
+  app.add_option(
+         "--router-cpus", o.router_cpus,
+         "Pin one router worker per listed CPU (e.g. --router-cpus 1 or 2,3); overrides --workers")
       ->delimiter(',');
   app.add_option("--pool", o.pools,
                  "A chunk pool class SIZExCOUNT (payload bytes x chunks), repeatable; replaces the "
@@ -82,7 +90,8 @@ void add_options(CLI::App& app, Options& o) {
                  "routed work, then park), park (lowest CPU)")
       ->check(CLI::IsMember({"spin", "hybrid", "park"}))
       ->capture_default_str();
-  app.add_option("--spin-us", o.spin_us, "hybrid: microseconds a worker spins after its last urgent work, then parks")
+  app.add_option("--spin-us", o.spin_us,
+                 "hybrid: microseconds a worker spins after its last urgent work, then parks")
       ->check(CLI::Range(0U, 1000000U))
       ->capture_default_str();
   app.add_option("--spin-yield-us", o.spin_yield_us,
@@ -105,10 +114,12 @@ void add_options(CLI::App& app, Options& o) {
                  "subscribers itself; on wider topics the router wakes them in batches")
       ->check(CLI::Range(0U, zcp::shm::kRouteSlots))
       ->capture_default_str();
-  app.add_option("--max-processes", o.max_processes, "Most registered processes (= heartbeat slots in the segment)")
+  app.add_option("--max-processes", o.max_processes,
+                 "Most registered processes (= heartbeat slots in the segment)")
       ->check(CLI::Range(1U, zcp::shm::kMaxHeartbeatSlots))
       ->capture_default_str();
-  app.add_option("--max-publishers-per-process", o.max_publishers_per_process, "Most publishers one process may hold")
+  app.add_option("--max-publishers-per-process", o.max_publishers_per_process,
+                 "Most publishers one process may hold")
       ->check(CLI::Range(1U, 1U << 20))
       ->capture_default_str();
   app.add_option("--max-subscribers-per-process", o.max_subscribers_per_process,
@@ -123,15 +134,18 @@ void add_options(CLI::App& app, Options& o) {
                  "settled or routed it; past it publish() reports WouldBlock")
       ->check(CLI::Range(1U, 65536U))
       ->capture_default_str();
-  app.add_option("--queue-arena-mb", o.arena_mb, "Shared memory for publisher rings and subscriber queues, MiB")
+  app.add_option("--queue-arena-mb", o.arena_mb,
+                 "Shared memory for publisher rings and subscriber queues, MiB")
       ->check(CLI::Range(1U, 1U << 16))
       ->capture_default_str();
 }
 
 std::optional<std::string> apply_flags(const Options& o, zcp::daemon::DaemonConfig& cfg) {
   if (given(o, "--log-level")) cfg.log_level = o.log_level;
-  if (given(o, "--heartbeat-ms")) cfg.control.heartbeat_interval = std::chrono::milliseconds(o.heartbeat_ms);
-  if (given(o, "--heartbeat-timeout-ms")) cfg.control.heartbeat_timeout = std::chrono::milliseconds(o.timeout_ms);
+  if (given(o, "--heartbeat-ms"))
+    cfg.control.heartbeat_interval = std::chrono::milliseconds(o.heartbeat_ms);
+  if (given(o, "--heartbeat-timeout-ms"))
+    cfg.control.heartbeat_timeout = std::chrono::milliseconds(o.timeout_ms);
   if (given(o, "--workers")) {
     cfg.registry.workers = o.workers;
     cfg.router_cpus.clear();  // --workers asks for unpinned workers
@@ -144,7 +158,8 @@ std::optional<std::string> apply_flags(const Options& o, zcp::daemon::DaemonConf
   if (given(o, "--spin-us")) cfg.spin = std::chrono::microseconds(o.spin_us);
   if (given(o, "--spin-yield-us")) cfg.spin_yield = std::chrono::microseconds(o.spin_yield_us);
   if (given(o, "--routed-topic")) cfg.registry.routed_topics = o.routed_topics;
-  if (given(o, "--reactor-busy-poll-us")) cfg.reactor_busy_poll = std::chrono::microseconds(o.reactor_busy_poll_us);
+  if (given(o, "--reactor-busy-poll-us"))
+    cfg.reactor_busy_poll = std::chrono::microseconds(o.reactor_busy_poll_us);
   if (given(o, "--max-processes")) {
     cfg.heartbeat_slots = o.max_processes;
     cfg.registry.limits.max_processes = o.max_processes;

@@ -16,7 +16,7 @@ struct Options {
   std::string config;        // --config FILE
   std::string check_config;  // --check-config FILE
   bool print_default_config = false;
-  bool foreground = false;   // accepted, no effect: diroute never daemonizes
+  bool foreground = false;  // accepted, no effect: diroute never daemonizes
 
   std::string instance;
   std::string log_level = "info";

@@ -3,8 +3,6 @@
 // back-pressure (counted, since they are part of what a benchmark measures).
 #pragma once
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -13,6 +11,8 @@
 #include <span>
 #include <string>
 #include <thread>
+
+#include <unistd.h>
 
 #include <zcp/zcp.hpp>
 
@@ -36,8 +36,9 @@ inline Status<void> wait_for_subscribers(const zcp::Publisher<>& pub, std::uint3
                                          std::chrono::steady_clock::time_point deadline,
                                          const std::function<bool()>& abort) {
   if (wait_until([&] { return pub.subscriber_count() >= n; }, deadline, abort)) return {};
-  return Failure("publisher " + pub.topic().str() + " sees " + std::to_string(pub.subscriber_count()) +
-                 " of " + std::to_string(n) + " subscribers" +
+  return Failure("publisher " + pub.topic().str() + " sees " +
+                 std::to_string(pub.subscriber_count()) + " of " + std::to_string(n) +
+                 " subscribers" +
                  (stop_requested() || abort() ? " (interrupted)" : " before the deadline"));
 }
 

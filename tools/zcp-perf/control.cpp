@@ -3,11 +3,11 @@
 //    mapping the segment, starting the runtime's thread. The Runtime is destroyed (unregister)
 //    outside the timed part.
 //  - `subscribers` Subscriber::create on one topic from one runtime, then destroying them all.
-#include <unistd.h>
-
 #include <cstdio>
 #include <optional>
 #include <vector>
+
+#include <unistd.h>
 
 #include "client_util.hpp"
 #include "scenarios.hpp"
@@ -47,8 +47,9 @@ int control_main(const std::string& instance, const ControlOptions& o, ControlSh
   for (std::uint32_t i = 0; i < o.subscribers; ++i) {
     auto s = zcp::Subscriber<>::create(**rt, topic);
     if (!s) {
-      return sh.error.put("subscriber " + std::to_string(i + 1) + " of " + std::to_string(o.subscribers) +
-                          ": " + s.error().message), 1;
+      return sh.error.put("subscriber " + std::to_string(i + 1) + " of " +
+                          std::to_string(o.subscribers) + ": " + s.error().message),
+             1;
     }
     subs.push_back(std::move(*s));
     if (stop_requested()) return sh.error.put("interrupted"), 1;

@@ -2,11 +2,11 @@
 // publishes message i on .../ping and waits for the pong process's message i on .../pong;
 // one-way latency is the round trip / 2. poll mode spins on take(); wait mode sleeps in
 // wait() between messages (the eventfd path, two wake-ups per round trip).
-#include <sched.h>
-#include <unistd.h>
-
 #include <cinttypes>
 #include <cstdio>
+
+#include <sched.h>
+#include <unistd.h>
 
 #include "client_util.hpp"
 #include "scenarios.hpp"
@@ -40,8 +40,9 @@ struct Endpoints {
 
 // Connects, creates pub (on `out`) and sub (on `in`), and waits until both processes are
 // matched both ways.
-Status<Endpoints> setup(const std::string& role, const std::string& instance, const std::string& out,
-                        const std::string& in, std::uint32_t payload, LatencyShared& sh) {
+Status<Endpoints> setup(const std::string& role, const std::string& instance,
+                        const std::string& out, const std::string& in, std::uint32_t payload,
+                        LatencyShared& sh) {
   Endpoints e;
   auto rt = connect_runtime(role, instance);
   if (!rt) return Failure(rt.error());
@@ -56,7 +57,8 @@ Status<Endpoints> setup(const std::string& role, const std::string& instance, co
   e.sub.emplace(std::move(*sub));
   const auto deadline = Clock::now() + kSetupTimeout;
   auto abort = [&] { return sh.failed.load(std::memory_order_relaxed) != 0; };
-  if (auto ok = wait_for_subscribers(*e.pub, 1, deadline, abort); !ok) return Failure(role + ": " + ok.error());
+  if (auto ok = wait_for_subscribers(*e.pub, 1, deadline, abort); !ok)
+    return Failure(role + ": " + ok.error());
   sh.ready.fetch_add(1, std::memory_order_acq_rel);
   if (!wait_until([&] { return sh.ready.load(std::memory_order_acquire) >= 2; }, deadline, abort)) {
     return Failure(role + ": the other process did not get ready");
@@ -66,7 +68,8 @@ Status<Endpoints> setup(const std::string& role, const std::string& instance, co
 
 // Receives the next message: spins on take() (poll) or sleeps in wait() (wait). Returns its
 // sequence, or 0 after kRoundTripTimeout, a stop request or the other side's failure.
-std::uint64_t receive(zcp::Subscriber<>& sub, Mode mode, std::uint32_t poll_yield, LatencyShared& sh) {
+std::uint64_t receive(zcp::Subscriber<>& sub, Mode mode, std::uint32_t poll_yield,
+                      LatencyShared& sh) {
   Clock::time_point deadline{};
   for (std::uint64_t spins = 1;; ++spins) {
     if (auto s = sub.take()) return s->sequence();  // the sample is released right here
@@ -78,8 +81,10 @@ std::uint64_t receive(zcp::Subscriber<>& sub, Mode mode, std::uint32_t poll_yiel
     }
     if (stop_requested() || sh.failed.load(std::memory_order_relaxed) != 0) return 0;
     const auto now = Clock::now();
-    if (deadline == Clock::time_point{}) deadline = now + kRoundTripTimeout;
-    else if (now >= deadline) return 0;
+    if (deadline == Clock::time_point{})
+      deadline = now + kRoundTripTimeout;
+    else if (now >= deadline)
+      return 0;
   }
 }
 
@@ -87,10 +92,12 @@ std::uint64_t receive(zcp::Subscriber<>& sub, Mode mode, std::uint32_t poll_yiel
 std::string describe(const Backpressure& bp, const Endpoints& ep) {
   return " [this process: " + std::to_string(bp.pool_exhausted) + " pool-exhausted and " +
          std::to_string(bp.would_block) + " would-block retries; " +
-         std::to_string(ep.pub->loans_outstanding()) + " loans out, " + std::to_string(ep.pub->published()) +
-         " published, publisher sees " + std::to_string(ep.pub->subscriber_count()) + " subscriber(s); " +
+         std::to_string(ep.pub->loans_outstanding()) + " loans out, " +
+         std::to_string(ep.pub->published()) + " published, publisher sees " +
+         std::to_string(ep.pub->subscriber_count()) + " subscriber(s); " +
          (ep.sub->has_data() ? "its queue has data" : "its queue is empty") + ", " +
-         std::to_string(ep.sub->held()) + " samples held, " + std::to_string(ep.sub->dropped()) + " dropped]";
+         std::to_string(ep.sub->held()) + " samples held, " + std::to_string(ep.sub->dropped()) +
+         " dropped]";
 }
 
 int fail(LatencyShared& sh, const std::string& what) {
@@ -114,24 +121,27 @@ int ping_main(const std::string& instance, const std::string& topic, const Laten
         *ep->pub, o.payload, [&](std::span<std::byte> d) { write_stamp(d, i, t0); }, bp,
         [&] { return stop_requested() || sh.failed.load(std::memory_order_relaxed) != 0; }, err);
     if (out != PublishOutcome::kPublished) {
-      return fail(sh, "ping: publish " + std::to_string(i) + ": " + (err.empty() ? "interrupted" : err) +
-                          describe(bp, *ep));
+      return fail(sh, "ping: publish " + std::to_string(i) + ": " +
+                          (err.empty() ? "interrupted" : err) + describe(bp, *ep));
     }
     const std::uint64_t seq = receive(*ep->sub, o.mode, o.poll_yield, sh);
     const std::uint64_t t1 = now_ns();
     if (seq != i) {
       return fail(sh, seq == 0 ? "ping: no pong for message " + std::to_string(i) + " within " +
-                                     std::to_string(kRoundTripTimeout.count()) + " s (or interrupted)" +
-                                     describe(bp, *ep)
-                               : "ping: pong " + std::to_string(seq) + " answered ping " + std::to_string(i));
+                                     std::to_string(kRoundTripTimeout.count()) +
+                                     " s (or interrupted)" + describe(bp, *ep)
+                               : "ping: pong " + std::to_string(seq) + " answered ping " +
+                                     std::to_string(i));
     }
     if (i > o.warmup) local.record((t1 - t0) / 2);
   }
   sh.hist = local;
   sh.done.store(1, std::memory_order_release);  // pairs with pong's acquire: hist is complete
   if (bp.would_block + bp.pool_exhausted != 0) {
-    std::fprintf(stderr, "zcp-perf latency: ping met back-pressure: %" PRIu64 " would-block, %" PRIu64
-                 " pool-exhausted retries\n", bp.would_block, bp.pool_exhausted);
+    std::fprintf(stderr,
+                 "zcp-perf latency: ping met back-pressure: %" PRIu64 " would-block, %" PRIu64
+                 " pool-exhausted retries\n",
+                 bp.would_block, bp.pool_exhausted);
   }
   return 0;
 }
@@ -148,16 +158,17 @@ int pong_main(const std::string& instance, const std::string& topic, const Laten
     const std::uint64_t seq = receive(*ep->sub, o.mode, o.poll_yield, sh);
     if (seq != i) {
       return fail(sh, seq == 0 ? "pong: no ping " + std::to_string(i) + " within " +
-                                     std::to_string(kRoundTripTimeout.count()) + " s (or interrupted)" +
-                                     describe(bp, *ep)
-                               : "pong: got ping " + std::to_string(seq) + ", expected " + std::to_string(i));
+                                     std::to_string(kRoundTripTimeout.count()) +
+                                     " s (or interrupted)" + describe(bp, *ep)
+                               : "pong: got ping " + std::to_string(seq) + ", expected " +
+                                     std::to_string(i));
     }
     auto out = publish_one(
         *ep->pub, o.payload, [&](std::span<std::byte> d) { write_stamp(d, i, 0); }, bp,
         [&] { return stop_requested() || sh.failed.load(std::memory_order_relaxed) != 0; }, err);
     if (out != PublishOutcome::kPublished) {
-      return fail(sh, "pong: publish " + std::to_string(i) + ": " + (err.empty() ? "interrupted" : err) +
-                          describe(bp, *ep));
+      return fail(sh, "pong: publish " + std::to_string(i) + ": " +
+                          (err.empty() ? "interrupted" : err) + describe(bp, *ep));
     }
   }
   // Keep the publisher (and the last pong in flight) until ping has it.
@@ -168,7 +179,9 @@ int pong_main(const std::string& instance, const std::string& topic, const Laten
 
 }  // namespace
 
-const char* to_string(Mode m) noexcept { return m == Mode::kPoll ? "poll" : "wait"; }
+const char* to_string(Mode m) noexcept {
+  return m == Mode::kPoll ? "poll" : "wait";
+}
 
 Status<LatencyResult> run_latency(const DaemonSession& daemon, const LatencyOptions& o) {
   auto sh = Shared<LatencyShared>::create();
@@ -195,7 +208,9 @@ Status<LatencyResult> run_latency(const DaemonSession& daemon, const LatencyOpti
   std::string failures = describe_failures(exits, roles);
   if (!failures.empty() || s.error.set.load() != 0) {
     std::string why = s.error.set.load() != 0 ? std::string(s.error.text) : "";
-    return Failure("latency: " + (why.empty() ? failures : why + (failures.empty() ? "" : " [" + failures + "]")));
+    return Failure("latency: " + (why.empty()
+                                      ? failures
+                                      : why + (failures.empty() ? "" : " [" + failures + "]")));
   }
   LatencyResult r;
   r.one_way = s.hist;

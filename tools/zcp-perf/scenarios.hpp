@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
 #include <zcp/queue_policy.hpp>
 
 #include "daemon.hpp"
@@ -24,14 +25,14 @@ const char* to_string(Mode m) noexcept;
 
 // What every scenario reports about where it ran.
 struct Environment {
-  std::string daemon;        // DaemonSession::describe()
-  std::string load_before;   // /proc/loadavg at the start
-  std::string load_after;    // and at the end
-  std::string cpus;          // CPUs this process may use
-  int router_cpu = -1;       // private daemon options (-1 / "": diroute's defaults)
+  std::string daemon;       // DaemonSession::describe()
+  std::string load_before;  // /proc/loadavg at the start
+  std::string load_after;   // and at the end
+  std::string cpus;         // CPUs this process may use
+  int router_cpu = -1;      // private daemon options (-1 / "": diroute's defaults)
   std::string idle;
   std::vector<std::string> daemon_args;
-  std::string delivery;      // "routed" | "direct" (private daemon), else "daemon's config"
+  std::string delivery;  // "routed" | "direct" (private daemon), else "daemon's config"
 };
 void add_environment(Json& j, const Environment& env);
 
@@ -44,7 +45,7 @@ struct LatencyOptions {
   int cpu_ping = -1;
   int cpu_pong = -1;
   std::uint32_t poll_yield = 0;  // poll mode: sched_yield() after this many empty polls (0: never)
-  double timeout_s = 120;  // the whole scenario, setup included
+  double timeout_s = 120;        // the whole scenario, setup included
 };
 struct LatencyResult {
   Histogram one_way;  // round trip / 2, ns

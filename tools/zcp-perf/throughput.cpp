@@ -2,14 +2,14 @@
 // loans and publishes as fast as it can for the duration; each subscriber counts what it
 // receives and the sequence gaps, then drains what is still in flight. Every run forks fresh
 // processes on a fresh topic; the report is the median run (by total deliveries/s).
-#include <sched.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
 #include <numeric>
+
+#include <sched.h>
+#include <unistd.h>
 
 #include "client_util.hpp"
 #include "scenarios.hpp"
@@ -76,12 +76,13 @@ bool check_payload(std::span<const std::byte> d, std::uint64_t seq) noexcept {
     std::memcpy(&w, d.data() + i, 8);
     diff |= w ^ pattern;
   }
-  for (; i < d.size(); ++i) diff |= static_cast<std::uint64_t>(d[i]) ^ (seq & 0xff);
+  for (; i < d.size(); ++i)
+    diff |= static_cast<std::uint64_t>(d[i]) ^ (seq & 0xff);
   return diff == 0;
 }
 
-int publisher_main(const std::string& instance, const std::string& topic, const ThroughputOptions& o,
-                   ThroughputShared& sh) {
+int publisher_main(const std::string& instance, const std::string& topic,
+                   const ThroughputOptions& o, ThroughputShared& sh) {
   if (auto ok = pin_to_cpu(o.cpu_pub); !ok) return fail(sh, "publisher: " + ok.error());
   auto rt = connect_runtime("pub", instance);
   if (!rt) return fail(sh, rt.error());
@@ -95,7 +96,8 @@ int publisher_main(const std::string& instance, const std::string& topic, const 
                   setup_deadline, abort)) {
     return fail(sh, "publisher: the subscribers did not get ready");
   }
-  if (auto ok = wait_for_subscribers(*pub, o.subscribers, setup_deadline, abort); !ok) return fail(sh, ok.error());
+  if (auto ok = wait_for_subscribers(*pub, o.subscribers, setup_deadline, abort); !ok)
+    return fail(sh, ok.error());
 
   Backpressure bp;
   std::string err;
@@ -107,7 +109,8 @@ int publisher_main(const std::string& instance, const std::string& topic, const 
   auto publish_next = [&]() -> bool {
     const std::uint64_t seq = sent + 1;
     auto out = publish_one(
-        *pub, o.payload, [&](std::span<std::byte> d) { fill_payload(d, seq, o.touch); }, bp, give_up, err);
+        *pub, o.payload, [&](std::span<std::byte> d) { fill_payload(d, seq, o.touch); }, bp,
+        give_up, err);
     if (out == PublishOutcome::kFailed) {
       err = "publisher: message " + std::to_string(seq) + ": " + err;
       return false;
@@ -120,7 +123,8 @@ int publisher_main(const std::string& instance, const std::string& topic, const 
   }
   bp = {};
   const auto start = Clock::now();
-  end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.duration_s));
+  end = start +
+        std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.duration_s));
   while (!over) {
     // The clock is read every 64 messages (a vDSO call each; every message would cost ~5%).
     if ((sent & 63) == 0 && give_up()) break;
@@ -129,7 +133,8 @@ int publisher_main(const std::string& instance, const std::string& topic, const 
   const auto stop = Clock::now();
   if (aborted(sh)) return fail(sh, "publisher: interrupted");
   sh.sent = sent;
-  sh.window_ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(stop - start).count());
+  sh.window_ns = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(stop - start).count());
   sh.would_block = bp.would_block;
   sh.pool_exhausted = bp.pool_exhausted;
   sh.pub_done.store(1, std::memory_order_release);  // pairs with the subscribers' acquire
@@ -143,7 +148,8 @@ int subscriber_main(std::uint32_t index, const std::string& instance, const std:
                     const ThroughputOptions& o, ThroughputShared& sh) {
   const std::string role = "sub" + std::to_string(index);
   if (!o.cpu_subs.empty()) {
-    if (auto ok = pin_to_cpu(o.cpu_subs[index % o.cpu_subs.size()]); !ok) return fail(sh, role + ": " + ok.error());
+    if (auto ok = pin_to_cpu(o.cpu_subs[index % o.cpu_subs.size()]); !ok)
+      return fail(sh, role + ": " + ok.error());
   }
   auto rt = connect_runtime(role, instance);
   if (!rt) return fail(sh, rt.error());
@@ -210,7 +216,8 @@ int subscriber_main(std::uint32_t index, const std::string& instance, const std:
   // subscriber exactly one sequence number, so the warm-up messages it never saw are the
   // warm-up's drops; the rest are the measurement's.
   const std::uint64_t all_dropped = sub->dropped();
-  const std::uint64_t warmup_missing = sent >= o.warmup ? o.warmup - std::min(o.warmup, warmup_seen) : 0;
+  const std::uint64_t warmup_missing =
+      sent >= o.warmup ? o.warmup - std::min(o.warmup, warmup_seen) : 0;
   t.dropped = all_dropped - std::min(all_dropped, warmup_missing);
   sh.tallies[index] = t;
   if (o.latency) sh.latency[index] = lat;
@@ -218,11 +225,13 @@ int subscriber_main(std::uint32_t index, const std::string& instance, const std:
   return 0;
 }
 
-Status<ThroughputRun> run_once(const DaemonSession& daemon, const ThroughputOptions& o, std::uint32_t run) {
+Status<ThroughputRun> run_once(const DaemonSession& daemon, const ThroughputOptions& o,
+                               std::uint32_t run) {
   auto shared = Shared<ThroughputShared>::create();
   if (!shared) return Failure(shared.error());
   ThroughputShared& sh = **shared;
-  const std::string topic = "zcp-perf/tp" + std::to_string(::getpid()) + "r" + std::to_string(run) + "/data";
+  const std::string topic =
+      "zcp-perf/tp" + std::to_string(::getpid()) + "r" + std::to_string(run) + "/data";
   const std::string instance = daemon.instance();
   std::vector<pid_t> pids;
   std::vector<std::string> roles;
@@ -230,7 +239,8 @@ Status<ThroughputRun> run_once(const DaemonSession& daemon, const ThroughputOpti
     const bool is_pub = i == o.subscribers;  // the publisher last: subscribers first get ready
     roles.push_back(is_pub ? "publisher" : "subscriber " + std::to_string(i));
     auto pid = spawn_child(roles.back(), [&, i, is_pub] {
-      return is_pub ? publisher_main(instance, topic, o, sh) : subscriber_main(i, instance, topic, o, sh);
+      return is_pub ? publisher_main(instance, topic, o, sh)
+                    : subscriber_main(i, instance, topic, o, sh);
     });
     if (!pid) {
       sh.failed.store(1);
@@ -239,14 +249,16 @@ Status<ThroughputRun> run_once(const DaemonSession& daemon, const ThroughputOpti
     }
     pids.push_back(*pid);
   }
-  const auto deadline = Clock::now() + kSetupTimeout + kDrainMax + std::chrono::seconds(10) +
-                        std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.duration_s));
+  const auto deadline =
+      Clock::now() + kSetupTimeout + kDrainMax + std::chrono::seconds(10) +
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.duration_s));
   auto exits = wait_children(pids, deadline);
   std::string failures = describe_failures(exits, roles);
   if (!failures.empty() || sh.error.set.load() != 0) {
     std::string why = sh.error.set.load() != 0 ? std::string(sh.error.text) : "";
-    return Failure("throughput run " + std::to_string(run + 1) + ": " +
-                   (why.empty() ? failures : why + (failures.empty() ? "" : " [" + failures + "]")));
+    return Failure(
+        "throughput run " + std::to_string(run + 1) + ": " +
+        (why.empty() ? failures : why + (failures.empty() ? "" : " [" + failures + "]")));
   }
   ThroughputRun r;
   r.seconds = static_cast<double>(sh.window_ns) / 1e9;
@@ -255,7 +267,8 @@ Status<ThroughputRun> run_once(const DaemonSession& daemon, const ThroughputOpti
   r.pool_exhausted = sh.pool_exhausted;
   r.subs.assign(sh.tallies, sh.tallies + o.subscribers);
   if (o.latency) {
-    for (std::uint32_t i = 0; i < o.subscribers; ++i) r.latency.merge(sh.latency[i]);
+    for (std::uint32_t i = 0; i < o.subscribers; ++i)
+      r.latency.merge(sh.latency[i]);
   }
   return r;
 }

@@ -38,7 +38,8 @@ perf::Status<std::vector<PoolFinal>> await_pools_full(const std::string& instanc
 perf::Status<void> probe_daemon(const std::string& instance, std::uint32_t n) {
   auto rt = Runtime::connect({.name = "soak-probe", .instance = instance});
   if (!rt) return perf::Failure("a new client cannot connect: " + rt.error().message);
-  auto sub = Subscriber<>::create(**rt, "soak/probe/p", {.queue_capacity = n, .policy = QueuePolicy::kBlockPublisher});
+  auto sub = Subscriber<>::create(**rt, "soak/probe/p",
+                                  {.queue_capacity = n, .policy = QueuePolicy::kBlockPublisher});
   if (!sub) return perf::Failure("a new subscriber is refused: " + sub.error().message);
   // A health check, not a latency test: the first loans wait for the worker to apply the new
   // publisher and fill its loan ring, which under a sanitizer on a busy host can take longer
@@ -49,15 +50,19 @@ perf::Status<void> probe_daemon(const std::string& instance, std::uint32_t n) {
     auto loan = pub->loan(sizeof(i));
     if (!loan) return perf::Failure("probe loan: " + loan.error().message);
     std::memcpy(loan->data().data(), &i, sizeof(i));
-    if (auto r = pub->publish(std::move(*loan), 1s); !r) return perf::Failure("probe publish: " + r.error().message);
+    if (auto r = pub->publish(std::move(*loan), 1s); !r)
+      return perf::Failure("probe publish: " + r.error().message);
   }
   if (auto f = pub->flush(2s); !f) return perf::Failure("probe flush: " + f.error().message);
   for (std::uint32_t i = 0; i < n; ++i) {
     auto s = sub->take();
-    if (!s) return perf::Failure("probe: message " + std::to_string(i) + " of " + std::to_string(n) + " missing");
+    if (!s)
+      return perf::Failure("probe: message " + std::to_string(i) + " of " + std::to_string(n) +
+                           " missing");
     std::uint32_t v = 0;
     std::memcpy(&v, s->data().data(), sizeof(v));
-    if (v != i) return perf::Failure("probe: message " + std::to_string(i) + " carries " + std::to_string(v));
+    if (v != i)
+      return perf::Failure("probe: message " + std::to_string(i) + " carries " + std::to_string(v));
   }
   return {};
 }

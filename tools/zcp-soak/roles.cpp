@@ -1,13 +1,13 @@
 #include "roles.hpp"
 
-#include <unistd.h>
-
 #include <chrono>
 #include <cstring>
 #include <optional>
 #include <random>
 #include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 #include <zcp/zcp.hpp>
 
@@ -39,14 +39,19 @@ bool stopping(const SoakState& st) {
 
 const char* to_string(VictimKind k) noexcept {
   switch (k) {
-    case VictimKind::kPublisher: return "publisher";
-    case VictimKind::kSubscriber: return "subscriber";
-    case VictimKind::kChurner: return "churner";
+    case VictimKind::kPublisher:
+      return "publisher";
+    case VictimKind::kSubscriber:
+      return "subscriber";
+    case VictimKind::kChurner:
+      return "churner";
   }
   return "?";
 }
 
-std::string witness_topic(std::uint32_t t) { return "soak/witness/t" + std::to_string(t); }
+std::string witness_topic(std::uint32_t t) {
+  return "soak/witness/t" + std::to_string(t);
+}
 
 int run_witness_publisher(const RoleConfig& cfg, SoakState& st, std::uint32_t topic) {
   WitnessCounters& w = st.witness[topic];
@@ -123,8 +128,10 @@ int run_witness_subscriber(const RoleConfig& cfg, SoakState& st, std::uint32_t t
         w.foreign.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics, read at exit
         continue;
       }
-      if (p.seq <= last) w.out_of_order.fetch_add(1, std::memory_order_relaxed);
-      else if (p.seq != last + 1) w.gaps.fetch_add(p.seq - last - 1, std::memory_order_relaxed);
+      if (p.seq <= last)
+        w.out_of_order.fetch_add(1, std::memory_order_relaxed);
+      else if (p.seq != last + 1)
+        w.gaps.fetch_add(p.seq - last - 1, std::memory_order_relaxed);
       if (p.seq > last) last = p.seq;
       w.received.fetch_add(1, std::memory_order_relaxed);
     }
@@ -141,8 +148,8 @@ int run_witness_subscriber(const RoleConfig& cfg, SoakState& st, std::uint32_t t
       auto now = std::chrono::steady_clock::now();
       if (!drain_deadline) drain_deadline = now + 10s;
       if (now > *drain_deadline) {
-        st.error.put(name + ": stream incomplete at the end: received up to " + std::to_string(last) +
-                     " of " + std::to_string(w.sent.load()));
+        st.error.put(name + ": stream incomplete at the end: received up to " +
+                     std::to_string(last) + " of " + std::to_string(w.sent.load()));
         return 1;
       }
     }
@@ -152,7 +159,9 @@ int run_witness_subscriber(const RoleConfig& cfg, SoakState& st, std::uint32_t t
 
 int run_victim(const RoleConfig& cfg, SoakState& st, VictimKind kind, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
-  auto pick = [&](std::uint64_t n) { return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(rng); };
+  auto pick = [&](std::uint64_t n) {
+    return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(rng);
+  };
   std::string name = "soak-victim-" + std::to_string(::getpid());
   auto rt = connect_as(cfg, st, name);
   if (!rt) return 1;
@@ -169,7 +178,7 @@ int run_victim(const RoleConfig& cfg, SoakState& st, VictimKind kind, std::uint6
                                     .max_loans = static_cast<std::uint32_t>(1 + pick(16)),
                                     .max_payload = max_payload,
                                     .loan_wait = 1ms});
-    if (!pub) return 0;  // refused (a limit, a pool class): not what this test is about
+    if (!pub) return 0;        // refused (a limit, a pool class): not what this test is about
     std::vector<Loan<>> held;  // loans outstanding when the kill comes
     std::size_t hold = pick(pub->max_loans());
     for (;;) {
@@ -184,7 +193,8 @@ int run_victim(const RoleConfig& cfg, SoakState& st, VictimKind kind, std::uint6
       }
       Payload p{kVictimOrigin, pub->published() + 1};
       std::memcpy(loan->data().data(), &p, sizeof(p));
-      if (pub->publish(std::move(*loan))) st.victim_published.fetch_add(1, std::memory_order_relaxed);
+      if (pub->publish(std::move(*loan)))
+        st.victim_published.fetch_add(1, std::memory_order_relaxed);
       if (pick(8) == 0) std::this_thread::sleep_for(std::chrono::microseconds(pick(500)));
     }
   }
@@ -205,9 +215,12 @@ int run_victim(const RoleConfig& cfg, SoakState& st, VictimKind kind, std::uint6
           st.victim_taken.fetch_add(1, std::memory_order_relaxed);
         }
       }
-      if (!held.empty() && pick(4) == 0) held.erase(held.begin() + static_cast<long>(pick(held.size())));
-      if (held.size() >= sub->max_held()) std::this_thread::sleep_for(200us);  // let it fill
-      else sub->wait(std::chrono::microseconds(pick(2000)));
+      if (!held.empty() && pick(4) == 0)
+        held.erase(held.begin() + static_cast<long>(pick(held.size())));
+      if (held.size() >= sub->max_held())
+        std::this_thread::sleep_for(200us);  // let it fill
+      else
+        sub->wait(std::chrono::microseconds(pick(2000)));
     }
   }
   // Churner: endpoints come and go on fresh topics until the kill.

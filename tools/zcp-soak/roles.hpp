@@ -30,7 +30,7 @@ struct WitnessCounters {
   std::atomic<std::uint64_t> gaps{0};          // subscriber: sequence jumps (must stay 0)
   std::atomic<std::uint64_t> out_of_order{0};  // subscriber: sequence went back (must stay 0)
   std::atomic<std::uint32_t> sub_ready{0};
-  std::atomic<std::uint32_t> pub_done{0};      // publisher flushed and stopped
+  std::atomic<std::uint32_t> pub_done{0};  // publisher flushed and stopped
 };
 
 // Lives in MAP_SHARED memory: every child sees it. Atomics only (lock-free, cross-process).

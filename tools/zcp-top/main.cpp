@@ -7,13 +7,14 @@
 // cannot slow the daemon down; a crashed zcp-top harms nothing. --once takes two snapshots
 // --interval apart (0: one snapshot, no rates). Exit codes: 0 ok, 1 no daemon or an error
 // (message on stderr), 2 bad command line. docs/observability.md describes every field.
-#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <string>
 #include <thread>
+
+#include <CLI/CLI.hpp>
 
 #include "common/instance.hpp"
 #include "stats/format.hpp"
@@ -41,7 +42,8 @@ int run_once(const std::string& instance, std::chrono::milliseconds interval, bo
     second = std::move(*s);
   }
   const zcp::stats::Snapshot& last = second ? *second : *first;
-  zcp::stats::Rates rates = second ? zcp::stats::compute_rates(*first, *second) : zcp::stats::totals_only(last);
+  zcp::stats::Rates rates =
+      second ? zcp::stats::compute_rates(*first, *second) : zcp::stats::totals_only(last);
   if (json) {
     std::cout << zcp::stats::to_json(last, second ? &rates : nullptr).dump() << "\n";
   } else {
@@ -59,8 +61,10 @@ int main(int argc, char** argv) {
   int interval_ms = 500;
   bool once = false;
   bool json = false;
-  app.add_option("--instance", instance, "diroute instance (default: $ZCP_INSTANCE, else 'default')");
-  app.add_option("--interval", interval_ms, "Milliseconds between refreshes (--once: between its two snapshots)")
+  app.add_option("--instance", instance,
+                 "diroute instance (default: $ZCP_INSTANCE, else 'default')");
+  app.add_option("--interval", interval_ms,
+                 "Milliseconds between refreshes (--once: between its two snapshots)")
       ->check(CLI::Range(0, 3'600'000))
       ->capture_default_str();
   app.add_flag("--once", once, "Print one report and exit (plain tables, or JSON with --json)");
@@ -71,7 +75,8 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  auto paths = zcp::resolve_instance(instance.empty() ? std::nullopt : std::optional<std::string>(instance));
+  auto paths =
+      zcp::resolve_instance(instance.empty() ? std::nullopt : std::optional<std::string>(instance));
   if (!paths) return fail("bad instance: " + paths.error());
   if (once) return run_once(paths->instance, std::chrono::milliseconds(interval_ms), json);
 

@@ -4,12 +4,12 @@
 // columns and more rows.
 #include "tui.hpp"
 
-#include <curses.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
+
+#include <curses.h>
 
 #include "panels.hpp"
 #include "stats/format.hpp"
@@ -66,7 +66,8 @@ std::string fit(const std::string& s, int width, bool right) {
   if (width <= 0) return "";
   if (static_cast<int>(s.size()) > width) {
     // keep the end of long topic names: their event part tells topics apart
-    return right ? s.substr(0, static_cast<std::size_t>(width)) : "~" + s.substr(s.size() - static_cast<std::size_t>(width - 1));
+    return right ? s.substr(0, static_cast<std::size_t>(width))
+                 : "~" + s.substr(s.size() - static_cast<std::size_t>(width - 1));
   }
   std::string pad(static_cast<std::size_t>(width) - s.size(), ' ');
   return right ? pad + s : s + pad;
@@ -122,11 +123,18 @@ class Tui {
     const int p = static_cast<int>(state_.panel);
     switch (ch) {
       case 'q':
-      case 'Q': return false;
-      case '\t': state_.panel = static_cast<Panel>((p + 1) % panels); break;
-      case KEY_BTAB: state_.panel = static_cast<Panel>((p + panels - 1) % panels); break;
+      case 'Q':
+        return false;
+      case '\t':
+        state_.panel = static_cast<Panel>((p + 1) % panels);
+        break;
+      case KEY_BTAB:
+        state_.panel = static_cast<Panel>((p + panels - 1) % panels);
+        break;
       case 's':
-      case 'S': state_.sort[p] = (state_.sort[p] + 1) % sort_keys(state_.panel); break;
+      case 'S':
+        state_.sort[p] = (state_.sort[p] + 1) % sort_keys(state_.panel);
+        break;
       case '/':
         editing_ = true;
         state_.filter.clear();
@@ -136,8 +144,10 @@ class Tui {
         paused_ = !paused_;
         if (!paused_) refresh_data();
         break;
-      case KEY_RESIZE: break;  // draw() lays out for the new LINES/COLS
-      default: break;
+      case KEY_RESIZE:
+        break;  // draw() lays out for the new LINES/COLS
+      default:
+        break;
     }
     return true;
   }
@@ -147,15 +157,17 @@ class Tui {
     const int w = COLS;
     std::string title = paused_ ? "[PAUSED] " + o_.instance : "zcp-top " + o_.instance;
     if (cur_) {
-      title += " | diroute " + cur_->daemon.version + " pid " + std::to_string(cur_->daemon.pid) + " up " +
-               stats::human_duration(cur_->daemon.uptime_ns) + " | msgs/s " + stats::human_rate(rates_.msgs_per_s) +
-               " drops/s " + stats::human_rate(rates_.dropped_per_s);
+      title += " | diroute " + cur_->daemon.version + " pid " + std::to_string(cur_->daemon.pid) +
+               " up " + stats::human_duration(cur_->daemon.uptime_ns) + " | msgs/s " +
+               stats::human_rate(rates_.msgs_per_s) + " drops/s " +
+               stats::human_rate(rates_.dropped_per_s);
     }
     attron(A_BOLD);
     put(0, 0, title, w);
     attroff(A_BOLD);
     if (!cur_) {
-      put(2, 0, source_.problem().empty() ? "waiting for the first snapshot" : source_.problem(), w);
+      put(2, 0, source_.problem().empty() ? "waiting for the first snapshot" : source_.problem(),
+          w);
       put(3, 0, "retrying every " + std::to_string(o_.interval.count()) + " ms; q quits", w);
       footer();
       refresh();
@@ -173,8 +185,8 @@ class Tui {
     for (const stats::PoolRow& p : cur_->pools) {
       const std::uint32_t used = p.total - std::min(p.free, p.total);
       const int pct = p.total ? static_cast<int>(100.0 * used / p.total + 0.5) : 0;
-      std::string item = "  " + stats::human_bytes(p.chunk_size) + " " + bar(used, p.total, 8) + " " +
-                         std::to_string(pct) + "%";
+      std::string item = "  " + stats::human_bytes(p.chunk_size) + " " + bar(used, p.total, 8) +
+                         " " + std::to_string(pct) + "%";
       if (static_cast<int>(line.size() + item.size()) > w) break;
       line += item;
     }
@@ -192,16 +204,19 @@ class Tui {
     }
     table_ = build_table(state_, *cur_, rates_);
     std::string info = " sort: " + table_.sort_name;
-    if (editing_ || !state_.filter.empty()) info += "  filter: " + state_.filter + (editing_ ? "_" : "");
+    if (editing_ || !state_.filter.empty())
+      info += "  filter: " + state_.filter + (editing_ ? "_" : "");
     put(y, x, info, w - x);
   }
 
   void draw_table(int y, int w) {
     // widths: fixed columns as given, the flex column gets the rest (at least its width)
     int fixed_total = 0;
-    for (const Column& c : table_.columns) fixed_total += (c.flex ? 0 : c.width) + 1;
+    for (const Column& c : table_.columns)
+      fixed_total += (c.flex ? 0 : c.width) + 1;
     std::vector<int> widths;
-    for (const Column& c : table_.columns) widths.push_back(c.flex ? std::max(c.width, w - fixed_total) : c.width);
+    for (const Column& c : table_.columns)
+      widths.push_back(c.flex ? std::max(c.width, w - fixed_total) : c.width);
     auto line = [&](const std::vector<std::string>& cells) {
       std::string out;
       for (std::size_t i = 0; i < table_.columns.size(); ++i) {
@@ -211,7 +226,8 @@ class Tui {
       return out;
     };
     std::vector<std::string> titles;
-    for (const Column& c : table_.columns) titles.push_back(c.title);
+    for (const Column& c : table_.columns)
+      titles.push_back(c.title);
     attron(A_UNDERLINE);
     put(y, 0, line(titles), w);
     attroff(A_UNDERLINE);
@@ -221,7 +237,8 @@ class Tui {
       if (row >= last) break;
       put(row++, 0, line(cells), w);
     }
-    if (table_.rows.empty()) put(row, 0, state_.filter.empty() ? "(none)" : "(none match the filter)", w);
+    if (table_.rows.empty())
+      put(row, 0, state_.filter.empty() ? "(none)" : "(none match the filter)", w);
   }
 
   void footer() {
@@ -248,7 +265,8 @@ class Tui {
 int run_tui(const TuiOptions& options) {
   SCREEN* screen = newterm(nullptr, stdout, stdin);
   if (screen == nullptr) {
-    std::fprintf(stderr, "zcp-top: cannot set up the terminal (TERM=%s); use --once for plain output\n",
+    std::fprintf(stderr,
+                 "zcp-top: cannot set up the terminal (TERM=%s); use --once for plain output\n",
                  std::getenv("TERM") ? std::getenv("TERM") : "(unset)");
     return 1;
   }

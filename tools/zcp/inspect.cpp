@@ -21,7 +21,8 @@ struct Opened {
 
 // The instance's paths and segment; an error names the instance and why.
 std::optional<Opened> open(const std::string& instance, std::string& error) {
-  auto paths = resolve_instance(instance.empty() ? std::nullopt : std::optional<std::string>(instance));
+  auto paths =
+      resolve_instance(instance.empty() ? std::nullopt : std::optional<std::string>(instance));
   if (!paths) {
     error = "bad instance: " + paths.error();
     return std::nullopt;

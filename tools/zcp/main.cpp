@@ -31,7 +31,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   PubArgs pa;
-  auto* pub = app.add_subcommand("pub", "Publish each stdin line as one payload (without its newline)");
+  auto* pub =
+      app.add_subcommand("pub", "Publish each stdin line as one payload (without its newline)");
   pub->add_option("topic", pa.topic, "SERVICE/INSTANCE/EVENT")->required();
   pub->add_option("--instance", pa.instance, kInstanceHelp);
   pub->add_option("--max-payload", pa.max_payload, "Longest line in bytes (picks the pool class)")
@@ -39,9 +40,11 @@ int main(int argc, char** argv) {
   pub->add_option("--wait-subscribers", pa.wait_subscribers,
                   "Wait until the topic has this many subscribers before the first line")
       ->capture_default_str();
-  pub->add_option("--history", pa.history, "Keep the last N payloads for late subscribers (zcp echo --history)");
-  pub->add_option("--timeout", pa.timeout_s,
-                  "Seconds to wait for subscribers, or for room when subscribers hold the publisher back")
+  pub->add_option("--history", pa.history,
+                  "Keep the last N payloads for late subscribers (zcp echo --history)");
+  pub->add_option(
+         "--timeout", pa.timeout_s,
+         "Seconds to wait for subscribers, or for room when subscribers hold the publisher back")
       ->capture_default_str();
 
   EchoArgs ea;
@@ -52,30 +55,37 @@ int main(int argc, char** argv) {
   echo->add_option("--policy", ea.policy, "Queue policy when this subscriber falls behind")
       ->check(CLI::IsMember({"drop_oldest", "drop_newest", "block_publisher"}))
       ->capture_default_str();
-  echo->add_option("--queue-capacity", ea.queue_capacity, "Queue capacity (0: the daemon's default)");
+  echo->add_option("--queue-capacity", ea.queue_capacity,
+                   "Queue capacity (0: the daemon's default)");
   echo->add_option("--history", ea.history, "Past payloads wanted first (publishers' history)");
-  echo->add_option("--format", ea.format,
-                   "text: the payload as is; hex: the payload's bytes in hex; json: one object per message "
-                   "with sequence, publisher_id, timestamp_ns, size and the payload as text (printable "
-                   "UTF-8) or base64")
+  echo->add_option(
+          "--format", ea.format,
+          "text: the payload as is; hex: the payload's bytes in hex; json: one object per message "
+          "with sequence, publisher_id, timestamp_ns, size and the payload as text (printable "
+          "UTF-8) or base64")
       ->check(CLI::IsMember({"text", "hex", "json"}))
       ->capture_default_str();
 
   InspectArgs la;
-  auto* ls = app.add_subcommand("ls", "List topics with their publisher and subscriber counts and rates");
+  auto* ls =
+      app.add_subcommand("ls", "List topics with their publisher and subscriber counts and rates");
   add_inspect(ls, la);
-  ls->add_option("--interval", la.interval_ms, "Milliseconds between the two snapshots the rates come from")
+  ls->add_option("--interval", la.interval_ms,
+                 "Milliseconds between the two snapshots the rates come from")
       ->check(CLI::Range(0, 600'000))
       ->capture_default_str();
   ls->add_flag("--json", la.json, "Print the JSON object of zcp-top --once --json");
 
   InspectArgs ia;
-  auto* info = app.add_subcommand("info", "Show the daemon, its segment, memory per region, pools and config");
+  auto* info = app.add_subcommand(
+      "info", "Show the daemon, its segment, memory per region, pools and config");
   add_inspect(info, ia);
-  info->add_flag("--json", ia.json, "Print the JSON object of zcp-top --once --json (with the config text)");
+  info->add_flag("--json", ia.json,
+                 "Print the JSON object of zcp-top --once --json (with the config text)");
 
   InspectArgs ma;
-  auto* metrics = app.add_subcommand("metrics", "Print every counter in Prometheus text exposition format");
+  auto* metrics =
+      app.add_subcommand("metrics", "Print every counter in Prometheus text exposition format");
   add_inspect(metrics, ma);
 
   CLI11_PARSE(app, argc, argv);

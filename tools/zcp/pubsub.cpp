@@ -1,7 +1,5 @@
 // zcp pub and zcp echo: the data path through libzcp and the daemon (moved from main.cpp;
 // echo now writes each message as text, hex or one JSON object).
-#include <signal.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -12,6 +10,8 @@
 #include <thread>
 
 #include <nlohmann/json.hpp>
+#include <signal.h>
+
 #include <zcp/zcp.hpp>
 
 #include "commands.hpp"
@@ -23,9 +23,12 @@ using namespace std::chrono_literals;
 
 std::atomic<bool> g_stop{false};
 
-extern "C" void on_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
+extern "C" void on_signal(int) {
+  g_stop.store(true, std::memory_order_relaxed);
+}
 
-std::unique_ptr<zcp::Runtime> connect(const std::string& instance, const char* role, std::string& error) {
+std::unique_ptr<zcp::Runtime> connect(const std::string& instance, const char* role,
+                                      std::string& error) {
   zcp::RuntimeOptions o;
   o.instance = instance;
   o.name = std::string("zcp-") + role + "-" + std::to_string(::getpid());
@@ -50,10 +53,17 @@ bool printable_utf8(std::span<const std::byte> bytes) {
     }
     std::size_t n = 0;
     std::uint32_t cp = 0;
-    if ((c & 0xe0) == 0xc0) { n = 1; cp = c & 0x1fU; }
-    else if ((c & 0xf0) == 0xe0) { n = 2; cp = c & 0x0fU; }
-    else if ((c & 0xf8) == 0xf0) { n = 3; cp = c & 0x07U; }
-    else return false;
+    if ((c & 0xe0) == 0xc0) {
+      n = 1;
+      cp = c & 0x1fU;
+    } else if ((c & 0xf0) == 0xe0) {
+      n = 2;
+      cp = c & 0x0fU;
+    } else if ((c & 0xf8) == 0xf0) {
+      n = 3;
+      cp = c & 0x07U;
+    } else
+      return false;
     if (i + n >= bytes.size()) return false;  // truncated sequence
     for (std::size_t k = 1; k <= n; ++k) {
       const auto cc = static_cast<unsigned char>(bytes[i + k]);
@@ -70,13 +80,15 @@ bool printable_utf8(std::span<const std::byte> bytes) {
 }
 
 std::string base64(std::span<const std::byte> bytes) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   out.reserve((bytes.size() + 2) / 3 * 4);
   std::size_t i = 0;
   for (; i + 2 < bytes.size(); i += 3) {
     const std::uint32_t v = (std::to_integer<std::uint32_t>(bytes[i]) << 16) |
-                            (std::to_integer<std::uint32_t>(bytes[i + 1]) << 8) | std::to_integer<std::uint32_t>(bytes[i + 2]);
+                            (std::to_integer<std::uint32_t>(bytes[i + 1]) << 8) |
+                            std::to_integer<std::uint32_t>(bytes[i + 2]);
     out += kAlphabet[(v >> 18) & 63];
     out += kAlphabet[(v >> 12) & 63];
     out += kAlphabet[(v >> 6) & 63];
@@ -140,7 +152,9 @@ void install_signals() {
   ::signal(SIGPIPE, SIG_IGN);  // a closed stdout is seen by fwrite/fflush instead
 }
 
-bool stop_requested() noexcept { return g_stop.load(std::memory_order_relaxed); }
+bool stop_requested() noexcept {
+  return g_stop.load(std::memory_order_relaxed);
+}
 
 int run_pub(const PubArgs& a) {
   std::string err;
@@ -151,7 +165,8 @@ int run_pub(const PubArgs& a) {
   o.history_depth = a.history;
   auto pub = zcp::Publisher<>::create(*rt, a.topic, o);
   if (!pub) return fail(pub.error().message);
-  const auto timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(a.timeout_s));
+  const auto timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::duration<double>(a.timeout_s));
 
   if (a.wait_subscribers > 0) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -217,13 +232,15 @@ int run_echo(const EchoArgs& a) {
     if (any && std::fflush(stdout) != 0) return 1;  // stdout closed (e.g. `| head`): done
     if (a.count != 0 && got >= a.count) break;
     if (!sub->wait(100ms) && !sub->connected()) {
-      return fail("echo " + a.topic + ": " + rt->disconnect_reason().value_or(zcp::Error{}).message);
+      return fail("echo " + a.topic + ": " +
+                  rt->disconnect_reason().value_or(zcp::Error{}).message);
     }
   }
   std::fflush(stdout);
   if (sub->dropped() > 0) {
-    std::fprintf(stderr, "zcp: echo %s: %llu messages dropped by the %s queue policy\n", a.topic.c_str(),
-                 static_cast<unsigned long long>(sub->dropped()), a.policy.c_str());
+    std::fprintf(stderr, "zcp: echo %s: %llu messages dropped by the %s queue policy\n",
+                 a.topic.c_str(), static_cast<unsigned long long>(sub->dropped()),
+                 a.policy.c_str());
   }
   return 0;
 }

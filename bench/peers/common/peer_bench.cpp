@@ -3,12 +3,12 @@
 // timed window, drain, tallies), so that the numbers compare like for like.
 #include "peer_bench.hpp"
 
-#include <sched.h>
-
 #include <algorithm>
 #include <cstring>
 #include <numeric>
 #include <span>
+
+#include <sched.h>
 
 namespace zcp::peers {
 
@@ -34,7 +34,8 @@ std::uint64_t read_seq(const Receiver::Message& m) noexcept {
   return seq;
 }
 void fill_payload(std::byte* d, std::size_t size, std::uint64_t seq, bool touch) noexcept {
-  if (touch && size > kStampBytes) std::memset(d + kStampBytes, static_cast<int>(seq & 0xff), size - kStampBytes);
+  if (touch && size > kStampBytes)
+    std::memset(d + kStampBytes, static_cast<int>(seq & 0xff), size - kStampBytes);
   write_stamp(d, size, seq, 0);
 }
 bool check_payload(const Receiver::Message& m, std::uint64_t seq) noexcept {
@@ -47,7 +48,8 @@ bool check_payload(const Receiver::Message& m, std::uint64_t seq) noexcept {
     std::memcpy(&w, m.data + i, 8);
     diff |= w ^ pattern;
   }
-  for (; i < m.size; ++i) diff |= static_cast<std::uint64_t>(m.data[i]) ^ (seq & 0xff);
+  for (; i < m.size; ++i)
+    diff |= static_cast<std::uint64_t>(m.data[i]) ^ (seq & 0xff);
   return diff == 0;
 }
 
@@ -89,7 +91,8 @@ template <class Abort>
 Receiver::Message receive(Receiver& rx, Mode mode, Abort&& aborted) {
   Clock::time_point deadline{};
   for (std::uint64_t spins = 1;; ++spins) {
-    Receiver::Message m = mode == Mode::kPoll ? rx.take() : rx.take_waiting(std::chrono::milliseconds(100));
+    Receiver::Message m =
+        mode == Mode::kPoll ? rx.take() : rx.take_waiting(std::chrono::milliseconds(100));
     if (m.data != nullptr) return m;
     if (mode == Mode::kPoll && (spins & 0xffff) != 0) continue;
     if (aborted()) return {};
@@ -104,13 +107,17 @@ Receiver::Message receive(Receiver& rx, Mode mode, Abort&& aborted) {
 
 int latency_child(Transport& t, bool ping, const LatencyOptions& o, LatencyShared& sh) {
   const char* role = ping ? "ping" : "pong";
-  auto fail_with = [&](const std::string& w) { return fail(sh.failed, sh.error, std::string(role) + ": " + w); };
+  auto fail_with = [&](const std::string& w) {
+    return fail(sh.failed, sh.error, std::string(role) + ": " + w);
+  };
   if (auto ok = perf::pin_to_cpu(ping ? o.cpu_ping : o.cpu_pong); !ok) return fail_with(ok.error());
   auto ends = t.open_latency(ping, o);
   if (!ends) return fail_with(ends.error());
   Sender& tx = *ends->tx;
   Receiver& rx = *ends->rx;
-  auto aborted = [&] { return perf::stop_requested() || sh.failed.load(std::memory_order_relaxed) != 0; };
+  auto aborted = [&] {
+    return perf::stop_requested() || sh.failed.load(std::memory_order_relaxed) != 0;
+  };
   const std::uint64_t total = o.warmup + o.count;
   Histogram hist;
   std::uint64_t exhausted = 0;
@@ -131,16 +138,19 @@ int latency_child(Transport& t, bool ping, const LatencyOptions& o, LatencyShare
     }
     Receiver::Message m = receive(rx, o.mode, aborted);
     if (m.data == nullptr) {
-      return fail_with(aborted() ? "interrupted" : "message " + std::to_string(i) + " did not arrive within 5 s");
+      return fail_with(aborted() ? "interrupted"
+                                 : "message " + std::to_string(i) + " did not arrive within 5 s");
     }
     const std::uint64_t seq = read_seq(m);
     rx.release(m);
     if (ping) {
       const std::uint64_t t1 = now_ns();
-      if (seq != i) return fail_with("sent " + std::to_string(i) + ", the echo was " + std::to_string(seq));
+      if (seq != i)
+        return fail_with("sent " + std::to_string(i) + ", the echo was " + std::to_string(seq));
       if (i > o.warmup) hist.record((t1 - t0) / 2);
     } else {  // echo it with the same size
-      if (seq != i) return fail_with("expected message " + std::to_string(i) + ", got " + std::to_string(seq));
+      if (seq != i)
+        return fail_with("expected message " + std::to_string(i) + ", got " + std::to_string(seq));
       std::byte* b = loan(tx, exhausted, give_up);
       if (b == nullptr) return fail_with("no buffer to answer message " + std::to_string(i));
       write_stamp(b, o.payload, i, 0);
@@ -177,14 +187,19 @@ struct ThroughputShared {
 };
 
 int publisher_main(Transport& t, const ThroughputOptions& o, ThroughputShared& sh) {
-  auto fail_with = [&](const std::string& w) { return fail(sh.failed, sh.error, "publisher: " + w); };
+  auto fail_with = [&](const std::string& w) {
+    return fail(sh.failed, sh.error, "publisher: " + w);
+  };
   if (auto ok = perf::pin_to_cpu(o.cpu_pub); !ok) return fail_with(ok.error());
   auto tx = t.open_publisher(o);
   if (!tx) return fail_with(tx.error());
   sh.pub_ready.store(1, std::memory_order_release);
-  auto aborted = [&] { return perf::stop_requested() || sh.failed.load(std::memory_order_relaxed) != 0; };
-  if (!perf::wait_until([&] { return sh.subs_ready.load(std::memory_order_acquire) >= o.subscribers; },
-                        Clock::now() + kSetupTimeout, aborted)) {
+  auto aborted = [&] {
+    return perf::stop_requested() || sh.failed.load(std::memory_order_relaxed) != 0;
+  };
+  if (!perf::wait_until(
+          [&] { return sh.subs_ready.load(std::memory_order_acquire) >= o.subscribers; },
+          Clock::now() + kSetupTimeout, aborted)) {
     return fail_with("the subscribers did not get ready");
   }
   std::uint64_t sent = 0, exhausted = 0;
@@ -195,7 +210,8 @@ int publisher_main(Transport& t, const ThroughputOptions& o, ThroughputShared& s
     std::byte* b = loan(**tx, exhausted, give_up);
     if (b == nullptr) return {};
     fill_payload(b, o.payload, sent + 1, o.touch);
-    if (auto ok = (*tx)->publish(b); !ok) return Failure("message " + std::to_string(sent + 1) + ": " + ok.error());
+    if (auto ok = (*tx)->publish(b); !ok)
+      return Failure("message " + std::to_string(sent + 1) + ": " + ok.error());
     ++sent;
     return {};
   };
@@ -213,23 +229,29 @@ int publisher_main(Transport& t, const ThroughputOptions& o, ThroughputShared& s
   const auto stop = Clock::now();
   if (aborted()) return fail_with("interrupted");
   sh.sent = sent;
-  sh.window_ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(stop - start).count());
+  sh.window_ns = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(stop - start).count());
   sh.would_block = (*tx)->would_block() - wb0;
   sh.pool_exhausted = exhausted;
   sh.pub_done.store(1, std::memory_order_release);
   // Keep the publisher (and its chunks) until every subscriber drained.
-  (void)perf::wait_until([&] { return sh.subs_done.load(std::memory_order_acquire) >= o.subscribers; },
-                         Clock::now() + kDrainMax + std::chrono::seconds(5), aborted);
+  (void)perf::wait_until(
+      [&] { return sh.subs_done.load(std::memory_order_acquire) >= o.subscribers; },
+      Clock::now() + kDrainMax + std::chrono::seconds(5), aborted);
   return 0;
 }
 
-int subscriber_main(Transport& t, std::uint32_t index, const ThroughputOptions& o, ThroughputShared& sh) {
+int subscriber_main(Transport& t, std::uint32_t index, const ThroughputOptions& o,
+                    ThroughputShared& sh) {
   const std::string role = "subscriber " + std::to_string(index);
   auto fail_with = [&](const std::string& w) { return fail(sh.failed, sh.error, role + ": " + w); };
   if (!o.cpu_subs.empty()) {
-    if (auto ok = perf::pin_to_cpu(o.cpu_subs[index % o.cpu_subs.size()]); !ok) return fail_with(ok.error());
+    if (auto ok = perf::pin_to_cpu(o.cpu_subs[index % o.cpu_subs.size()]); !ok)
+      return fail_with(ok.error());
   }
-  auto aborted = [&] { return perf::stop_requested() || sh.failed.load(std::memory_order_relaxed) != 0; };
+  auto aborted = [&] {
+    return perf::stop_requested() || sh.failed.load(std::memory_order_relaxed) != 0;
+  };
   if (!perf::wait_until([&] { return sh.pub_ready.load(std::memory_order_acquire) != 0; },
                         Clock::now() + kSetupTimeout, aborted)) {
     return fail_with("the publisher did not get ready");
@@ -286,13 +308,16 @@ struct Run {
   std::uint64_t sent = 0, would_block = 0, pool_exhausted = 0;
   std::vector<Tally> subs;
   std::uint64_t sum(std::uint64_t Tally::*f) const {
-    return std::accumulate(subs.begin(), subs.end(), std::uint64_t{0}, [f](std::uint64_t a, const Tally& x) { return a + x.*f; });
+    return std::accumulate(subs.begin(), subs.end(), std::uint64_t{0},
+                           [f](std::uint64_t a, const Tally& x) { return a + x.*f; });
   }
-  double rate() const { return seconds > 0 ? static_cast<double>(sum(&Tally::received)) / seconds : 0; }
+  double rate() const {
+    return seconds > 0 ? static_cast<double>(sum(&Tally::received)) / seconds : 0;
+  }
 };
 
-std::string failures_of(const std::vector<perf::ChildExit>& exits, const std::vector<std::string>& roles,
-                        const perf::ErrorSlot& slot) {
+std::string failures_of(const std::vector<perf::ChildExit>& exits,
+                        const std::vector<std::string>& roles, const perf::ErrorSlot& slot) {
   std::string failures = perf::describe_failures(exits, roles);
   std::string why = slot.set.load() != 0 ? std::string(slot.text) : "";
   if (why.empty()) return failures;
@@ -301,8 +326,9 @@ std::string failures_of(const std::vector<perf::ChildExit>& exits, const std::ve
 
 // Forks one child per role; fn(i) is child i's body. Returns what failed, or "".
 template <class Fn>
-std::string run_children(Transport& t, const std::vector<std::string>& roles, Clock::time_point deadline,
-                         std::atomic<std::uint32_t>& failed, const perf::ErrorSlot& slot, Fn&& fn) {
+std::string run_children(Transport& t, const std::vector<std::string>& roles,
+                         Clock::time_point deadline, std::atomic<std::uint32_t>& failed,
+                         const perf::ErrorSlot& slot, Fn&& fn) {
   std::vector<pid_t> pids;
   for (std::size_t i = 0; i < roles.size(); ++i) {
     auto pid = perf::spawn_child(roles[i], [&, i] { return t.finish_child(fn(i)); });
@@ -326,12 +352,17 @@ Json environment(Transport& t, const std::string& load_before) {
 
 }  // namespace
 
-const char* to_string(Mode m) noexcept { return m == Mode::kPoll ? "poll" : "wait"; }
+const char* to_string(Mode m) noexcept {
+  return m == Mode::kPoll ? "poll" : "wait";
+}
 const char* to_string(Policy p) noexcept {
   switch (p) {
-    case Policy::kDropOldest: return "drop_oldest";
-    case Policy::kDropNewest: return "drop_newest";
-    case Policy::kBlockPublisher: return "block_publisher";
+    case Policy::kDropOldest:
+      return "drop_oldest";
+    case Policy::kDropNewest:
+      return "drop_newest";
+    case Policy::kBlockPublisher:
+      return "block_publisher";
   }
   return "?";
 }
@@ -346,22 +377,25 @@ Status<Json> run_latency(Transport& t, const LatencyOptions& o) {
     return Failure(shared.error());
   }
   LatencyShared& sh = **shared;
-  const std::string failed = run_children(t, {"ping", "pong"}, Clock::now() + seconds(o.timeout_s), sh.failed,
-                                          sh.error, [&](std::size_t i) { return latency_child(t, i == 0, o, sh); });
+  const std::string failed =
+      run_children(t, {"ping", "pong"}, Clock::now() + seconds(o.timeout_s), sh.failed, sh.error,
+                   [&](std::size_t i) { return latency_child(t, i == 0, o, sh); });
   t.teardown();
   if (!failed.empty()) return Failure("latency: " + failed);
   const Histogram& h = sh.one_way;
-  Json j = {{"scenario", "latency"},         {"mode", to_string(o.mode)},     {"payload", o.payload},
-            {"samples", sh.samples},         {"warmup", o.warmup},            {"p50_ns", h.percentile(50)},
-            {"p90_ns", h.percentile(90)},    {"p99_ns", h.percentile(99)},    {"p999_ns", h.percentile(99.9)},
-            {"max_ns", h.max()},             {"min_ns", h.min()},             {"mean_ns", h.mean()},
-            {"cpu_ping", o.cpu_ping},        {"cpu_pong", o.cpu_pong}};
+  Json j = {
+      {"scenario", "latency"},      {"mode", to_string(o.mode)},  {"payload", o.payload},
+      {"samples", sh.samples},      {"warmup", o.warmup},         {"p50_ns", h.percentile(50)},
+      {"p90_ns", h.percentile(90)}, {"p99_ns", h.percentile(99)}, {"p999_ns", h.percentile(99.9)},
+      {"max_ns", h.max()},          {"min_ns", h.min()},          {"mean_ns", h.mean()},
+      {"cpu_ping", o.cpu_ping},     {"cpu_pong", o.cpu_pong}};
   j.update(environment(t, load_before));
   return j;
 }
 
 Status<Json> run_throughput(Transport& t, const ThroughputOptions& o) {
-  if (o.subscribers == 0 || o.subscribers > kMaxSubscribers) return Failure("--subscribers must be 1..256");
+  if (o.subscribers == 0 || o.subscribers > kMaxSubscribers)
+    return Failure("--subscribers must be 1..256");
   if (o.payload < kStampBytes) return Failure("--payload must be at least 16 bytes (the stamp)");
   const std::string load_before = perf::load_average();
   std::vector<Run> runs;
@@ -374,14 +408,19 @@ Status<Json> run_throughput(Transport& t, const ThroughputOptions& o) {
     }
     ThroughputShared& sh = **shared;
     std::vector<std::string> roles;
-    for (std::uint32_t i = 0; i < o.subscribers; ++i) roles.push_back("subscriber " + std::to_string(i));
+    for (std::uint32_t i = 0; i < o.subscribers; ++i)
+      roles.push_back("subscriber " + std::to_string(i));
     roles.push_back("publisher");
-    const auto deadline = Clock::now() + kSetupTimeout + kDrainMax + std::chrono::seconds(10) + seconds(o.duration_s);
-    const std::string failed = run_children(t, roles, deadline, sh.failed, sh.error, [&](std::size_t i) {
-      return i == o.subscribers ? publisher_main(t, o, sh) : subscriber_main(t, static_cast<std::uint32_t>(i), o, sh);
-    });
+    const auto deadline =
+        Clock::now() + kSetupTimeout + kDrainMax + std::chrono::seconds(10) + seconds(o.duration_s);
+    const std::string failed =
+        run_children(t, roles, deadline, sh.failed, sh.error, [&](std::size_t i) {
+          return i == o.subscribers ? publisher_main(t, o, sh)
+                                    : subscriber_main(t, static_cast<std::uint32_t>(i), o, sh);
+        });
     t.teardown();
-    if (!failed.empty()) return Failure("throughput run " + std::to_string(run + 1) + ": " + failed);
+    if (!failed.empty())
+      return Failure("throughput run " + std::to_string(run + 1) + ": " + failed);
     Run r;
     r.seconds = static_cast<double>(sh.window_ns) / 1e9;
     r.sent = sh.sent > o.warmup ? sh.sent - o.warmup : 0;
@@ -393,7 +432,8 @@ Status<Json> run_throughput(Transport& t, const ThroughputOptions& o) {
   }
   std::vector<std::size_t> order(runs.size());
   std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return runs[a].rate() < runs[b].rate(); });
+  std::sort(order.begin(), order.end(),
+            [&](std::size_t a, std::size_t b) { return runs[a].rate() < runs[b].rate(); });
   const std::size_t median = order[(order.size() - 1) / 2];
   const Run& m = runs[median];
   double lo = 0, hi = 0;
@@ -403,7 +443,8 @@ Status<Json> run_throughput(Transport& t, const ThroughputOptions& o) {
     hi = i == 0 ? rate : std::max(hi, rate);
   }
   Json all = Json::array();
-  for (const Run& r : runs) all.push_back(r.rate());
+  for (const Run& r : runs)
+    all.push_back(r.rate());
   const std::uint64_t received = m.sum(&Tally::received), gaps = m.sum(&Tally::gaps);
   const std::uint64_t expected = m.sent * m.subs.size();
   Json j = {{"scenario", "throughput"},

@@ -32,7 +32,8 @@ struct Lines {
 
 class LineSender final : public Sender {
  public:
-  LineSender(Line& line, std::uint32_t payload) : line_(line), size_(std::min<std::size_t>(payload, sizeof(line.payload))) {}
+  LineSender(Line& line, std::uint32_t payload)
+      : line_(line), size_(std::min<std::size_t>(payload, sizeof(line.payload))) {}
   std::byte* try_loan() override { return staging_; }
   Status<void> publish(std::byte* buffer) override {
     std::memcpy(line_.payload, buffer, size_);
@@ -50,7 +51,8 @@ class LineSender final : public Sender {
 
 class LineReceiver final : public Receiver {
  public:
-  LineReceiver(Line& line, std::uint32_t payload) : line_(line), size_(std::min<std::size_t>(payload, sizeof(line.payload))) {}
+  LineReceiver(Line& line, std::uint32_t payload)
+      : line_(line), size_(std::min<std::size_t>(payload, sizeof(line.payload))) {}
   Message take() override {
     // acquire: pairs with the sender's release store; the payload on the line is complete.
     if (line_.count.load(std::memory_order_acquire) == seen_) return {};
@@ -70,10 +72,12 @@ class FloorTransport final : public Transport {
  public:
   std::string name() const override { return "floor"; }
   std::string describe() const override {
-    return "one shared cache line per direction (a release store, spinning acquire loads): the one-way floor";
+    return "one shared cache line per direction (a release store, spinning acquire loads): the "
+           "one-way floor";
   }
   Status<void> setup_latency(const LatencyOptions& o) override {
-    if (o.mode != Mode::kPoll) return Failure("floor-perf measures poll mode only (a sleeping receiver is no floor)");
+    if (o.mode != Mode::kPoll)
+      return Failure("floor-perf measures poll mode only (a sleeping receiver is no floor)");
     auto s = perf::Shared<Lines>::create();
     if (!s) return Failure(s.error());
     lines_ = std::make_unique<perf::Shared<Lines>>(std::move(*s));
@@ -93,7 +97,8 @@ class FloorTransport final : public Transport {
   Status<std::unique_ptr<Sender>> open_publisher(const ThroughputOptions&) override {
     return Failure("floor-perf measures latency only");
   }
-  Status<std::unique_ptr<Receiver>> open_subscriber(std::uint32_t, const ThroughputOptions&) override {
+  Status<std::unique_ptr<Receiver>> open_subscriber(std::uint32_t,
+                                                    const ThroughputOptions&) override {
     return Failure("floor-perf measures latency only");
   }
 

@@ -5,13 +5,12 @@
 // release; wait mode sleeps in a WaitSet (attachState HAS_DATA), poll mode spins on take().
 // Lossless: SubscriberTooSlowPolicy WAIT_FOR_CONSUMER + QueueFullPolicy BLOCK_PRODUCER.
 // Lossy (--policy drop_oldest): DISCARD_OLDEST_DATA on both sides.
-#include <unistd.h>
-
 #include <algorithm>
 #include <optional>
 #include <thread>
 
 #include <CLI/CLI.hpp>
+#include <unistd.h>
 
 #include "iceoryx_hoofs/log/logmanager.hpp"
 #include "iceoryx_posh/mepoo/chunk_header.hpp"
@@ -30,14 +29,17 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kConnectTimeout = std::chrono::seconds(20);
 constexpr std::uint32_t kMaxQueue = iox::MAX_SUBSCRIBER_QUEUE_CAPACITY;  // 256 in the Debian build
 
-iox::capro::IdString_t id(const std::string& s) { return {iox::cxx::TruncateToCapacity, s.c_str(), s.size()}; }
+iox::capro::IdString_t id(const std::string& s) {
+  return {iox::cxx::TruncateToCapacity, s.c_str(), s.size()};
+}
 
 void init_runtime(const std::string& role) {
   // iceoryx apps log their registration at debug level, on stdout, which --json owns.
   iox::log::LogManager::GetLogManager().SetDefaultLogLevel(iox::log::LogLevel::kWarn,
                                                            iox::log::LogLevelOutput::kHideLogLevel);
   const std::string name = "ioxperf_" + role + "_" + std::to_string(::getpid());
-  iox::runtime::PoshRuntime::initRuntime(iox::RuntimeName_t(iox::cxx::TruncateToCapacity, name.c_str(), name.size()));
+  iox::runtime::PoshRuntime::initRuntime(
+      iox::RuntimeName_t(iox::cxx::TruncateToCapacity, name.c_str(), name.size()));
 }
 
 // Waits (1 ms steps, setup only) until ready(); false at the deadline or on a stop request.
@@ -48,7 +50,8 @@ bool wait_for(Ready&& ready) {
 
 class IoxSender final : public Sender {
  public:
-  IoxSender(const iox::capro::ServiceDescription& s, const iox::popo::PublisherOptions& o, std::uint32_t payload)
+  IoxSender(const iox::capro::ServiceDescription& s, const iox::popo::PublisherOptions& o,
+            std::uint32_t payload)
       : pub_(s, o), payload_(payload) {}
   std::byte* try_loan() override {
     auto r = pub_.loan(payload_);
@@ -67,7 +70,8 @@ class IoxSender final : public Sender {
 
 class IoxReceiver final : public Receiver {
  public:
-  IoxReceiver(const iox::capro::ServiceDescription& s, const iox::popo::SubscriberOptions& o, bool wait_mode)
+  IoxReceiver(const iox::capro::ServiceDescription& s, const iox::popo::SubscriberOptions& o,
+              bool wait_mode)
       : sub_(s, o) {
     if (wait_mode) {
       ws_.emplace();
@@ -81,12 +85,14 @@ class IoxReceiver final : public Receiver {
     auto r = sub_.take();
     if (r.has_error()) return {};
     const void* p = r.value();
-    return {static_cast<const std::byte*>(p), iox::mepoo::ChunkHeader::fromUserPayload(p)->userPayloadSize()};
+    return {static_cast<const std::byte*>(p),
+            iox::mepoo::ChunkHeader::fromUserPayload(p)->userPayloadSize()};
   }
   void release(const Message& m) override { sub_.release(m.data); }
   void wait(std::chrono::milliseconds timeout) override {
     if (ws_) {
-      (void)ws_->timedWait(iox::units::Duration::fromMilliseconds(static_cast<unsigned long long>(timeout.count())));
+      (void)ws_->timedWait(
+          iox::units::Duration::fromMilliseconds(static_cast<unsigned long long>(timeout.count())));
     }
   }
   bool subscribed() const { return sub_.getSubscriptionState() == iox::SubscribeState::SUBSCRIBED; }
@@ -101,7 +107,8 @@ class IoxTransport final : public Transport {
   std::string name() const override { return "iceoryx"; }
   std::string describe() const override { return roudi_.describe(); }
   void add_options(CLI::App& cmd) override {
-    cmd.add_option("--roudi", roudi_path_, "The iox-roudi binary (default: $IOX_ROUDI, else /usr/bin/iox-roudi)");
+    cmd.add_option("--roudi", roudi_path_,
+                   "The iox-roudi binary (default: $IOX_ROUDI, else /usr/bin/iox-roudi)");
     cmd.add_option("--roudi-log-level", roudi_log_, "RouDi's --log-level")->capture_default_str();
   }
 
@@ -111,7 +118,8 @@ class IoxTransport final : public Transport {
   }
   Status<void> setup_throughput(const ThroughputOptions& o, std::uint32_t run) override {
     if (o.policy == Policy::kDropNewest) {
-      return Failure("iceoryx 2.0 cannot drop the newest message; use --policy drop_oldest for the lossy run");
+      return Failure(
+          "iceoryx 2.0 cannot drop the newest message; use --policy drop_oldest for the lossy run");
     }
     if (o.queue_capacity == 0 || o.queue_capacity > kMaxQueue) {
       return Failure("--queue-capacity must be 1.." + std::to_string(kMaxQueue) + " for iceoryx");
@@ -136,7 +144,8 @@ class IoxTransport final : public Transport {
     so.queueCapacity = kMaxQueue;
     so.historyRequest = 0;
     auto tx = std::make_unique<IoxSender>(service(ping ? "ping" : "pong"), po, o.payload);
-    auto rx = std::make_unique<IoxReceiver>(service(ping ? "pong" : "ping"), so, o.mode == Mode::kWait);
+    auto rx =
+        std::make_unique<IoxReceiver>(service(ping ? "pong" : "ping"), so, o.mode == Mode::kWait);
     if (!wait_for([&] { return rx->subscribed() && tx->get().hasSubscribers(); })) {
       return Failure("the ping and pong ports did not connect within 20 s");
     }
@@ -149,20 +158,24 @@ class IoxTransport final : public Transport {
     init_runtime("pub");
     iox::popo::PublisherOptions po;
     po.historyCapacity = 0;
-    po.subscriberTooSlowPolicy = o.policy == Policy::kBlockPublisher ? iox::popo::ConsumerTooSlowPolicy::WAIT_FOR_CONSUMER
-                                                                     : iox::popo::ConsumerTooSlowPolicy::DISCARD_OLDEST_DATA;
+    po.subscriberTooSlowPolicy = o.policy == Policy::kBlockPublisher
+                                     ? iox::popo::ConsumerTooSlowPolicy::WAIT_FOR_CONSUMER
+                                     : iox::popo::ConsumerTooSlowPolicy::DISCARD_OLDEST_DATA;
     return std::unique_ptr<Sender>(std::make_unique<IoxSender>(service("data"), po, o.payload));
   }
-  Status<std::unique_ptr<Receiver>> open_subscriber(std::uint32_t index, const ThroughputOptions& o) override {
+  Status<std::unique_ptr<Receiver>> open_subscriber(std::uint32_t index,
+                                                    const ThroughputOptions& o) override {
     init_runtime("sub" + std::to_string(index));
     iox::popo::SubscriberOptions so;
     so.queueCapacity = o.queue_capacity;
     so.historyRequest = 0;
-    so.queueFullPolicy = o.policy == Policy::kBlockPublisher ? iox::popo::QueueFullPolicy::BLOCK_PRODUCER
-                                                             : iox::popo::QueueFullPolicy::DISCARD_OLDEST_DATA;
+    so.queueFullPolicy = o.policy == Policy::kBlockPublisher
+                             ? iox::popo::QueueFullPolicy::BLOCK_PRODUCER
+                             : iox::popo::QueueFullPolicy::DISCARD_OLDEST_DATA;
     auto rx = std::make_unique<IoxReceiver>(service("data"), so, o.mode == Mode::kWait);
     if (!wait_for([&] { return rx->subscribed(); })) {
-      return Failure("not subscribed within 20 s (do the publisher's and subscriber's policies match?)");
+      return Failure(
+          "not subscribed within 20 s (do the publisher's and subscriber's policies match?)");
     }
     return std::unique_ptr<Receiver>(std::move(rx));
   }
@@ -170,8 +183,12 @@ class IoxTransport final : public Transport {
  private:
   // The mempool's chunk size: the payload, rounded up to iceoryx's 32-byte chunk alignment,
   // with room for no user header (iceoryx adds its own chunk header to this size).
-  static std::uint32_t chunk_size(std::uint32_t payload) { return std::max<std::uint32_t>(64, (payload + 31) / 32 * 32); }
-  iox::capro::ServiceDescription service(const char* event) const { return {id("zcpperf"), id(service_), id(event)}; }
+  static std::uint32_t chunk_size(std::uint32_t payload) {
+    return std::max<std::uint32_t>(64, (payload + 31) / 32 * 32);
+  }
+  iox::capro::ServiceDescription service(const char* event) const {
+    return {id("zcpperf"), id(service_), id(event)};
+  }
   Status<void> start(const RoudiConfig& c) {
     if (!roudi_path_.empty()) roudi_.set_binary(roudi_path_);
     roudi_.set_log_level(roudi_log_);

@@ -1,5 +1,13 @@
 #include "roudi.hpp"
 
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -9,14 +17,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <fstream>
-#include <sstream>
-#include <thread>
 
 namespace zcp::peers {
 
@@ -48,11 +48,13 @@ bool reap(pid_t pid, std::chrono::milliseconds timeout) {
 Status<void> Roudi::start(const RoudiConfig& c) {
   stop();
   config_ = c;
-  if (const char* env = std::getenv("IOX_ROUDI"); env != nullptr && *env != '\0' && binary_ == "/usr/bin/iox-roudi") {
+  if (const char* env = std::getenv("IOX_ROUDI");
+      env != nullptr && *env != '\0' && binary_ == "/usr/bin/iox-roudi") {
     binary_ = env;
   }
   if (::access(binary_.c_str(), X_OK) != 0) {
-    return Failure("RouDi binary " + binary_ + " not found (apt-get install iceoryx, or --roudi PATH)");
+    return Failure("RouDi binary " + binary_ +
+                   " not found (apt-get install iceoryx, or --roudi PATH)");
   }
   char tmpl[] = "/tmp/iox-perf-roudi-XXXXXX";
   if (::mkdtemp(tmpl) == nullptr) return Failure(std::string("mkdtemp: ") + std::strerror(errno));
@@ -60,7 +62,8 @@ Status<void> Roudi::start(const RoudiConfig& c) {
   const std::string cfg = dir_ + "/roudi.toml", log = dir_ + "/roudi.log";
   {
     std::ofstream out(cfg);
-    out << "# written by iox-perf for one run\n[general]\nversion = 1\n\n[[segment]]\n\n[[segment.mempool]]\n"
+    out << "# written by iox-perf for one run\n[general]\nversion = "
+           "1\n\n[[segment]]\n\n[[segment.mempool]]\n"
         << "size = " << c.chunk_payload << "\ncount = " << c.chunk_count << "\n";
     if (!out) return Failure("cannot write " + cfg);
   }
@@ -91,9 +94,10 @@ Status<void> Roudi::start(const RoudiConfig& c) {
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
       std::string text = read_file(log);
-      std::string hint = text.find("lock") != std::string::npos || text.find("already") != std::string::npos
-                             ? " (is another RouDi running? iceoryx allows one per host)"
-                             : "";
+      std::string hint =
+          text.find("lock") != std::string::npos || text.find("already") != std::string::npos
+              ? " (is another RouDi running? iceoryx allows one per host)"
+              : "";
       stop();
       return Failure("RouDi exited during start-up" + hint + ": " + text);
     }
@@ -111,7 +115,8 @@ void Roudi::stop() noexcept {
   if (pid_ > 0) {
     ::kill(pid_, SIGTERM);
     if (!reap(pid_, std::chrono::seconds(10))) {
-      std::fprintf(stderr, "iox-perf: RouDi (pid %d) ignored SIGTERM for 10 s; killing it\n", static_cast<int>(pid_));
+      std::fprintf(stderr, "iox-perf: RouDi (pid %d) ignored SIGTERM for 10 s; killing it\n",
+                   static_cast<int>(pid_));
       ::kill(pid_, SIGKILL);
       (void)reap(pid_, std::chrono::seconds(5));
     }
@@ -130,21 +135,26 @@ void Roudi::stop() noexcept {
 // data segments, RouDi's socket and locks, and our apps' sockets. Called only after our own
 // RouDi exited (nothing else may use these names meanwhile: one RouDi per host).
 void Roudi::remove_leftovers() noexcept {
-  std::vector<std::string> paths = {"/dev/shm/iceoryx_mgmt", "/tmp/roudi", "/tmp/roudi.lock", "/tmp/iox-unique-roudi.lock"};
-  if (const group* g = ::getgrgid(::getegid()); g != nullptr) paths.push_back(std::string("/dev/shm/") + g->gr_name);
+  std::vector<std::string> paths = {"/dev/shm/iceoryx_mgmt", "/tmp/roudi", "/tmp/roudi.lock",
+                                    "/tmp/iox-unique-roudi.lock"};
+  if (const group* g = ::getgrgid(::getegid()); g != nullptr)
+    paths.push_back(std::string("/dev/shm/") + g->gr_name);
   glob_t gl{};
   if (::glob("/tmp/ioxperf_*", 0, nullptr, &gl) == 0) {
-    for (std::size_t i = 0; i < gl.gl_pathc; ++i) paths.emplace_back(gl.gl_pathv[i]);
+    for (std::size_t i = 0; i < gl.gl_pathc; ++i)
+      paths.emplace_back(gl.gl_pathv[i]);
   }
   ::globfree(&gl);
   for (const auto& p : paths) {
-    if (::unlink(p.c_str()) == 0) std::fprintf(stderr, "iox-perf: removed leftover %s\n", p.c_str());
+    if (::unlink(p.c_str()) == 0)
+      std::fprintf(stderr, "iox-perf: removed leftover %s\n", p.c_str());
   }
 }
 
 std::string Roudi::describe() const {
-  return "iceoryx 2.0.3, RouDi " + binary_ + ", one mempool of " + std::to_string(config_.chunk_count) + " x " +
-         std::to_string(config_.chunk_payload) + " B chunks";
+  return "iceoryx 2.0.3, RouDi " + binary_ + ", one mempool of " +
+         std::to_string(config_.chunk_count) + " x " + std::to_string(config_.chunk_payload) +
+         " B chunks";
 }
 
 }  // namespace zcp::peers

@@ -4,10 +4,10 @@
 // that is already running makes start() fail with a message, rather than being reused.
 #pragma once
 
-#include <sys/types.h>
-
 #include <cstdint>
 #include <string>
+
+#include <sys/types.h>
 
 #include "system.hpp"  // tools/zcp-perf: Status, Failure
 
@@ -17,7 +17,8 @@ using perf::Failure;
 using perf::Status;
 
 struct RoudiConfig {
-  std::uint32_t chunk_payload = 64;  // the mempool's chunk size (payload bytes; iceoryx adds its header)
+  std::uint32_t chunk_payload =
+      64;  // the mempool's chunk size (payload bytes; iceoryx adds its header)
   std::uint32_t chunk_count = 1024;
 };
 

@@ -5,13 +5,13 @@
 // N copies out). Lossless by nature (a blocking write waits for the reader); --policy
 // drop_newest sends with MSG_DONTWAIT and drops the message for a subscriber whose socket is
 // full. Wait mode is a blocking read; poll mode spins on a non-blocking read.
+#include <cstring>
+#include <utility>
+
 #include <errno.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
-
-#include <cstring>
-#include <utility>
 
 #include "peer_bench.hpp"
 
@@ -19,11 +19,14 @@ namespace zcp::peers {
 
 namespace {
 
-std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+std::string errno_text(const char* what) {
+  return std::string(what) + ": " + std::strerror(errno);
+}
 
 Status<std::pair<int, int>> seqpacket_pair() {
   int fds[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) return Failure(errno_text("socketpair"));
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0)
+    return Failure(errno_text("socketpair"));
   return std::pair<int, int>{fds[0], fds[1]};
 }
 
@@ -47,6 +50,7 @@ class SocketSender final : public Sender {
     }
     return {};
   }
+
  private:
   std::vector<int> fds_;
   std::vector<std::byte> buffer_;
@@ -76,7 +80,8 @@ class SocketReceiver final : public Receiver {
   }
   void set_timeout(std::chrono::milliseconds t) {
     if (t == timeout_) return;
-    timeval tv{static_cast<time_t>(t.count() / 1000), static_cast<suseconds_t>((t.count() % 1000) * 1000)};
+    timeval tv{static_cast<time_t>(t.count() / 1000),
+               static_cast<suseconds_t>((t.count() % 1000) * 1000)};
     (void)::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     timeout_ = t;
   }
@@ -90,7 +95,8 @@ class UdsTransport final : public Transport {
   ~UdsTransport() override { teardown(); }
   std::string name() const override { return "uds"; }
   std::string describe() const override {
-    return "Unix domain sockets: SOCK_SEQPACKET socketpairs, one per subscriber, default socket buffers";
+    return "Unix domain sockets: SOCK_SEQPACKET socketpairs, one per subscriber, default socket "
+           "buffers";
   }
 
   Status<void> setup_latency(const LatencyOptions&) override {
@@ -101,7 +107,9 @@ class UdsTransport final : public Transport {
   }
   Status<void> setup_throughput(const ThroughputOptions& o, std::uint32_t) override {
     if (o.policy == Policy::kDropOldest) {
-      return Failure("a socket cannot drop the oldest message it holds; use --policy drop_newest for the lossy run");
+      return Failure(
+          "a socket cannot drop the oldest message it holds; use --policy drop_newest for the "
+          "lossy run");
     }
     for (std::uint32_t i = 0; i < o.subscribers; ++i) {
       auto p = seqpacket_pair();
@@ -136,9 +144,11 @@ class UdsTransport final : public Transport {
       fds.push_back(a);
       ::close(b);
     }
-    return std::unique_ptr<Sender>(std::make_unique<SocketSender>(fds, o.payload, o.policy != Policy::kBlockPublisher));
+    return std::unique_ptr<Sender>(
+        std::make_unique<SocketSender>(fds, o.payload, o.policy != Policy::kBlockPublisher));
   }
-  Status<std::unique_ptr<Receiver>> open_subscriber(std::uint32_t index, const ThroughputOptions& o) override {
+  Status<std::unique_ptr<Receiver>> open_subscriber(std::uint32_t index,
+                                                    const ThroughputOptions& o) override {
     int mine = -1;
     for (std::size_t i = 0; i < pairs_.size(); ++i) {
       ::close(pairs_[i].first);

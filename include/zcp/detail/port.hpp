@@ -5,8 +5,8 @@
 // the public headers expose no shm layout and there is exactly one implementation of the
 // ring protocol (src/shm/). The price is one out-of-line call per loan, publish, take and
 // release, about 1-2 ns against the hundreds of ns to tens of µs of a hop
-// (docs/performance.md), so inlining would buy nothing measurable. Loan and Sample are small value types whose
-// accessors are inline; only their destructors call out (to give the chunk back).
+// (docs/performance.md), so inlining would buy nothing measurable. Loan and Sample are small value
+// types whose accessors are inline; only their destructors call out (to give the chunk back).
 #pragma once
 
 #include <cstdint>

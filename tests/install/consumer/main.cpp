@@ -20,7 +20,8 @@ int main() {
   auto loan = pub->loan();
   if (!loan) return std::fprintf(stderr, "loan: %s\n", loan.error().message.c_str()), 1;
   (*loan)->value = 42;
-  if (auto r = pub->publish(std::move(*loan)); !r) return std::fprintf(stderr, "publish: %s\n", r.error().message.c_str()), 1;
+  if (auto r = pub->publish(std::move(*loan)); !r)
+    return std::fprintf(stderr, "publish: %s\n", r.error().message.c_str()), 1;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (std::chrono::steady_clock::now() < deadline) {
     if (auto s = sub->take()) {
