@@ -96,10 +96,10 @@ class SpscStress : public ::testing::TestWithParam<StressParam> {};
 
 TEST_P(SpscStress, OrderedCompleteChecksummed) {
   const auto [mode, cap] = GetParam();
-  // Capacities 1 and 2 wrap on nearly every element, so fewer elements test as much. Each one
-  // is a handoff between the two sides, and under `ctest -j2` beside another spinning test
-  // 400k handoffs took over a minute.
-  const std::uint64_t n = (cap <= 2 ? 100'000 : 400'000) / kStressScale;
+  // Capacities 1 to 3 wrap on nearly every element, so fewer elements test as much. Each one
+  // is a handoff between the two sides: between two processes on 2 CPUs shared with two CPU
+  // hogs, 100k of them at capacity 1 took over the children's 120 s, and 20k about 60 s.
+  const std::uint64_t n = (cap <= 3 ? 5'000 : 400'000) / kStressScale;
   test::FakeSegment seg(ring_bytes(cap, sizeof(Item)) + 4096);
   const QueueDescriptor d = format_ring<Item>(seg.base(), 0, RingKind::kSpsc, cap);
 
@@ -153,7 +153,8 @@ TEST_P(MpmcStress, ThreeProducersTwoConsumersExactlyOnceInOrder) {
   const auto [mode, cap] = GetParam();
   constexpr std::uint32_t kProducers = 3;
   constexpr std::uint32_t kConsumers = 2;
-  const std::uint64_t per = 150'000 / kStressScale;
+  // Small capacities: a handoff per element or two (see SpscStress).
+  const std::uint64_t per = (cap <= 3 ? 5'000 : 150'000) / kStressScale;
   test::FakeSegment seg(ring_bytes(cap, MpmcRing<Item>::kStride) + 4096);
   const QueueDescriptor d = format_ring<Item>(seg.base(), 0, RingKind::kMpmc, cap);
   // One byte per item, counting deliveries; plus a shared count of consumed items.

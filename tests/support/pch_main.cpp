@@ -2,4 +2,6 @@
 // test program reuses what compiling this file produced. The program is built, never run.
 #include <gtest/gtest.h>
 
-TEST(TestHarness, Builds) { SUCCEED(); }
+TEST(TestHarness, Builds) {
+  SUCCEED();
+}
