@@ -2,10 +2,13 @@
 # PREFIX=P`) installs:
 #   bin/            diroute, zcp, zcp-top (when built), zcp-perf
 #   include/zcp/    the public client headers (zcp/zcp.hpp, zcp/ipc/broadcast_hub.hpp, ...)
+#                   and the C ABI (zcp/zcp.h)
 #   lib/            libzcp.so (SONAME libzcp.so.<major>) and libzcp.a: the client library,
-#                   with the market-data API (zcp::ipc) and everything they use inside
-#   lib/cmake/zerocp/   find_package(zerocp): zerocp::zcp (shared), zerocp::zcp_static
-#   lib/pkgconfig/zerocp.pc   pkg-config zerocp [--static]
+#                   with the market-data API (zcp::ipc), the C ABI and everything they use
+#                   inside
+#   lib/cmake/zerocp/   find_package(zerocp): zerocp::zcp (shared), zerocp::zcp_static, and
+#                   zerocp::zcp_c (libzcp.so for C programs: no C++ standard required)
+#   lib/pkgconfig/zerocp.pc   pkg-config zerocp [--static] (C++), zerocp-c (C)
 #   share/doc/zerocp/diroute.toml   the example config (= diroute --print-default-config)
 #   lib/systemd/system/diroute@.service   one unit per instance
 #
@@ -15,7 +18,7 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-set(zcp_install_parts zcp zcp_ipc zcp_protocol zcp_shm zcp_common)
+set(zcp_install_parts zcp zcp_ipc zcp_capi zcp_protocol zcp_shm zcp_common)
 foreach(part IN LISTS zcp_install_parts)
   if(NOT TARGET ${part})
     message(STATUS "install: ${part} is not built here; the client libraries are not installed")
@@ -27,11 +30,15 @@ foreach(part IN LISTS zcp_install_parts)
   list(APPEND zcp_install_objects $<TARGET_OBJECTS:${part}>)
 endforeach()
 
-# libzcp.so: the public API is include/zcp; the internal objects come along (default visibility).
+# libzcp.so: the public API is include/zcp. Its version script (packaging/libzcp.map) exports
+# the C ABI (zcp_*, versioned ZCP_1) and the C++ namespace zcp, and hides everything else the
+# objects bring along (flatbuffers, fmt), so no other library's symbols clash with a user's.
 add_library(zcp_shared SHARED ${zcp_install_objects})
 add_dependencies(zcp_shared ${zcp_install_parts})
 set_target_properties(zcp_shared PROPERTIES OUTPUT_NAME zcp EXPORT_NAME zcp
-                      VERSION ${PROJECT_VERSION} SOVERSION ${PROJECT_VERSION_MAJOR})
+                      VERSION ${PROJECT_VERSION} SOVERSION ${PROJECT_VERSION_MAJOR}
+                      LINK_DEPENDS ${PROJECT_SOURCE_DIR}/packaging/libzcp.map)
+target_link_options(zcp_shared PRIVATE -Wl,--version-script=${PROJECT_SOURCE_DIR}/packaging/libzcp.map)
 target_include_directories(zcp_shared INTERFACE $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
 target_link_libraries(zcp_shared PRIVATE rt Threads::Threads zcp_build_flags INTERFACE Threads::Threads)
 target_compile_features(zcp_shared INTERFACE cxx_std_20)
@@ -51,7 +58,7 @@ install(TARGETS zcp_shared zcp_static EXPORT zerocpTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/zcp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
-        FILES_MATCHING PATTERN "*.hpp")
+        FILES_MATCHING PATTERN "*.hpp" PATTERN "*.h")
 install(EXPORT zerocpTargets NAMESPACE zerocp:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/zerocp)
 configure_package_config_file(${PROJECT_SOURCE_DIR}/packaging/zerocpConfig.cmake.in
                               ${CMAKE_BINARY_DIR}/packaging/zerocpConfig.cmake
@@ -67,7 +74,9 @@ install(FILES ${CMAKE_BINARY_DIR}/packaging/zerocpConfig.cmake
 file(RELATIVE_PATH zcp_pc_to_prefix /${CMAKE_INSTALL_LIBDIR}/pkgconfig /)
 string(REGEX REPLACE "/$" "" zcp_pc_to_prefix "${zcp_pc_to_prefix}")
 configure_file(${PROJECT_SOURCE_DIR}/packaging/zerocp.pc.in ${CMAKE_BINARY_DIR}/packaging/zerocp.pc @ONLY)
-install(FILES ${CMAKE_BINARY_DIR}/packaging/zerocp.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+configure_file(${PROJECT_SOURCE_DIR}/packaging/zerocp-c.pc.in ${CMAKE_BINARY_DIR}/packaging/zerocp-c.pc @ONLY)
+install(FILES ${CMAKE_BINARY_DIR}/packaging/zerocp.pc ${CMAKE_BINARY_DIR}/packaging/zerocp-c.pc
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
 # The tools. zcp-top joins when it is built.
 foreach(tool diroute zcp-cli zcp-top zcp-perf)

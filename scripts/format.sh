@@ -10,10 +10,10 @@ command -v "$CLANG_FORMAT" >/dev/null || { echo "format: $CLANG_FORMAT not found
 
 # Every C++ source of the project: from git when this is a checkout, else from the tree.
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-  mapfile -d '' files < <(git ls-files -z -- '*.cpp' '*.hpp' '*.h')
+  mapfile -d '' files < <(git ls-files -z -- '*.cpp' '*.hpp' '*.h' '*.c')
 else
-  mapfile -d '' files < <(find include src tools tests bench fuzz examples -type f \
-                            \( -name '*.cpp' -o -name '*.hpp' -o -name '*.h' \) -print0)
+  mapfile -d '' files < <(find include src tools tests bench fuzz examples python -type f \
+                            \( -name '*.cpp' -o -name '*.hpp' -o -name '*.h' -o -name '*.c' \) -print0)
 fi
 
 if [[ "${1:-}" == "--check" ]]; then

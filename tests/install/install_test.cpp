@@ -91,11 +91,12 @@ class InstallTest : public ::testing::Test {
     return false;
   }
 
-  // Configures and builds the consumer with `use` (cmake or pkgconfig), then runs it.
-  void build_and_run(const std::string& use, const std::string& env) {
+  // Configures and builds a consumer project (`dir`) with `use` (cmake or pkgconfig), then
+  // runs it.
+  void build_and_run(const std::string& dir, const std::string& use, const std::string& env) {
     const std::string cmake = ZCP_CMAKE;
-    const fs::path build = root_ / ("consumer-" + use);
-    Ran conf = run(env + " " + cmake + " -S " ZCP_CONSUMER_DIR " -B " + build.string() +
+    const fs::path build = root_ / (fs::path(dir).filename().string() + "-" + use);
+    Ran conf = run(env + " " + cmake + " -S " + dir + " -B " + build.string() +
                    " -DCMAKE_BUILD_TYPE=Release -DZCP_CONSUMER_USE=" + use +
                    " -DCMAKE_PREFIX_PATH=" + prefix_.string());
     ASSERT_EQ(conf.code, 0) << conf.out;
@@ -143,10 +144,55 @@ TEST_F(InstallTest, InstalledPackageBuildsAndRunsAnOutsideProject) {
   EXPECT_EQ(check.code, 0) << check.out;
 
   ASSERT_TRUE(start_daemon());
-  build_and_run("cmake", "");
+  build_and_run(ZCP_CONSUMER_DIR, "cmake", "");
   // pkg-config links with -L only: the loader needs the library directory.
-  build_and_run("pkgconfig", "PKG_CONFIG_PATH=" + (prefix_ / "lib/pkgconfig").string() +
-                                 " LD_LIBRARY_PATH=" + (prefix_ / "lib").string());
+  build_and_run(ZCP_CONSUMER_DIR, "pkgconfig",
+                "PKG_CONFIG_PATH=" + (prefix_ / "lib/pkgconfig").string() +
+                    " LD_LIBRARY_PATH=" + (prefix_ / "lib").string());
+}
+
+// The C ABI as a C project sees it: zcp/zcp.h installed, a C11 program (-Werror, -pedantic,
+// no C++ anywhere in it) built with find_package (zerocp::zcp_c) and with pkg-config
+// (zerocp-c), run against the installed daemon; and libzcp.so exporting only the C ABI and
+// the C++ namespace zcp.
+TEST_F(InstallTest, InstalledCAbiBuildsAndRunsACProgram) {
+  Ran inst =
+      run(std::string(ZCP_CMAKE) + " --install " ZCP_BUILD_DIR " --prefix " + prefix_.string());
+  ASSERT_EQ(inst.code, 0) << inst.out;
+  ASSERT_TRUE(fs::exists(prefix_ / "include/zcp/zcp.h"));
+  ASSERT_TRUE(fs::exists(prefix_ / "lib/pkgconfig/zerocp-c.pc"));
+
+  ASSERT_TRUE(start_daemon());
+  build_and_run(ZCP_C_CONSUMER_DIR, "cmake", "");
+  build_and_run(ZCP_C_CONSUMER_DIR, "pkgconfig",
+                "PKG_CONFIG_PATH=" + (prefix_ / "lib/pkgconfig").string() +
+                    " LD_LIBRARY_PATH=" + (prefix_ / "lib").string());
+
+  // Every dynamic symbol libzcp.so defines is a zcp_* C function or belongs to namespace zcp.
+  Ran syms = zcp::test::run_command("nm -D --defined-only " + (prefix_ / "lib/libzcp.so").string() +
+                                        " | awk '{print $3}' | c++filt",
+                                    false);
+  ASSERT_EQ(syms.code, 0) << syms.out;
+  std::istringstream lines(syms.out);
+  std::string name;
+  int c_symbols = 0;
+  int cxx_symbols = 0;
+  while (std::getline(lines, name)) {
+    if (name.empty() || name.starts_with("ZCP_1")) continue;  // the version node itself
+    if (name.starts_with("zcp_")) {
+      ++c_symbols;
+      continue;
+    }
+    const bool in_zcp = name.starts_with("zcp::") || name.find(" for zcp::") != std::string::npos;
+    EXPECT_TRUE(in_zcp) << "libzcp.so exports a symbol outside zcp_* and zcp::: " << name;
+    cxx_symbols += in_zcp ? 1 : 0;
+  }
+  EXPECT_GT(c_symbols, 50);
+  EXPECT_GT(cxx_symbols, 20);
+  // The C symbols carry the version node ZCP_1.
+  Ran versioned = run("objdump -T " + (prefix_ / "lib/libzcp.so").string() +
+                      " | grep -c 'ZCP_1 *zcp_publisher_loan$'");
+  EXPECT_EQ(versioned.out.substr(0, 1), "1") << versioned.out;
 }
 
 }  // namespace
