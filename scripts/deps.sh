@@ -9,7 +9,7 @@ PACKAGES=(
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libncurses-dev
   tmux procps
-  python3-dev pybind11-dev python3-numpy python3-pytest
+  python3-dev pybind11-dev python3-pybind11 python3-numpy python3-pytest python3-venv
 )
 
 missing=()

@@ -402,7 +402,8 @@ zcp_status zcp_subscriber_create(zcp_runtime* runtime, const char* topic,
       }
       if (ZCP_HAS_FIELD(o, queue_capacity)) options.queue_capacity = o->queue_capacity;
       if (ZCP_HAS_FIELD(o, policy)) {
-        auto policy = zcp::queue_policy_from_value(static_cast<std::uint32_t>(o->policy));
+        auto policy = zcp::queue_policy_from_value(
+            static_cast<std::uint32_t>(zcp::capi::enum_value(o->policy)));
         if (!policy) {
           return fail(ZCP_ERR_INVALID_ARGUMENT,
                       "zcp_subscriber_create: options.policy is not a zcp_queue_policy");

@@ -71,7 +71,8 @@ zcp::Result<ipc::BroadcastConfig> from_c(const zcp_broadcast_config* c, const ch
   }
   if (ZCP_HAS_FIELD(c, queue_capacity)) config.queue_capacity = c->queue_capacity;
   if (ZCP_HAS_FIELD(c, queue_policy)) {
-    auto policy = zcp::queue_policy_from_value(static_cast<std::uint32_t>(c->queue_policy));
+    auto policy = zcp::queue_policy_from_value(
+        static_cast<std::uint32_t>(zcp::capi::enum_value(c->queue_policy)));
     if (!policy) return invalid("config.queue_policy is not a zcp_queue_policy");
     config.queue_policy = *policy;
   }

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include <zcp/error.hpp>
@@ -20,6 +21,17 @@ zcp_status fail(zcp_status status, const char* message) noexcept;
 zcp_status fail(const Error& error) noexcept;
 // "<function>: <what> is NULL" as ZCP_ERR_INVALID_ARGUMENT.
 zcp_status fail_null(const char* function, const char* what) noexcept;
+
+// The value a C caller stored in an enum field, as an int. Read through memcpy: in C any int
+// may be stored there, while in C++ loading a value outside the enumeration's range is
+// undefined.
+template <class E>
+int enum_value(const E& field) noexcept {
+  static_assert(sizeof(E) == sizeof(int));
+  int v;
+  std::memcpy(&v, &field, sizeof v);
+  return v;
+}
 
 // A C timeout in nanoseconds; a negative one means "do not wait".
 inline std::chrono::nanoseconds to_ns(std::int64_t v) noexcept {
