@@ -98,6 +98,12 @@ bench-compare: deps
 bench-scale: deps
 	JOBS=$(JOBS) scripts/bench-scale.sh build-bench
 
+# The Python binding beside C++ in one run: take rate, one-way latency C++ -> Python vs
+# C++ -> C++, numpy in place vs copied (docs/performance.md, "Python"). Not in `make test`.
+.PHONY: bench-python
+bench-python: build
+	scripts/bench-python.sh $(BUILD)
+
 # Where the data path spends: system calls and context switches per message (perf), the
 # router's batch size, instructions per message (callgrind). docs/performance.md, "Profile".
 .PHONY: profile
