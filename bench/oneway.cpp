@@ -14,6 +14,7 @@
 
 #include <CLI/CLI.hpp>
 #include <time.h>
+
 #include <zcp/zcp.hpp>
 
 #include "histogram.hpp"
@@ -87,7 +88,8 @@ int main(int argc, char** argv) {
   bool poll = false;
   app.add_flag("--poll", poll, "sub: spin on take() instead of sleeping in wait()");
   CLI11_PARSE(app, argc, argv);
-  auto rt = zcp::Runtime::connect({.name = "zcp-oneway-" + mode + "-" + std::to_string(::getpid())});
+  auto rt =
+      zcp::Runtime::connect({.name = "zcp-oneway-" + mode + "-" + std::to_string(::getpid())});
   if (!rt) return std::fprintf(stderr, "zcp-oneway: %s\n", rt.error().message.c_str()), 1;
   return mode == "pub" ? publish(**rt, topic, count, interval_us, payload)
                        : subscribe(**rt, topic, count, poll);
