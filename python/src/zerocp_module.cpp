@@ -106,10 +106,19 @@ struct DataSubscriberHandle {
 // ---- Buffer exporters --------------------------------------------------------------------
 
 // What a buffer-protocol object lends: its region, whether it is writable, and how many
-// views of it are alive.
+// views of it are alive. Derived provides region() and release_now().
+template <class Derived>
 struct Exporter {
   int exports = 0;
   bool release_pending = false;
+  // The chunk goes back now, or when the last view of it is released.
+  void release() {
+    if (exports > 0) {
+      release_pending = true;
+    } else {
+      static_cast<Derived*>(this)->release_now();
+    }
+  }
 };
 
 template <class T>
@@ -154,7 +163,7 @@ void install_buffer_slots(Cls& cls) {
 struct Publisher;
 struct Subscriber;
 
-struct Loan : Exporter {
+struct Loan : Exporter<Loan> {
   static constexpr bool kReadOnly = false;
   static constexpr const char* kReleasedMessage = "the loan was published or dropped";
   std::shared_ptr<PublisherHandle> owner;
@@ -233,7 +242,7 @@ struct Publisher {
   void close() { h.reset(); }
 };
 
-struct Sample : Exporter {
+struct Sample : Exporter<Sample> {
   static constexpr bool kReadOnly = true;
   static constexpr const char* kReleasedMessage = "the sample was released";
   std::shared_ptr<SubscriberHandle> owner;
@@ -254,14 +263,6 @@ struct Sample : Exporter {
     sample = zcp_sample{};
     owner.reset();
     release_pending = false;
-  }
-  // The chunk goes back now, or when the last view of it is released.
-  void release() {
-    if (exports > 0) {
-      release_pending = true;
-    } else {
-      release_now();
-    }
   }
   ~Sample() { release_now(); }
 };
@@ -419,7 +420,7 @@ std::shared_ptr<Runtime> connect(const std::string& name, std::optional<std::str
 
 // ---- The broadcast API (zerocp.ipc builds on these) --------------------------------------------
 
-struct BlockLoan : Exporter {
+struct BlockLoan : Exporter<BlockLoan> {
   static constexpr bool kReadOnly = false;
   static constexpr const char* kReleasedMessage = "the block loan was published or dropped";
   std::shared_ptr<BroadcasterHandle> owner;
@@ -445,7 +446,7 @@ struct BlockLoan : Exporter {
   }
 };
 
-struct Block : Exporter {
+struct Block : Exporter<Block> {
   static constexpr bool kReadOnly = true;
   static constexpr const char* kReleasedMessage = "the block was released";
   std::shared_ptr<DataSubscriberHandle> owner;
@@ -464,13 +465,6 @@ struct Block : Exporter {
     block = zcp_block{};
     owner.reset();
     release_pending = false;
-  }
-  void release() {
-    if (exports > 0) {
-      release_pending = true;
-    } else {
-      release_now();
-    }
   }
   ~Block() { release_now(); }
 };
@@ -755,7 +749,8 @@ PYBIND11_MODULE(_zerocp, m) {
 
   py::class_<Sample> sample(m, "Sample", py::buffer_protocol(),
                             "A received message, read in place.");
-  sample.def("release", &Sample::release)
+  sample
+      .def("release", &Sample::release, "Gives the chunk back (once the last view of it is gone).")
       .def("__len__", [](const Sample& s) { return s.size; })
       .def_readonly("size", &Sample::size)
       .def_readonly("sequence", &Sample::sequence)

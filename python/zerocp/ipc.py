@@ -125,8 +125,8 @@ def _block_view(exporter, writable: bool) -> np.ndarray:
 
 
 class BlockLoan:
-    """A block loaned from the broadcaster's pool: fill it in place, then publish_block().
-    ``with loan.block() as b`` is not needed: take the view, fill it, delete it, publish."""
+    """A block loaned from the broadcaster's pool: fill it in place (view() or set_payload()),
+    then DataBroadcaster.publish_block()."""
 
     def __init__(self, native):
         self._native = native
@@ -158,7 +158,21 @@ class BlockLoan:
         return self._native.valid
 
 
-class DataBroadcaster:
+class _Closable:
+    """close() and the context manager of the broadcaster and the subscriber."""
+
+    def close(self) -> None:
+        self._native.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+class DataBroadcaster(_Closable):
     """Publishes 8 KiB market-data blocks on one stream."""
 
     @staticmethod
@@ -211,18 +225,8 @@ class DataBroadcaster:
     def has_subscribers(self) -> bool:
         return self._native.stats()["subscriber_count"] > 0
 
-    def close(self) -> None:
-        self._native.close()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
-
-class DataSubscriber:
+class DataSubscriber(_Closable):
     """Receives the blocks of one stream, in place."""
 
     initialize_runtime = DataBroadcaster.initialize_runtime
@@ -258,13 +262,3 @@ class DataSubscriber:
 
     def get_receive_stats(self) -> dict:
         return self._native.stats()
-
-    def close(self) -> None:
-        self._native.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
