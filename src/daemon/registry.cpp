@@ -275,17 +275,9 @@ std::string Registry::arena_problem(const char* what, std::uint64_t bytes) const
 
 RegistryResult<const PublisherRecord*> Registry::add_publisher(
     std::uint32_t slot, const protocol::Topic& topic, const protocol::PublisherOptions& options) {
-  ProcessRecord* owner = find(slot);
-  if (owner == nullptr) {
-    return Unexpected(
-        RegistryError{fb::ResultCode::NotRegistered, "no process in slot " + std::to_string(slot)});
-  }
-  if (owner->publishers.size() >= config_.limits.max_publishers_per_process) {
-    return Unexpected(limit_error(LimitKind::kPublishersPerProcess,
-                                  "limit reached: publishers per process = " +
-                                      std::to_string(config_.limits.max_publishers_per_process) +
-                                      " (raise diroute --max-publishers-per-process)"));
-  }
+  auto found = owner_with_room(slot, Endpoint::kPublisher);
+  if (!found) return Unexpected(std::move(found.error()));
+  ProcessRecord* owner = *found;
   const std::uint32_t max_payload =
       options.max_payload ? options.max_payload : config_.default_max_payload;
   shm::ChunkPool& pool = router_.ledger().pool();
@@ -360,19 +352,45 @@ RegistryResult<const PublisherRecord*> Registry::add_publisher(
   return &it->second;
 }
 
-RegistryResult<const SubscriberRecord*> Registry::add_subscriber(
-    std::uint32_t slot, const protocol::Topic& topic, const protocol::SubscriberOptions& options) {
+RegistryResult<ProcessRecord*> Registry::owner_with_room(std::uint32_t slot, Endpoint kind) {
   ProcessRecord* owner = find(slot);
   if (owner == nullptr) {
     return Unexpected(
         RegistryError{fb::ResultCode::NotRegistered, "no process in slot " + std::to_string(slot)});
   }
-  if (owner->subscribers.size() >= config_.limits.max_subscribers_per_process) {
-    return Unexpected(limit_error(LimitKind::kSubscribersPerProcess,
-                                  "limit reached: subscribers per process = " +
-                                      std::to_string(config_.limits.max_subscribers_per_process) +
-                                      " (raise diroute --max-subscribers-per-process)"));
+  const bool pub = kind == Endpoint::kPublisher;
+  const std::size_t held = pub ? owner->publishers.size() : owner->subscribers.size();
+  const std::uint32_t limit =
+      pub ? config_.limits.max_publishers_per_process : config_.limits.max_subscribers_per_process;
+  if (held >= limit) {
+    const char* what = pub ? "publishers" : "subscribers";
+    return Unexpected(limit_error(
+        pub ? LimitKind::kPublishersPerProcess : LimitKind::kSubscribersPerProcess,
+        std::string("limit reached: ") + what + " per process = " + std::to_string(limit) +
+            " (raise diroute --max-" + what + "-per-process)"));
   }
+  return owner;
+}
+
+std::uint32_t Registry::claim_route_slot(TopicEntry& entry, router::SubscriberState& port,
+                                         std::uint32_t id) {
+  if (!entry.direct) return shm::kNoRouteSlot;
+  auto& slots = entry.route_slots;
+  auto free_slot = std::find(slots.begin(), slots.end(), 0U);
+  if (free_slot == slots.end()) return shm::kNoRouteSlot;  // the router delivers to it
+  const auto route_slot = static_cast<std::uint32_t>(free_slot - slots.begin());
+  *free_slot = id;
+  entry.route_version += 2;
+  port.route_slot = route_slot;
+  port.route_since = entry.route_version;
+  return route_slot;
+}
+
+RegistryResult<const SubscriberRecord*> Registry::add_subscriber(
+    std::uint32_t slot, const protocol::Topic& topic, const protocol::SubscriberOptions& options) {
+  auto found = owner_with_room(slot, Endpoint::kSubscriber);
+  if (!found) return Unexpected(std::move(found.error()));
+  ProcessRecord* owner = *found;
   std::uint32_t capacity =
       options.queue_capacity ? options.queue_capacity : config_.default_subscriber_capacity;
   capacity = std::min(capacity, config_.max_subscriber_capacity);
@@ -416,18 +434,7 @@ RegistryResult<const SubscriberRecord*> Registry::add_subscriber(
   // tables: a publisher that uses the new slot makes records the worker can map once it
   // applied that command, which the command ring then already holds (docs/router.md).
   (*port)->direct = (*entry)->direct;
-  std::uint32_t route_slot = shm::kNoRouteSlot;
-  if ((*entry)->direct) {
-    auto& slots = (*entry)->route_slots;
-    auto free_slot = std::find(slots.begin(), slots.end(), 0U);
-    if (free_slot != slots.end()) {  // else: beyond kRouteSlots, the router delivers to it
-      route_slot = static_cast<std::uint32_t>(free_slot - slots.begin());
-      *free_slot = id;
-      (*entry)->route_version += 2;
-      (*port)->route_slot = route_slot;
-      (*port)->route_since = (*entry)->route_version;
-    }
-  }
+  const std::uint32_t route_slot = claim_route_slot(**entry, **port, id);
   (*entry)->subscribers.push_back(id);
   owner->subscribers.push_back(id);
   const std::uint32_t stats_slot = *stats_.subscriber_slots().take();  // checked above

@@ -279,6 +279,15 @@ class Registry {
 
  private:
   ProcessRecord* find(std::uint32_t slot) noexcept;
+  enum class Endpoint : std::uint8_t { kPublisher, kSubscriber };
+  // The process in `slot`, if it may create one more endpoint of `kind` (NotRegistered, or
+  // the per-process limit's LimitReached, otherwise).
+  RegistryResult<ProcessRecord*> owner_with_room(std::uint32_t slot, Endpoint kind);
+  // Direct topics: lists a new subscriber in a free route slot of the topic (newer route
+  // version; the port learns its slot and version). kNoRouteSlot for a routed topic, or when
+  // every slot is taken (the router then delivers to it).
+  std::uint32_t claim_route_slot(TopicEntry& entry, router::SubscriberState& port,
+                                 std::uint32_t id);
   // Finds or creates the topic entry (LimitReached when a new one would pass max_topics).
   RegistryResult<TopicEntry*> topic_for(const TopicKey& key);
   void detach_publisher(std::uint32_t id);

@@ -125,6 +125,7 @@ struct PublisherState {
   std::array<shm::MessageHeader, kStash> stash;
   std::size_t stash_len = 0;
   std::size_t stash_pos = 0;
+  void clear_stash() noexcept { stash_len = stash_pos = 0; }
   bool current_taken = false;  // stash[stash_pos] already taken from `owned`
   std::size_t next_sub = 0;    // where delivery of stash[stash_pos] resumes
   // stash[stash_pos] is a direct record (kMsgDirect): the slots the publisher pushed it to,

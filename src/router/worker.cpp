@@ -140,8 +140,7 @@ std::size_t Worker::apply_commands() noexcept {
         // by the publisher port, and the reactor's reclaim drops them.
         if (p.stash_pos < p.stash_len && p.current_taken)
           ledger_.drop(p.stash[p.stash_pos].chunk());
-        p.stash_len = 0;
-        p.stash_pos = 0;
+        p.clear_stash();
         p.current_taken = false;
         break;
       }
@@ -252,52 +251,18 @@ std::size_t Worker::route(PublisherState& p) noexcept {
     while (p.stash_pos < p.stash_len) {
       shm::MessageHeader& m = p.stash[p.stash_pos];
       if (!p.current_taken) {
-        const bool direct = (m.flags & shm::kMsgDirect) != 0;
-        if (direct) {
-          if (p.route_table == 0) {  // only a publisher of a direct topic may claim this
-            fault(p.fault, PortFault::kCorruptRing);
-            p.stash_len = 0;
-            p.stash_pos = 0;
+        switch (accept(p, m)) {
+          case Accept::kDeliver:
+            break;
+          case Accept::kReturned:
+            ++p.stash_pos;
+            ++work;
+            note_routed(p);
+            continue;
+          case Accept::kLater:
+          case Accept::kFault:
             return work;
-          }
-          // Made with a route version whose command we have not applied yet (the reactor
-          // pushes the command before it rewrites the tables): the next pass applies it first.
-          if (version_after(shm::as_direct(m).route_version, p.route->version)) {
-            ++urgent_;  // its command is on the way: stay awake for it
-            return work;
-          }
         }
-        // The reference is untrusted: it must name a chunk this publisher was lent.
-        if (!ledger_.take(p.owned, m.chunk())) {
-          fault(p.fault, PortFault::kForeignChunk);
-          p.stash_len = 0;
-          p.stash_pos = 0;
-          return work;
-        }
-        if (!direct && (m.flags & shm::kMsgReturn)) {  // an unpublished loan comes back
-          ledger_.drop(m.chunk());
-          shm::bump(p.stats->returned);  // single writer: the publisher's worker
-          ++p.stash_pos;
-          ++work;
-          note_routed(p);
-          continue;
-        }
-        p.current_taken = true;
-        p.next_sub = 0;
-        p.cur_direct = direct;
-        if (!direct) ++urgent_;  // routed: its subscribers wait for us
-        if (direct) {
-          load_direct(p, shm::as_direct(m));
-          // From here on the stash entry is the message itself, for history and for the
-          // subscribers we deliver to ourselves: its sequence and timestamp are in the chunk's
-          // header. relaxed: the ring's acquire ordered the publisher's writes of them.
-          const shm::ChunkHeader* h = ledger_.pool().header_of(m.pool_class, m.chunk_index);
-          m.sequence = shm::atomic_load(h->sequence, std::memory_order_relaxed);
-          m.timestamp_ns = shm::atomic_load(h->timestamp_ns, std::memory_order_relaxed);
-          shm::bump(stats_->direct_settled);  // single writer: this worker
-        }
-        m.publisher_id = p.id;  // never trust the client's claim
-        m.flags = 0;
       }
       if (!deliver(p, m)) {
         shm::bump(p.stats->blocked);  // single writer: the publisher's worker
@@ -314,6 +279,55 @@ std::size_t Worker::route(PublisherState& p) noexcept {
       note_routed(p);
     }
   }
+}
+
+Worker::Accept Worker::accept(PublisherState& p, shm::MessageHeader& m) noexcept {
+  const bool direct = (m.flags & shm::kMsgDirect) != 0;
+  if (direct) {
+    if (p.route_table == 0) {  // only a publisher of a direct topic may claim this
+      fault_stash(p, PortFault::kCorruptRing);
+      return Accept::kFault;
+    }
+    // Made with a route version whose command we have not applied yet (the reactor pushes
+    // the command before it rewrites the tables): the next pass applies it first.
+    if (version_after(shm::as_direct(m).route_version, p.route->version)) {
+      ++urgent_;  // its command is on the way: stay awake for it
+      return Accept::kLater;
+    }
+  }
+  // The reference is untrusted: it must name a chunk this publisher was lent.
+  if (!ledger_.take(p.owned, m.chunk())) {
+    fault_stash(p, PortFault::kForeignChunk);
+    return Accept::kFault;
+  }
+  if (!direct && (m.flags & shm::kMsgReturn)) {  // an unpublished loan comes back
+    ledger_.drop(m.chunk());
+    shm::bump(p.stats->returned);  // single writer: the publisher's worker
+    return Accept::kReturned;
+  }
+  p.current_taken = true;
+  p.next_sub = 0;
+  p.cur_direct = direct;
+  if (direct) {
+    load_direct(p, shm::as_direct(m));
+    // From here on the stash entry is the message itself, for history and for the
+    // subscribers we deliver to ourselves: its sequence and timestamp are in the chunk's
+    // header. relaxed: the ring's acquire ordered the publisher's writes of them.
+    const shm::ChunkHeader* h = ledger_.pool().header_of(m.pool_class, m.chunk_index);
+    m.sequence = shm::atomic_load(h->sequence, std::memory_order_relaxed);
+    m.timestamp_ns = shm::atomic_load(h->timestamp_ns, std::memory_order_relaxed);
+    shm::bump(stats_->direct_settled);  // single writer: this worker
+  } else {
+    ++urgent_;  // routed: its subscribers wait for us
+  }
+  m.publisher_id = p.id;  // never trust the client's claim
+  m.flags = 0;
+  return Accept::kDeliver;
+}
+
+void Worker::fault_stash(PublisherState& p, PortFault f) noexcept {
+  fault(p.fault, f);
+  p.clear_stash();
 }
 
 void Worker::note_routed(PublisherState& p) noexcept {
@@ -437,8 +451,7 @@ void Worker::settle_leaving(PublisherState& p) noexcept {
   p.current_taken = false;
   for (; p.stash_pos < p.stash_len; ++p.stash_pos)
     settle_record(p, p.stash[p.stash_pos]);
-  p.stash_len = 0;
-  p.stash_pos = 0;
+  p.clear_stash();
   // What is still in the ring, then the slot at its tail: a publisher that died between its
   // queue pushes and its commit left the record there, mask included (it sets each bit before
   // the push it stands for, so at most one bit names a push that did not happen).

@@ -119,6 +119,18 @@ class Worker {
   void add_subscriber(SubscriberState* s);
   void remove_subscriber(SubscriberState* s);
   std::size_t route(PublisherState& p) noexcept;
+  // What accept() made of the next stashed record of a publisher.
+  enum class Accept : std::uint8_t {
+    kDeliver,   // taken from the publisher's ledger entry, stamped: deliver it
+    kReturned,  // an unpublished loan came back and went to the pool
+    kLater,     // made under a route version whose command is not applied yet: next pass
+    kFault,     // the publisher broke the protocol: its port is faulted, its stash cleared
+  };
+  // Checks and takes the record at p.stash_pos (untrusted: it must name a chunk the publisher
+  // was lent); on kDeliver it is the message to deliver, p.current_taken set.
+  Accept accept(PublisherState& p, shm::MessageHeader& m) noexcept;
+  // Faults the publisher's port and forgets what is stashed (the reactor's reclaim drops it).
+  void fault_stash(PublisherState& p, PortFault f) noexcept;
   bool deliver(PublisherState& p, const shm::MessageHeader& m) noexcept;
   Offer offer(SubscriberState& s, const shm::MessageHeader& m) noexcept;
   bool push_owned(SubscriberState& s, const shm::MessageHeader& m) noexcept;
