@@ -10,6 +10,7 @@ PACKAGES=(
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libncurses-dev
   tmux procps
   python3-dev pybind11-dev python3-pybind11 python3-numpy python3-pytest python3-venv
+  cargo rustc
 )
 
 missing=()

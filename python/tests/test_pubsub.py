@@ -307,3 +307,38 @@ sys.stdin.read()
     gc.collect()
     # The daemon reclaims what the dead process held and what was queued for it.
     assert wait_until(daemon.pools_settled, timeout=20), daemon.pools()
+
+
+def test_daemon_restart_under_a_held_sample(daemon):
+    """diroute stops and a new one starts on the instance while Python holds a sample and a
+    view of it: nothing crashes, the old view stays readable, and the runtime carries on with
+    the new daemon (publisher and subscriber re-create themselves)."""
+    rt = zerocp.Runtime.connect(name="py-restart")
+    sub = rt.subscriber("py/test/restart", policy="block_publisher")
+    pub = rt.publisher("py/test/restart")
+    pub.publish_copy(b"before")
+    held = sub.receive(timeout=5)
+    view = memoryview(held)
+
+    daemon.stop()
+    assert wait_until(lambda: not rt.connected)
+    assert sub.take() is None  # no daemon: nothing, not an exception
+    assert bytes(view) == b"before"
+    daemon.start()
+    assert wait_until(lambda: rt.connected, timeout=20), daemon.log()
+    # The subscriber re-creates itself on the new daemon at its next call.
+    assert wait_until(lambda: sub.take() is None and sub.connected and sub.rebinds == 1)
+
+    def delivered() -> bool:
+        try:
+            pub.publish_copy(b"after")
+        except (zerocp.Disconnected, zerocp.WouldBlock):
+            return False
+        return True
+
+    assert wait_until(delivered, timeout=20)
+    s = sub.receive(timeout=10)
+    assert s is not None and bytes(s) == b"after"
+    assert rt.reconnects == 1
+    del view, held, s
+    rt.close()
