@@ -98,11 +98,12 @@ bench-compare: deps
 bench-scale: deps
 	JOBS=$(JOBS) scripts/bench-scale.sh build-bench
 
-# The Python binding beside C++ in one run: take rate, one-way latency C++ -> Python vs
-# C++ -> C++, numpy in place vs copied (docs/performance.md, "Python"). Not in `make test`.
-.PHONY: bench-python
-bench-python: build
-	scripts/bench-python.sh $(BUILD)
+# The Python and Rust bindings beside C++ in one run: take rate, one-way latency C++ -> Python
+# and C++ -> Rust vs C++ -> C++, numpy in place vs copied (docs/performance.md, "Python and
+# Rust"). Not in `make test`.
+.PHONY: bench-bindings
+bench-bindings: build
+	scripts/bench-bindings.sh $(BUILD)
 
 # Where the data path spends: system calls and context switches per message (perf), the
 # router's batch size, instructions per message (callgrind). docs/performance.md, "Profile".

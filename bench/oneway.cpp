@@ -1,8 +1,9 @@
 // zcp-oneway: one-way latency from a publisher's publish() to a subscriber's take(), measured
 // by the subscriber as CLOCK_MONOTONIC now minus the sample's publish timestamp (both
-// processes on one host read the same clock). The C++ half of scripts/bench-python.sh, which
-// runs the same paced publisher against this C++ subscriber and against the Python one
-// (python/bench/zcp_py_bench.py), in one run.
+// processes on one host read the same clock). The C++ half of scripts/bench-bindings.sh, which
+// runs the same paced publisher against this C++ subscriber, the Python one
+// (python/bench/zcp_py_bench.py) and the Rust one (bindings/rust/examples/oneway.rs), in one
+// run.
 //
 //   zcp-oneway pub TOPIC --count N --interval-us U --payload B   # waits for a subscriber
 //   zcp-oneway sub TOPIC --count N [--poll]                      # prints JSON
@@ -75,7 +76,7 @@ int subscribe(zcp::Runtime& rt, const std::string& topic, std::uint64_t count, b
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"zcp-oneway: one-way publish-to-take latency (scripts/bench-python.sh)"};
+  CLI::App app{"zcp-oneway: one-way publish-to-take latency (scripts/bench-bindings.sh)"};
   std::string mode, topic;
   std::uint64_t count = 10000;
   std::uint32_t interval_us = 200, payload = 64;

@@ -1,4 +1,4 @@
-"""The Python binding's benchmarks (scripts/bench-python.sh runs them beside the C++ ones):
+"""The Python binding's benchmarks (scripts/bench-bindings.sh runs them beside the C++ ones):
 
   take-rate   TOPIC  a Python subscriber's take + release loop over a full queue (msgs/s)
   oneway-sub  TOPIC  --count N [--poll]: one-way latency from a publisher's publish() to

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The Python binding against C++ in one run, on a private diroute (docs/performance.md,
-# "Python"): a Python subscriber's take + release rate; one-way latency (wait and poll) from
-# the same paced C++ publisher (zcp-oneway) to a C++ subscriber and to a Python one,
-# alternated REPS times; numpy summing 8 KiB blocks in place vs after a copy. Not in `make test`.
-#   scripts/bench-python.sh [BUILD_DIR]      (make bench-python)
+# The Python and Rust bindings against C++ in one run, on a private diroute
+# (docs/performance.md, "Python and Rust"): a Python subscriber's take + release rate;
+# one-way latency (wait and poll) from the same paced C++ publisher (zcp-oneway) to a C++, a
+# Python and a Rust subscriber, in turn, REPS times; numpy summing 8 KiB blocks in place vs
+# after a copy. Builds the Rust example with Debian's cargo (release). Not in `make test`.
+#   scripts/bench-bindings.sh [BUILD_DIR]      (make bench-bindings)
 set -euo pipefail
 build=${1:-build}
 py=${ZCP_PYTHON:-/usr/bin/python3}
@@ -16,6 +17,10 @@ export ZCP_RUNTIME_DIR=$root ZCP_INSTANCE=benchpy$$ PYTHONPATH=$build/python
 daemon=$!
 trap 'kill $daemon 2>/dev/null; wait $daemon 2>/dev/null; rm -rf "$root"' EXIT
 for _ in $(seq 500); do [[ -S $root/$ZCP_INSTANCE.sock ]] && break; sleep 0.01; done
+RUSTC=/usr/bin/rustc CARGO_TARGET_DIR=$build/rust ZCP_BUILD_DIR=$build \
+  /usr/bin/cargo build --offline --quiet --release --example oneway \
+  --manifest-path bindings/rust/Cargo.toml
+rust_oneway=$build/rust/release/examples/oneway
 
 echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg)"
 "$py" python/bench/zcp_py_bench.py take-rate bench/python/take --count 160000
@@ -39,5 +44,6 @@ for _ in $(seq "$reps"); do
   for mode in wait poll; do
     oneway "C++ -> C++" $mode "$build/bin/zcp-oneway" sub
     oneway "C++ -> Python" $mode "$py" python/bench/zcp_py_bench.py oneway-sub
+    oneway "C++ -> Rust" $mode "$rust_oneway"
   done
 done
