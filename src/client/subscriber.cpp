@@ -158,6 +158,13 @@ Error SubscriberPort::disconnected(const char* what) const noexcept {
 
 bool SubscriberPort::prepare_wait() noexcept {
   if (rt_->session() != session_) (void)ensure_bound();
+  if (eventfd_dirty_) {
+    // The count a past wake-up left (wait() does not clear it on its way out). Nobody writes
+    // the eventfd while we are not announced, so this clears only that count.
+    std::uint64_t count;
+    (void)sys::call(::read, eventfd_.get(), &count, sizeof(count));  // EAGAIN: nothing to clear
+    eventfd_dirty_ = false;
+  }
   shm::WaitWord w = queue_.wait_word();
   // exchange(1) seq_cst, then the seq_cst re-check of the tail: our half of the handshake
   // (ring.hpp, form 2) with every producer of the queue (publishers and router workers).
@@ -174,6 +181,7 @@ void SubscriberPort::finish_wait(bool drain) noexcept {
   if (drain) {
     std::uint64_t count;
     (void)sys::call(::read, eventfd_.get(), &count, sizeof(count));  // EAGAIN: nothing to clear
+    eventfd_dirty_ = false;
   }
 }
 
@@ -197,8 +205,13 @@ bool SubscriberPort::wait(std::chrono::nanoseconds timeout) noexcept {
   timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
   pollfd p{eventfd_.get(), POLLIN, 0};
   // One ppoll, EINTR included: a signal ends the wait early (the caller's loop decides).
-  const int n = ::ppoll(&p, 1, &ts, nullptr);
-  finish_wait(n > 0 && (p.revents & POLLIN) != 0);
+  (void)::ppoll(&p, 1, &ts, nullptr);
+  // Withdraw the announcement, but leave the eventfd's count (a wake-up's, or one a producer
+  // wrote as a signal or the timeout ended the wait) for the next prepare_wait() to clear:
+  // the read() would otherwise stand between the wake-up and the take(), about 1 us of a
+  // wait-mode hop on this VM (docs/performance.md).
+  finish_wait(false);
+  eventfd_dirty_ = true;
   return !queue_.empty();
 }
 

@@ -91,6 +91,9 @@ class SubscriberPort {
   std::atomic<const shm::RingHeader*> counts_header_{nullptr};
   shm::SpscProducer<shm::ChunkRef> release_;
   sys::UniqueFd eventfd_;
+  // The eventfd may hold the count of a wake-up that wait() left for the next prepare_wait()
+  // (or finish_wait()) to clear.
+  bool eventfd_dirty_ = false;
 
   std::uint32_t held_ = 0;      // live Sample objects
   std::uint64_t rejected_ = 0;  // queue entries naming no valid chunk
