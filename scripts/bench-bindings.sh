@@ -6,7 +6,7 @@
 # after a copy. Builds the Rust example with Debian's cargo (release). Not in `make test`.
 #   scripts/bench-bindings.sh [BUILD_DIR]      (make bench-bindings)
 set -euo pipefail
-build=${1:-build}
+build=$(cd "${1:-build}" && pwd)
 py=${ZCP_PYTHON:-/usr/bin/python3}
 count=${ONEWAY_COUNT:-20000}
 interval=${ONEWAY_INTERVAL_US:-100}
