@@ -593,24 +593,7 @@ impl<'rt> RawSubscriber<'rt> {
 
     /// take(), waiting up to `timeout` for a message.
     pub fn receive(&self, timeout: Duration) -> Result<Option<RawSample<'_>>> {
-        let deadline = std::time::Instant::now() + timeout;
-        loop {
-            if let Some(s) = self.take()? {
-                return Ok(Some(s));
-            }
-            let now = std::time::Instant::now();
-            if now >= deadline {
-                return Ok(None);
-            }
-            match self.wait(deadline - now) {
-                Ok(_) => {}
-                Err(e) if e.kind == ErrorKind::Disconnected => {
-                    // A restarting daemon: look again shortly.
-                    std::thread::sleep(Duration::from_millis(20).min(deadline - now));
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        receive_with(|| self.take(), |t| self.wait(t), timeout)
     }
 
     /// For a foreign event loop: announce the sleep (false: data is already there).
@@ -697,6 +680,32 @@ impl Drop for RawSample<'_> {
     }
 }
 
+/// The receive loop of both subscribers: take, else wait for the rest of `timeout`; while the
+/// daemon is away (the runtime reconnecting), look again every 20 ms.
+fn receive_with<S>(
+    mut take: impl FnMut() -> Result<Option<S>>,
+    wait: impl Fn(Duration) -> Result<bool>,
+    timeout: Duration,
+) -> Result<Option<S>> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(s) = take()? {
+            return Ok(Some(s));
+        }
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            return Ok(None);
+        }
+        match wait(deadline - now) {
+            Ok(_) => {}
+            Err(e) if e.kind == ErrorKind::Disconnected => {
+                std::thread::sleep(Duration::from_millis(20).min(deadline - now))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Receives `T` values: payloads of exactly `size_of::<T>()` bytes; others are released,
 /// counted (`size_mismatches()`) and skipped.
 pub struct Subscriber<'rt, T: Payload> {
@@ -716,24 +725,9 @@ impl<'rt, T: Payload> Subscriber<'rt, T> {
         Ok(None)
     }
 
+    /// take(), waiting up to `timeout` for a `T`.
     pub fn receive(&self, timeout: Duration) -> Result<Option<Sample<'_, T>>> {
-        let deadline = std::time::Instant::now() + timeout;
-        loop {
-            if let Some(s) = self.take()? {
-                return Ok(Some(s));
-            }
-            let now = std::time::Instant::now();
-            if now >= deadline {
-                return Ok(None);
-            }
-            match self.raw.wait(deadline - now) {
-                Ok(_) => {}
-                Err(e) if e.kind == ErrorKind::Disconnected => {
-                    std::thread::sleep(Duration::from_millis(20).min(deadline - now))
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        receive_with(|| self.take(), |t| self.raw.wait(t), timeout)
     }
 
     /// Messages skipped because they were not `size_of::<T>()` bytes.
