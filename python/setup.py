@@ -38,7 +38,7 @@ setup(
     ext_modules=[
         Pybind11Extension(
             "zerocp._zerocp",
-            ["src/zerocp_module.cpp"],
+            ["src/zerocp_module.cpp", "src/errors.cpp", "src/pubsub.cpp", "src/broadcast.cpp"],
             include_dirs=[str(include_dir)],
             extra_objects=[str(archive)],
             libraries=["rt"],
