@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <string>
 
 #include <pybind11/stl.h>
@@ -176,10 +177,16 @@ struct DataSubscriber {
   }
   std::unique_ptr<Block> receive_block() {
     DataSubscriberHandle& s = live();
-    auto out = std::make_unique<Block>();
-    const zcp_status st = zcp_data_subscriber_receive_block(s.in, &out->block);
-    if (st == ZCP_EMPTY) return nullptr;
+    zcp_block taken;
+    const zcp_status st = zcp_data_subscriber_receive_block(s.in, &taken);
+    if (st == ZCP_EMPTY) return nullptr;  // no allocation
     check(st);
+    std::unique_ptr<Block> out(new (std::nothrow) Block);
+    if (!out) {
+      (void)zcp_data_subscriber_release(s.in, &taken);
+      throw std::bad_alloc();
+    }
+    out->block = taken;
     out->owner = h;
     out->sequence = out->block.sequence;
     out->publisher_id = out->block.publisher_id;

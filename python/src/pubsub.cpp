@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
 #include <thread>
@@ -155,10 +156,16 @@ struct Subscriber {
   // A sample, or nullptr when nothing is queued (also while the daemon is away).
   std::unique_ptr<Sample> take() {
     SubscriberHandle& s = live();
-    auto out = std::make_unique<Sample>();
-    const zcp_status st = zcp_subscriber_take(s.sub, &out->sample);
-    if (st == ZCP_EMPTY || st == ZCP_ERR_DISCONNECTED) return nullptr;
+    zcp_sample taken;
+    const zcp_status st = zcp_subscriber_take(s.sub, &taken);
+    if (st == ZCP_EMPTY || st == ZCP_ERR_DISCONNECTED) return nullptr;  // no allocation
     check(st);
+    std::unique_ptr<Sample> out(new (std::nothrow) Sample);
+    if (!out) {
+      (void)zcp_subscriber_release(s.sub, &taken);
+      throw std::bad_alloc();
+    }
+    out->sample = taken;
     out->owner = h;
     out->size = out->sample.size;
     out->sequence = out->sample.sequence;
